@@ -1,0 +1,93 @@
+// Package pgtest gives each test a PostgreSQL database of its own on the
+// real server, created for the test and dropped when it ends, so tests run
+// in parallel and leave nothing behind.
+package pgtest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// DefaultAdminURL is the server tests use when TEST_DATABASE_URL is unset:
+// the local PostgreSQL with trust authentication.
+const DefaultAdminURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+
+// AdminURL returns TEST_DATABASE_URL, or DefaultAdminURL.
+func AdminURL() string {
+	if u := os.Getenv("TEST_DATABASE_URL"); u != "" {
+		return u
+	}
+	return DefaultAdminURL
+}
+
+var unsafeChars = regexp.MustCompile(`[^a-z0-9_]+`)
+
+// NewDatabase creates an empty database named after the test, drops it
+// (closing its connections) when the test ends, and returns its URL.
+// When the server cannot be reached the test fails, saying what to start.
+func NewDatabase(t testing.TB) string {
+	t.Helper()
+	admin := AdminURL()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, admin)
+	if err != nil {
+		t.Fatalf("PostgreSQL is not reachable at %s: %v\n"+
+			"start it (on Debian: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start) "+
+			"or set TEST_DATABASE_URL", redact(admin), err)
+	}
+	defer conn.Close(ctx)
+
+	name := dbName(t.Name())
+	if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+		t.Fatalf("create test database %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, admin)
+		if err != nil {
+			t.Errorf("drop test database %s: %v", name, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+			t.Errorf("drop test database %s: %v", name, err)
+		}
+	})
+
+	u, err := url.Parse(admin)
+	if err != nil {
+		t.Fatalf("parse TEST_DATABASE_URL: %v", err)
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+// dbName makes a unique, valid database name from a test name.
+func dbName(testName string) string {
+	base := unsafeChars.ReplaceAllString(strings.ToLower(testName), "_")
+	if len(base) > 40 {
+		base = base[:40]
+	}
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return "t_" + strings.Trim(base, "_") + "_" + hex.EncodeToString(b[:])
+}
+
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	return u.Redacted()
+}

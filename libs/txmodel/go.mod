@@ -1,0 +1,5 @@
+module github.com/txpersister/txpersister/libs/txmodel
+
+go 1.25.0
+
+require github.com/shopspring/decimal v1.4.0 // indirect
