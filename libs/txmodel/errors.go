@@ -46,7 +46,8 @@ type FieldError struct {
 }
 
 // ValidationError lists every invalid field of one transaction, in the order
-// of the fields in the contract, then unknown fields in input order.
+// of the fields in the contract, then unknown and repeated fields in input
+// order.
 type ValidationError struct {
 	Errors []FieldError
 }

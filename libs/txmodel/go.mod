@@ -2,4 +2,7 @@ module github.com/txpersister/txpersister/libs/txmodel
 
 go 1.25.0
 
-require github.com/shopspring/decimal v1.4.0 // indirect
+require (
+	github.com/google/go-cmp v0.7.0 // indirect
+	github.com/shopspring/decimal v1.4.0 // indirect
+)

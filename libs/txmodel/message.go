@@ -79,7 +79,7 @@ func DecodeMessage(body []byte) (Transaction, time.Time, error) {
 		v.fail(FieldTimestamp, CodeInFuture, "must not be more than %s after the receipt", MaxFutureSkew)
 	}
 	if len(v.errs) > 0 {
-		return Transaction{}, time.Time{}, &ValidationError{Errors: v.errs}
+		return Transaction{}, time.Time{}, &ValidationError{Errors: v.sorted()}
 	}
 	return t, m.ReceivedAt.UTC(), nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"time"
 	"unicode"
@@ -43,10 +44,9 @@ func ParseTransaction(data []byte, now time.Time) (Transaction, error) {
 		return Transaction{}, err
 	}
 	var v validator
-	v.errs = extra
 	t := v.transaction(fields, now)
-	if len(v.errs) > 0 {
-		return Transaction{}, &ValidationError{Errors: v.errs}
+	if errs := append(v.sorted(), extra...); len(errs) > 0 {
+		return Transaction{}, &ValidationError{Errors: errs}
 	}
 	return t, nil
 }
@@ -123,6 +123,20 @@ func jsonErrorText(err error) string {
 // validator collects field errors while it builds a Transaction.
 type validator struct {
 	errs []FieldError
+}
+
+// sorted returns the errors in the order of the contract's fields.
+func (v *validator) sorted() []FieldError {
+	rank := func(field string) int {
+		for i, f := range contractFields {
+			if f == field {
+				return i
+			}
+		}
+		return len(contractFields)
+	}
+	sort.SliceStable(v.errs, func(i, j int) bool { return rank(v.errs[i].Field) < rank(v.errs[j].Field) })
+	return v.errs
 }
 
 func (v *validator) fail(field, code, format string, args ...any) {

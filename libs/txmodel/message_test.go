@@ -1,0 +1,85 @@
+package txmodel_test
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/txpersister/txpersister/libs/txmodel"
+)
+
+func TestMessageRoundTrip(t *testing.T) {
+	for _, cur := range []struct{ code, amount, want string }{{"USD", "100.5", "100.50"}, {"JPY", "12345", "12345"}, {"BHD", "1.234", "1.234"}} {
+		tx, err := txmodel.ParseTransaction([]byte(body(map[string]string{"currency": `"` + cur.code + `"`, "amount": `"` + cur.amount + `"`})), now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		received := now.Add(time.Second)
+		b, err := txmodel.EncodeMessage(tx, received)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, gotReceived, err := txmodel.DecodeMessage(b)
+		if err != nil {
+			t.Fatalf("DecodeMessage(%s): %v", b, err)
+		}
+		if !back.SameContent(tx) || back.Amount.String() != cur.want {
+			t.Errorf("round trip of %s: got %+v (%s), want %+v", b, back, back.Amount, tx)
+		}
+		if !gotReceived.Equal(received) {
+			t.Errorf("received_at = %v, want %v", gotReceived, received)
+		}
+	}
+}
+
+func TestDecodeMessageRejects(t *testing.T) {
+	tests := []struct {
+		name string
+		body string
+		want error
+	}{
+		{"not JSON", `nope`, txmodel.ErrMalformed},
+		{"future version", `{"version": 2, "transaction_id": "t", "user_id": "u", "amount": "1.00", "currency": "USD", "timestamp": "2024-09-11T00:00:00Z", "received_at": "2024-09-11T00:00:00Z"}`, txmodel.ErrUnsupportedVersion},
+		{"no version", `{"transaction_id": "t", "user_id": "u", "amount": "1.00", "currency": "USD", "timestamp": "2024-09-11T00:00:00Z", "received_at": "2024-09-11T00:00:00Z"}`, txmodel.ErrUnsupportedVersion},
+		{"no received_at", `{"version": 1, "transaction_id": "t", "user_id": "u", "amount": "1.00", "currency": "USD", "timestamp": "2024-09-11T00:00:00Z"}`, txmodel.ErrMalformed},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, _, err := txmodel.DecodeMessage([]byte(tt.body)); !errors.Is(err, tt.want) {
+				t.Errorf("err = %v, want %v", err, tt.want)
+			}
+		})
+	}
+	var ve *txmodel.ValidationError
+	_, _, err := txmodel.DecodeMessage([]byte(`{"version": 1, "transaction_id": "t", "user_id": "u", "amount": "1.001", "currency": "XAU", "timestamp": "2024-09-11T00:00:00Z", "received_at": "2024-09-11T00:00:00Z"}`))
+	if !errors.As(err, &ve) || len(ve.Errors) != 1 || ve.Errors[0].Field != "currency" {
+		t.Errorf("err = %v, want a validation error on currency", err)
+	}
+}
+
+func BenchmarkParseTransaction(b *testing.B) {
+	data := []byte(body(nil))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := txmodel.ParseTransaction(data, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkMessageEncodeDecode(b *testing.B) {
+	tx, err := txmodel.ParseTransaction([]byte(body(nil)), now)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		m, err := txmodel.EncodeMessage(tx, now)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, _, err := txmodel.DecodeMessage(m); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
