@@ -1,0 +1,117 @@
+package telemetry
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func TestServeUntilContextDone(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A request in flight when the context ends must still be answered.
+	inHandler := make(chan struct{})
+	release := make(chan struct{})
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			close(inHandler)
+			<-release
+		}
+		w.Write([]byte("hi"))
+	})}
+	var logs syncBuffer
+	log := NewLogger(&logs, LogConfig{Format: "json"}, "test")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- Serve(ctx, srv, ln, log) }()
+
+	url := "http://" + ln.Addr().String()
+	if code, body := get(t, http.DefaultClient, http.MethodGet, url+"/"); code != http.StatusOK || body != "hi" {
+		t.Fatalf("GET / = %d %q, want 200 hi", code, body)
+	}
+
+	slow := make(chan int, 1)
+	go func() {
+		resp, err := http.Get(url + "/slow")
+		if err != nil {
+			slow <- 0
+			return
+		}
+		resp.Body.Close()
+		slow <- resp.StatusCode
+	}()
+	<-inHandler
+	cancel()
+	// Shutdown has begun once the listener refuses new connections.
+	for {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			break
+		}
+		c.Close()
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(release)
+
+	if code := <-slow; code != http.StatusOK {
+		t.Errorf("in-flight request got status %d, want 200", code)
+	}
+	if err := <-done; err != nil {
+		t.Errorf("Serve returned %v, want nil after a clean shutdown", err)
+	}
+	for _, msg := range []string{"http server listening", "http server stopped"} {
+		if !strings.Contains(logs.String(), msg) {
+			t.Errorf("logs lack %q:\n%s", msg, logs.String())
+		}
+	}
+}
+
+func TestRunServerListenError(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+
+	srv := &http.Server{Addr: ln.Addr().String()}
+	err = RunServer(context.Background(), srv, nil)
+	if err == nil || !strings.Contains(err.Error(), "listen on "+ln.Addr().String()) {
+		t.Errorf("RunServer on a taken port = %v, want a listen error naming the address", err)
+	}
+}
+
+func TestRunServerStops(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	// With the context already done, RunServer listens, then shuts down.
+	if err := RunServer(ctx, &http.Server{Addr: "127.0.0.1:0"}, nil); err != nil {
+		t.Errorf("RunServer = %v, want nil", err)
+	}
+}
