@@ -1,0 +1,324 @@
+// Package store keeps the api's transactions and its outbox in PostgreSQL
+// (pgx and squirrel). A transaction and the outbox entry that will carry it
+// to the converter are written in one statement, so either both are
+// committed or neither is: nothing accepted is ever lost between the
+// database and the queue.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	sq "github.com/Masterminds/squirrel"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/txpersister/txpersister/libs/txmodel"
+)
+
+// Errors of the store, compared with errors.Is.
+var (
+	// ErrNotFound: no transaction has that id.
+	ErrNotFound = errors.New("transaction not found")
+	// ErrUnavailable: PostgreSQL could not be reached or did not answer in
+	// time; the outcome of a write is unknown and a retry with the same
+	// transaction_id is safe.
+	ErrUnavailable = errors.New("database unavailable")
+)
+
+// Store is the api's PostgreSQL store. It is safe for concurrent use.
+type Store struct {
+	pool *pgxpool.Pool
+	psql sq.StatementBuilderType
+}
+
+// New returns a Store on pool.
+func New(pool *pgxpool.Pool) *Store {
+	return &Store{pool: pool, psql: sq.StatementBuilder.PlaceholderFormat(sq.Dollar)}
+}
+
+// Ping checks that PostgreSQL answers. It returns an error wrapping
+// ErrUnavailable when it does not.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("ping: %w", classify(err))
+	}
+	return nil
+}
+
+// Record is a stored transaction with what the converter made of it.
+type Record struct {
+	Transaction txmodel.Transaction
+	ReceivedAt  time.Time
+	// Conversion is nil while the transaction waits for the converter.
+	Conversion *txmodel.Conversion
+}
+
+// Status is where the transaction is in the pipeline.
+func (r Record) Status() txmodel.Status {
+	if r.Conversion == nil {
+		return txmodel.StatusReceived
+	}
+	return r.Conversion.Status
+}
+
+// NewTransaction is a transaction to insert with its outbox entry.
+type NewTransaction struct {
+	Transaction txmodel.Transaction
+	ReceivedAt  time.Time
+	// Message is the queue message's body.
+	Message []byte
+	// Headers travel with the message: the W3C trace context of the
+	// request, since the relay publishes later, from another context.
+	Headers map[string]string
+}
+
+// Outcome says what an insert did with one transaction.
+type Outcome int
+
+// The outcomes of an insert.
+const (
+	// Created: stored now, with its outbox entry.
+	Created Outcome = iota + 1
+	// Replayed: stored before with the same content; nothing was written.
+	Replayed
+	// Conflict: stored before with other content under the same id; nothing
+	// was written.
+	Conflict
+)
+
+// Result is the outcome for one transaction of an insert, and the stored
+// record: the new one when Created, the existing one otherwise.
+type Result struct {
+	Outcome Outcome
+	Record  Record
+}
+
+// insertSQL writes transactions and their outbox entries in one statement:
+// an outbox row exists exactly for the transactions this statement inserted.
+// ON CONFLICT DO NOTHING waits for a concurrent insert of the same id to
+// commit, so concurrent retries of one transaction insert it once.
+const insertSQL = `
+WITH input AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::bytea[], $8::text[])
+        AS i(transaction_id, user_id, amount, currency, occurred_at, received_at, payload, headers)
+), inserted AS (
+    INSERT INTO transactions (transaction_id, user_id, amount, currency, occurred_at, received_at)
+    SELECT transaction_id, user_id, amount::numeric, currency, occurred_at, received_at FROM input
+    ON CONFLICT (transaction_id) DO NOTHING
+    RETURNING transaction_id
+), queued AS (
+    INSERT INTO outbox (transaction_id, payload, headers)
+    SELECT i.transaction_id, i.payload, i.headers::jsonb FROM input i JOIN inserted USING (transaction_id)
+)
+SELECT transaction_id FROM inserted`
+
+// Insert stores each transaction with its outbox entry, in one round trip
+// and one database transaction for all of them, and reports per item
+// whether it was created, a replay of a stored transaction with the same
+// content, or a conflict with one of other content. Items that share an id
+// are resolved in order: the first is inserted, the rest are compared with
+// it. Results are in the order of items.
+//
+// It returns an error wrapping ErrUnavailable when PostgreSQL cannot be
+// reached; then nothing or everything was committed, and the same insert
+// again is safe.
+func (s *Store) Insert(ctx context.Context, items []NewTransaction) ([]Result, error) {
+	first := make(map[string]int, len(items)) // id → index of its first item
+	n := len(items)
+	ids := make([]string, 0, n)
+	users := make([]string, 0, n)
+	amounts := make([]string, 0, n)
+	currencies := make([]string, 0, n)
+	occurred := make([]time.Time, 0, n)
+	received := make([]time.Time, 0, n)
+	payloads := make([][]byte, 0, n)
+	headers := make([]string, 0, n)
+	for i, it := range items {
+		tx := it.Transaction
+		if _, dup := first[tx.ID]; dup {
+			continue
+		}
+		first[tx.ID] = i
+		h, err := json.Marshal(it.Headers)
+		if err != nil {
+			return nil, fmt.Errorf("encode headers of transaction %s: %w", tx.ID, err)
+		}
+		if it.Headers == nil {
+			h = []byte("{}")
+		}
+		ids = append(ids, tx.ID)
+		users = append(users, tx.UserID)
+		amounts = append(amounts, tx.Amount.String())
+		currencies = append(currencies, tx.Amount.Currency.Code())
+		occurred = append(occurred, tx.Timestamp)
+		received = append(received, it.ReceivedAt)
+		payloads = append(payloads, it.Message)
+		headers = append(headers, string(h))
+	}
+
+	rows, err := s.pool.Query(ctx, insertSQL, ids, users, amounts, currencies, occurred, received, payloads, headers)
+	if err != nil {
+		return nil, fmt.Errorf("insert %d transactions: %w", len(ids), classify(err))
+	}
+	created, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("insert %d transactions: %w", len(ids), classify(err))
+	}
+	isCreated := make(map[string]bool, len(created))
+	for _, id := range created {
+		isCreated[id] = true
+	}
+
+	var existingIDs []string
+	for _, id := range ids {
+		if !isCreated[id] {
+			existingIDs = append(existingIDs, id)
+		}
+	}
+	existing := map[string]Record{}
+	if len(existingIDs) > 0 {
+		recs, err := s.get(ctx, sq.Eq{"t.transaction_id": existingIDs})
+		if err != nil {
+			return nil, fmt.Errorf("read %d existing transactions: %w", len(existingIDs), err)
+		}
+		for _, r := range recs {
+			existing[r.Transaction.ID] = r
+		}
+	}
+
+	results := make([]Result, len(items))
+	for i, it := range items {
+		tx := it.Transaction
+		f := first[tx.ID]
+		var stored Record
+		switch {
+		case isCreated[tx.ID] && f == i:
+			results[i] = Result{Outcome: Created, Record: Record{Transaction: tx, ReceivedAt: it.ReceivedAt}}
+			continue
+		case isCreated[tx.ID]:
+			stored = results[f].Record
+		default:
+			r, ok := existing[tx.ID]
+			if !ok {
+				// Not inserted and not found: deleted in between, which the
+				// pipeline never does.
+				return nil, fmt.Errorf("transaction %s neither inserted nor found", tx.ID)
+			}
+			stored = r
+		}
+		if stored.Transaction.SameContent(tx) {
+			results[i] = Result{Outcome: Replayed, Record: stored}
+		} else {
+			results[i] = Result{Outcome: Conflict, Record: stored}
+		}
+	}
+	return results, nil
+}
+
+// Get returns the transaction with id and its conversion, if any. It returns
+// an error wrapping ErrNotFound when there is none, ErrUnavailable when
+// PostgreSQL cannot be reached.
+func (s *Store) Get(ctx context.Context, id string) (Record, error) {
+	recs, err := s.get(ctx, sq.Eq{"t.transaction_id": id})
+	if err != nil {
+		return Record{}, fmt.Errorf("get transaction %s: %w", id, err)
+	}
+	if len(recs) == 0 {
+		return Record{}, fmt.Errorf("get transaction %s: %w", id, ErrNotFound)
+	}
+	return recs[0], nil
+}
+
+// recordColumns are the columns scanRecord reads, in its order.
+var recordColumns = []string{
+	"t.transaction_id", "t.user_id", "t.amount::text", "t.currency", "t.occurred_at", "t.received_at",
+	"c.status", "c.converted_amount::text", "c.target_currency", "c.exchange_rate::text", "c.rate_date", "c.processed_at", "c.failure_reason",
+}
+
+func (s *Store) selectRecords() sq.SelectBuilder {
+	return s.psql.Select(recordColumns...).
+		From("transactions t").
+		LeftJoin("conversions c USING (transaction_id)")
+}
+
+func (s *Store) get(ctx context.Context, where sq.Sqlizer) ([]Record, error) {
+	sql, args, err := s.selectRecords().Where(where).ToSql()
+	if err != nil {
+		return nil, fmt.Errorf("build query: %w", err)
+	}
+	return s.queryRecords(ctx, sql, args)
+}
+
+func (s *Store) queryRecords(ctx context.Context, sql string, args []any) ([]Record, error) {
+	rows, err := s.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, classify(err)
+	}
+	recs, err := pgx.CollectRows(rows, scanRecord)
+	if err != nil {
+		return nil, classify(err)
+	}
+	return recs, nil
+}
+
+func scanRecord(row pgx.CollectableRow) (Record, error) {
+	var (
+		r                               Record
+		amount, currency                string
+		status, converted, target, rate *string
+		rateDate, processedAt           *time.Time
+		failure                         *string
+	)
+	tx := &r.Transaction
+	if err := row.Scan(&tx.ID, &tx.UserID, &amount, &currency, &tx.Timestamp, &r.ReceivedAt,
+		&status, &converted, &target, &rate, &rateDate, &processedAt, &failure); err != nil {
+		return Record{}, err
+	}
+	var err error
+	if tx.Amount, err = money(amount, currency); err != nil {
+		return Record{}, fmt.Errorf("transaction %s: %w", tx.ID, err)
+	}
+	tx.Timestamp = tx.Timestamp.UTC()
+	r.ReceivedAt = r.ReceivedAt.UTC()
+	if status == nil {
+		return r, nil
+	}
+	c := &txmodel.Conversion{TransactionID: tx.ID, Status: txmodel.Status(*status)}
+	if processedAt != nil {
+		c.ProcessedAt = processedAt.UTC()
+	}
+	if failure != nil {
+		c.FailureReason = *failure
+	}
+	if c.Status == txmodel.StatusProcessed {
+		if converted == nil || target == nil || rate == nil || rateDate == nil {
+			return Record{}, fmt.Errorf("transaction %s: processed without a result", tx.ID)
+		}
+		if c.Converted, err = money(*converted, *target); err != nil {
+			return Record{}, fmt.Errorf("transaction %s converted amount: %w", tx.ID, err)
+		}
+		v, err := txmodel.ParseDecimal(*rate)
+		if err != nil {
+			return Record{}, fmt.Errorf("transaction %s rate: %w", tx.ID, err)
+		}
+		c.Rate = txmodel.Rate{From: tx.Amount.Currency, To: c.Converted.Currency, Value: v, Date: rateDate.UTC()}
+	}
+	r.Conversion = c
+	return r, nil
+}
+
+func money(amount, currency string) (txmodel.Money, error) {
+	c, err := txmodel.LookupCurrency(currency)
+	if err != nil {
+		return txmodel.Money{}, err
+	}
+	d, err := txmodel.ParseDecimal(amount)
+	if err != nil {
+		return txmodel.Money{}, err
+	}
+	return txmodel.Money{Amount: d, Currency: c}, nil
+}

@@ -1,0 +1,405 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/txpersister/txpersister/libs/testkit/pgtest"
+	"github.com/txpersister/txpersister/libs/txmodel"
+)
+
+// converterMigrations is the converter's schema, which the api reads: the
+// tests apply the real files so the two cannot drift apart unnoticed.
+const converterMigrations = "../../../converter/internal/store/migrations"
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// newStore returns a Store on a fresh database with both services' schemas.
+func newStore(t *testing.T) (*Store, *pgxpool.Pool) {
+	t.Helper()
+	url := pgtest.NewDatabase(t)
+	ctx := context.Background()
+	if err := Migrate(ctx, url, quiet); err != nil {
+		t.Fatalf("Migrate: %v", err)
+	}
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := stdlib.OpenDB(*cfg)
+	defer db.Close()
+	if err := migrate(ctx, db, os.DirFS(converterMigrations), "converter_schema_version", quiet); err != nil {
+		t.Fatalf("converter migrations: %v", err)
+	}
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return New(pool), pool
+}
+
+var received = time.Date(2024, 9, 11, 12, 0, 0, 0, time.UTC)
+
+func newTx(t *testing.T, id, amount, currency string) NewTransaction {
+	t.Helper()
+	tx, err := txmodel.ParseTransaction([]byte(fmt.Sprintf(
+		`{"transaction_id": %q, "user_id": "u1", "amount": %q, "currency": %q, "timestamp": "2024-09-11T00:00:00"}`,
+		id, amount, currency)), received)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := txmodel.EncodeMessage(tx, received)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return NewTransaction{Transaction: tx, ReceivedAt: received, Message: msg, Headers: map[string]string{"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}}
+}
+
+func outcomes(rs []Result) []Outcome {
+	out := make([]Outcome, len(rs))
+	for i, r := range rs {
+		out[i] = r.Outcome
+	}
+	return out
+}
+
+func TestInsertCreatesReplaysAndConflicts(t *testing.T) {
+	t.Parallel()
+	s, pool := newStore(t)
+	ctx := context.Background()
+
+	rs, err := s.Insert(ctx, []NewTransaction{newTx(t, "a", "100", "USD"), newTx(t, "b", "5", "JPY")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]Outcome{Created, Created}, outcomes(rs)); diff != "" {
+		t.Fatalf("first insert (-want +got):\n%s", diff)
+	}
+
+	// "100.00" is the same amount as "100"; a different amount is another transaction.
+	rs, err = s.Insert(ctx, []NewTransaction{newTx(t, "a", "100.00", "USD"), newTx(t, "b", "6", "JPY"), newTx(t, "c", "1", "EUR"), newTx(t, "c", "1", "EUR"), newTx(t, "c", "2", "EUR")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]Outcome{Replayed, Conflict, Created, Replayed, Conflict}, outcomes(rs)); diff != "" {
+		t.Fatalf("second insert (-want +got):\n%s", diff)
+	}
+	if got := rs[1].Record.Transaction.Amount.String(); got != "5" {
+		t.Errorf("conflict returns the stored amount %q, want 5", got)
+	}
+
+	// One outbox entry per created transaction, nothing for replays.
+	var ids []string
+	rows, _ := pool.Query(ctx, "SELECT transaction_id FROM outbox ORDER BY id")
+	ids, err = pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"a", "b", "c"}, ids); diff != "" {
+		t.Errorf("outbox (-want +got):\n%s", diff)
+	}
+}
+
+func TestInsertConcurrentRetriesStoreOnce(t *testing.T) {
+	t.Parallel()
+	s, pool := newStore(t)
+	ctx := context.Background()
+	const n = 20
+	var wg sync.WaitGroup
+	got := make([]Outcome, n)
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rs, err := s.Insert(ctx, []NewTransaction{newTx(t, "same", "42.10", "USD")})
+			errs[i] = err
+			if err == nil {
+				got[i] = rs[0].Outcome
+			}
+		}()
+	}
+	wg.Wait()
+	created := 0
+	for i := range n {
+		if errs[i] != nil {
+			t.Fatalf("insert %d: %v", i, errs[i])
+		}
+		switch got[i] {
+		case Created:
+			created++
+		case Replayed:
+		default:
+			t.Errorf("insert %d: outcome %v, want Created or Replayed", i, got[i])
+		}
+	}
+	if created != 1 {
+		t.Errorf("%d inserts created the transaction, want exactly 1", created)
+	}
+	var outbox int
+	if err := pool.QueryRow(ctx, "SELECT count(*) FROM outbox").Scan(&outbox); err != nil {
+		t.Fatal(err)
+	}
+	if outbox != 1 {
+		t.Errorf("outbox has %d entries, want 1", outbox)
+	}
+}
+
+func TestGetReadsConversion(t *testing.T) {
+	t.Parallel()
+	s, pool := newStore(t)
+	ctx := context.Background()
+	if _, err := s.Insert(ctx, []NewTransaction{newTx(t, "p", "100", "USD"), newTx(t, "f", "1", "BHD"), newTx(t, "r", "7", "JPY")}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := pool.Exec(ctx, `INSERT INTO conversions (transaction_id, status, converted_amount, target_currency, exchange_rate, rate_date, processed_at)
+		VALUES ('p', 'processed', 90.50, 'EUR', 0.90498, '2024-09-10', now())`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = pool.Exec(ctx, `INSERT INTO conversions (transaction_id, status, failure_reason, processed_at) VALUES ('f', 'failed', 'no rate', now())`)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	p, err := s.Get(ctx, "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Status() != txmodel.StatusProcessed || p.Conversion.Converted.String() != "90.50" || p.Conversion.Rate.Value.String() != "0.90498" ||
+		p.Conversion.Rate.Date.Format(time.DateOnly) != "2024-09-10" || p.Transaction.Amount.String() != "100.00" {
+		t.Errorf("processed record = %+v %+v", p, p.Conversion)
+	}
+	f, err := s.Get(ctx, "f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Status() != txmodel.StatusFailed || f.Conversion.FailureReason != "no rate" || f.Transaction.Amount.String() != "1.000" {
+		t.Errorf("failed record = %+v %+v", f, f.Conversion)
+	}
+	r, err := s.Get(ctx, "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Status() != txmodel.StatusReceived || r.Transaction.Amount.String() != "7" || !r.ReceivedAt.Equal(received) {
+		t.Errorf("received record = %+v", r)
+	}
+	if _, err := s.Get(ctx, "missing"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Get(missing) err = %v, want ErrNotFound", err)
+	}
+}
+
+func TestListPaginatesNewestFirst(t *testing.T) {
+	t.Parallel()
+	s, pool := newStore(t)
+	ctx := context.Background()
+	var items []NewTransaction
+	for i := range 7 {
+		it := newTx(t, fmt.Sprintf("tx%d", i), "1", "USD")
+		it.ReceivedAt = received.Add(time.Duration(i/2) * time.Second) // pairs share received_at: the id breaks ties
+		if i == 6 {
+			it.Transaction.UserID = "u2"
+		}
+		items = append(items, it)
+	}
+	if _, err := s.Insert(ctx, items); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `INSERT INTO conversions (transaction_id, status, failure_reason, processed_at) VALUES ('tx1', 'failed', 'x', now())`); err != nil {
+		t.Fatal(err)
+	}
+
+	var got []string
+	cursor := ""
+	for pages := 0; ; pages++ {
+		if pages > 10 {
+			t.Fatal("pagination does not end")
+		}
+		p, err := s.List(ctx, Filter{Limit: 3, Cursor: cursor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range p.Records {
+			got = append(got, r.Transaction.ID)
+		}
+		if p.Next == "" {
+			break
+		}
+		cursor = p.Next
+	}
+	if diff := cmp.Diff([]string{"tx6", "tx5", "tx4", "tx3", "tx2", "tx1", "tx0"}, got); diff != "" {
+		t.Errorf("pages (-want +got):\n%s", diff)
+	}
+
+	filtered := []struct {
+		f    Filter
+		want []string
+	}{
+		{Filter{Limit: 50, UserID: "u2"}, []string{"tx6"}},
+		{Filter{Limit: 50, Status: txmodel.StatusFailed}, []string{"tx1"}},
+		{Filter{Limit: 50, Status: txmodel.StatusReceived, UserID: "u1"}, []string{"tx5", "tx4", "tx3", "tx2", "tx0"}},
+		{Filter{Limit: 50, Status: txmodel.StatusProcessed}, nil},
+	}
+	for _, tt := range filtered {
+		p, err := s.List(ctx, tt.f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, r := range p.Records {
+			ids = append(ids, r.Transaction.ID)
+		}
+		if diff := cmp.Diff(tt.want, ids); diff != "" {
+			t.Errorf("List(%+v) (-want +got):\n%s", tt.f, diff)
+		}
+		if p.Next != "" {
+			t.Errorf("List(%+v) next = %q on the only page", tt.f, p.Next)
+		}
+	}
+	if _, err := s.List(ctx, Filter{Limit: 1, Cursor: "!!"}); !errors.Is(err, ErrBadCursor) {
+		t.Errorf("bad cursor err = %v, want ErrBadCursor", err)
+	}
+}
+
+func TestRelayOutboxDeletesOnlyConfirmed(t *testing.T) {
+	t.Parallel()
+	s, _ := newStore(t)
+	ctx := context.Background()
+	if _, err := s.Insert(ctx, []NewTransaction{newTx(t, "a", "1", "USD"), newTx(t, "b", "2", "USD"), newTx(t, "c", "3", "USD")}); err != nil {
+		t.Fatal(err)
+	}
+	boom := errors.New("broker down")
+	if _, err := s.RelayOutbox(ctx, 2, func(context.Context, []OutboxEntry) error { return boom }); !errors.Is(err, boom) {
+		t.Fatalf("RelayOutbox err = %v, want the publish error", err)
+	}
+	if n, _, err := s.OutboxStats(ctx); err != nil || n != 3 {
+		t.Fatalf("after a failed publish the outbox holds %d (err %v), want 3", n, err)
+	}
+
+	var seen []string
+	for {
+		n, err := s.RelayOutbox(ctx, 2, func(_ context.Context, es []OutboxEntry) error {
+			for _, e := range es {
+				seen = append(seen, e.TransactionID)
+				if e.Headers["traceparent"] == "" {
+					t.Errorf("entry %s lost its trace context", e.TransactionID)
+				}
+				if _, _, err := txmodel.DecodeMessage(e.Payload); err != nil {
+					t.Errorf("entry %s payload: %v", e.TransactionID, err)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+	}
+	if diff := cmp.Diff([]string{"a", "b", "c"}, seen); diff != "" {
+		t.Errorf("relayed (-want +got):\n%s", diff)
+	}
+	if n, _, err := s.OutboxStats(ctx); err != nil || n != 0 {
+		t.Errorf("outbox holds %d (err %v), want 0", n, err)
+	}
+}
+
+func TestRelayOutboxSharesWorkBetweenRelays(t *testing.T) {
+	t.Parallel()
+	s, _ := newStore(t)
+	ctx := context.Background()
+	if _, err := s.Insert(ctx, []NewTransaction{newTx(t, "a", "1", "USD"), newTx(t, "b", "2", "USD")}); err != nil {
+		t.Fatal(err)
+	}
+	// While one relay holds entries, another one sees only the rest.
+	inside := make(chan struct{})
+	release := make(chan struct{})
+	done := make(chan error)
+	go func() {
+		_, err := s.RelayOutbox(ctx, 1, func(context.Context, []OutboxEntry) error {
+			close(inside)
+			<-release
+			return nil
+		})
+		done <- err
+	}()
+	<-inside
+	var other []string
+	if _, err := s.RelayOutbox(ctx, 10, func(_ context.Context, es []OutboxEntry) error {
+		for _, e := range es {
+			other = append(other, e.TransactionID)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"b"}, other); diff != "" {
+		t.Errorf("second relay saw (-want +got):\n%s", diff)
+	}
+}
+
+func TestListenOutboxWakesOnCommit(t *testing.T) {
+	t.Parallel()
+	s, _ := newStore(t)
+	ctx := context.Background()
+	l, err := s.ListenOutbox(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	woke := make(chan error, 1)
+	go func() {
+		// A long timeout: only the notification ends this wait early.
+		woke <- l.Wait(ctx, time.Minute)
+	}()
+	time.Sleep(50 * time.Millisecond)
+	if _, err := s.Insert(ctx, []NewTransaction{newTx(t, "a", "1", "USD")}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-woke:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("listener not woken by the commit")
+	}
+}
+
+func TestUnavailableDatabase(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, "postgres://postgres@127.0.0.1:1/none?sslmode=disable&connect_timeout=2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	s := New(pool)
+	if _, err := s.Insert(ctx, []NewTransaction{newTx(t, "a", "1", "USD")}); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("Insert err = %v, want ErrUnavailable", err)
+	}
+	if _, err := s.Get(ctx, "a"); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("Get err = %v, want ErrUnavailable", err)
+	}
+	if err := s.Ping(ctx); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("Ping err = %v, want ErrUnavailable", err)
+	}
+}
