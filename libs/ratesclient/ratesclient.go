@@ -352,21 +352,24 @@ func checkStatus(provider string, resp *resty.Response) error {
 	case code == http.StatusTooManyRequests || code >= 500:
 		return fmt.Errorf("%s answered %s: %w", provider, resp.Status(), ErrUnavailable)
 	case code >= 400:
-		return fmt.Errorf("%s answered %s (unknown currency or date) %s: %w",
+		return fmt.Errorf("%s answered %s (unknown currency or date): %s: %w",
 			provider, resp.Status(), snippet(resp.Body()), ErrNotFound)
 	default:
 		return fmt.Errorf("%s answered unexpected %s: %w", provider, resp.Status(), ErrUnavailable)
 	}
 }
 
-// snippet is a short printable excerpt of a response body for messages.
+// snippet is a short one-line excerpt of a response body for messages.
 func snippet(b []byte) string {
 	const max = 120
-	s := strings.TrimSpace(string(b))
-	if len(s) > max {
-		s = s[:max] + "…"
+	s := strings.Join(strings.Fields(string(b)), " ")
+	if r := []rune(s); len(r) > max {
+		s = string(r[:max]) + "…"
 	}
-	return fmt.Sprintf("%q", s)
+	if s == "" {
+		return "(empty body)"
+	}
+	return s
 }
 
 func (c *Client) observeCacheHit(hit bool) {
