@@ -1,0 +1,164 @@
+// Command ratesd is a local exchange-rate server over the European Central
+// Bank's euro reference rates, answering like Frankfurter v1
+// (GET /v1/latest, /v1/{YYYY-MM-DD}, /v1/currencies) and like
+// exchangerate-api v4 (GET /v4/latest/{BASE}), so that everything that needs
+// rates runs with no internet.
+//
+// Configuration, from the environment:
+//
+//	RATESD_ADDR  listen address (default :8090)
+//	ECB_SOURCE   ECB rates file: a path or an http(s) URL to
+//	             eurofxref-hist.csv, eurofxref-hist.zip or one of the XML files;
+//	             empty = a built-in table of 2024-09-02..2024-09-20
+//	LOG_LEVEL    debug, info (default), warn, error
+//	LOG_FORMAT   json or text (default: text on a terminal, json otherwise)
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/txpersister/txpersister/tools/ratesd/internal/ecb"
+	"github.com/txpersister/txpersister/tools/ratesd/internal/httpapi"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Getenv, os.Stderr, nil); err != nil {
+		fmt.Fprintln(os.Stderr, "ratesd:", err)
+		stop()
+		os.Exit(1)
+	}
+}
+
+// config is ratesd's configuration, read from the environment.
+type config struct {
+	Addr      string
+	Source    string
+	LogLevel  slog.Level
+	LogFormat string
+}
+
+// loadConfig reads and validates the configuration; logOut decides the
+// default log format (text on a terminal).
+func loadConfig(getenv func(string) string, logOut io.Writer) (config, error) {
+	cfg := config{
+		Addr:      getenv("RATESD_ADDR"),
+		Source:    strings.TrimSpace(getenv("ECB_SOURCE")),
+		LogFormat: strings.ToLower(getenv("LOG_FORMAT")),
+	}
+	if cfg.Addr == "" {
+		cfg.Addr = ":8090"
+	}
+	if _, _, err := net.SplitHostPort(cfg.Addr); err != nil {
+		return config{}, fmt.Errorf("RATESD_ADDR %q: %w", cfg.Addr, err)
+	}
+	if lvl := getenv("LOG_LEVEL"); lvl != "" {
+		if err := cfg.LogLevel.UnmarshalText([]byte(lvl)); err != nil {
+			return config{}, fmt.Errorf("LOG_LEVEL %q: want debug, info, warn or error", lvl)
+		}
+	}
+	switch cfg.LogFormat {
+	case "":
+		cfg.LogFormat = "json"
+		if isTerminal(logOut) {
+			cfg.LogFormat = "text"
+		}
+	case "json", "text":
+	default:
+		return config{}, fmt.Errorf("LOG_FORMAT %q: want json or text", cfg.LogFormat)
+	}
+	return cfg, nil
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+func newLogger(cfg config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// run loads the rates and serves them until ctx ends, then shuts down
+// gracefully. When ready is not nil it receives the address listened on.
+func run(ctx context.Context, getenv func(string) string, logOut io.Writer, ready func(addr string)) error {
+	cfg, err := loadConfig(getenv, logOut)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	log := newLogger(cfg, logOut)
+
+	source := cfg.Source
+	if source == "" {
+		source = "built-in table"
+	}
+	log.Info("loading rates", slog.String("source", source))
+	loadCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	table, err := ecb.Load(loadCtx, cfg.Source, &http.Client{Timeout: time.Minute})
+	cancel()
+	if err != nil {
+		return fmt.Errorf("load rates: %w", err)
+	}
+	log.Info("rates loaded",
+		slog.String("source", source),
+		slog.Int("days", table.Len()),
+		slog.Int("currencies", len(table.Currencies())),
+		slog.String("first", table.First().Date.Format(time.DateOnly)),
+		slog.String("latest", table.Latest().Date.Format(time.DateOnly)))
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           httpapi.New(table, log),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	log.Info("listening", slog.String("addr", ln.Addr().String()))
+	if ready != nil {
+		ready(ln.Addr().String())
+	}
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
