@@ -11,6 +11,11 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 prefix=github.com/txpersister/txpersister
 libs=$(cd "$root" && ls -d libs/*/)
 
+# version prints a module's current version from versions.yaml.
+version() {
+	awk -v m="$1" '$1 == m":" { print $2 }' "$root/versions.yaml"
+}
+
 mods=${*:-$(cd "$root" && find libs services tools -name go.mod -not -path '*/testdata/*' -exec dirname {} \; | sort)}
 for mod in $mods; do
 	dir="$root/$mod"
@@ -27,6 +32,11 @@ for mod in $mods; do
 	(cd "$dir" && GOWORK=off GOFLAGS=-mod=mod go mod tidy) || status=$?
 	for r in "${reps[@]}"; do
 		(cd "$dir" && go mod edit -dropreplace="$r")
+		# A lib the module newly imports comes in at the zero pseudo-version
+		# of a replaced module: require the lib's current version instead.
+		if grep -q "$r v0.0.0-00010101000000-000000000000" "$dir/go.mod"; then
+			(cd "$dir" && go mod edit -require="$r@$(version "${r#"$prefix/"}")")
+		fi
 	done
 	[ $status -eq 0 ] || exit $status
 done

@@ -1,0 +1,254 @@
+// Package httpapi is the api's public HTTP interface: it decodes requests,
+// calls the use case, and maps its results and errors to statuses and RFC
+// 9457 problems, in one place.
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/gorilla/mux"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+
+	"github.com/txpersister/txpersister/libs/telemetry"
+	"github.com/txpersister/txpersister/libs/txmodel"
+	"github.com/txpersister/txpersister/services/api/internal/store"
+)
+
+// MaxBodyBytes bounds a request body: one transaction is a few hundred
+// bytes.
+const MaxBodyBytes = 64 << 10
+
+// List page sizes.
+const (
+	defaultLimit = 50
+	maxLimit     = 500
+)
+
+// Transactions is the use case the handlers call.
+type Transactions interface {
+	// Accept stores a transaction and reports whether it was created,
+	// replayed or conflicts; errors wrap store.ErrUnavailable when the
+	// database cannot be reached.
+	Accept(ctx context.Context, tx txmodel.Transaction) (store.Result, error)
+	// Get returns a transaction; errors wrap store.ErrNotFound or
+	// store.ErrUnavailable.
+	Get(ctx context.Context, id string) (store.Record, error)
+	// List returns a page of transactions; errors wrap store.ErrBadCursor or
+	// store.ErrUnavailable.
+	List(ctx context.Context, f store.Filter) (store.Page, error)
+}
+
+// Handler serves the public API.
+type Handler struct {
+	txs     Transactions
+	log     *slog.Logger
+	now     func() time.Time
+	timeout time.Duration
+	metrics *telemetry.Metrics
+	router  *mux.Router
+}
+
+// New returns the API's handler. timeout bounds the work of one request
+// against the database; now is the clock against which timestamps in the
+// future are refused.
+func New(txs Transactions, log *slog.Logger, m *telemetry.Metrics, now func() time.Time, timeout time.Duration) *Handler {
+	h := &Handler{txs: txs, log: log, now: now, timeout: timeout, metrics: m, router: mux.NewRouter()}
+	r := h.router
+	r.Use(telemetry.HTTPMiddleware(m, routeTemplate))
+	r.HandleFunc("/v1/transactions", h.create).Methods(http.MethodPost)
+	r.HandleFunc("/transaction", h.create).Methods(http.MethodPost) // the original's clients
+	r.HandleFunc("/v1/transactions", h.list).Methods(http.MethodGet)
+	r.HandleFunc("/v1/transactions/{id}", h.get).Methods(http.MethodGet)
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		writeProblem(w, problem{Status: http.StatusNotFound, Detail: "no such endpoint"})
+	})
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		writeProblem(w, problem{Status: http.StatusMethodNotAllowed})
+	})
+	return h
+}
+
+// ServeHTTP serves a request, inside an OpenTelemetry server span.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	otelhttp.NewHandler(h.router, "http.server",
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
+			return r.Method + " " + routeTemplate(r)
+		}),
+	).ServeHTTP(w, r)
+}
+
+func routeTemplate(r *http.Request) string {
+	if rt := mux.CurrentRoute(r); rt != nil {
+		if tpl, err := rt.GetPathTemplate(); err == nil {
+			return tpl
+		}
+	}
+	return telemetry.UnmatchedRoute
+}
+
+func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !isJSON(ct) {
+		writeProblem(w, problem{Status: http.StatusUnsupportedMediaType, Detail: "send the transaction as application/json"})
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			writeProblem(w, problem{Status: http.StatusRequestEntityTooLarge, Detail: "the body is larger than 64 KiB"})
+			return
+		}
+		writeProblem(w, problem{Status: http.StatusBadRequest, Type: typeMalformed, Title: "Malformed body", Detail: "the body could not be read"})
+		return
+	}
+	tx, err := txmodel.ParseTransaction(body, h.now())
+	if err != nil {
+		h.rejected(w, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
+	defer cancel()
+	res, err := h.txs.Accept(ctx, tx)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	switch res.Outcome {
+	case store.Created:
+		h.metrics.Counter("transactions_accepted_total").Inc()
+		w.Header().Set("Location", "/v1/transactions/"+url.PathEscape(tx.ID))
+		writeJSON(w, http.StatusCreated, newResource(res.Record))
+	case store.Replayed:
+		h.metrics.Counter("transactions_replayed_total").Inc()
+		w.Header().Set("Location", "/v1/transactions/"+url.PathEscape(tx.ID))
+		writeJSON(w, http.StatusOK, newResource(res.Record))
+	default:
+		h.metrics.Counter("transactions_conflicts_total").Inc()
+		writeProblem(w, problem{
+			Status: http.StatusConflict, Type: typeConflict, Title: "Transaction id already used",
+			Detail: "transaction " + strconv.Quote(tx.ID) + " exists with other content; a retry must repeat the same fields",
+		})
+	}
+}
+
+// rejected answers a body that is not a valid transaction: 400 when it is
+// not a JSON object at all, 422 listing every invalid field otherwise.
+func (h *Handler) rejected(w http.ResponseWriter, err error) {
+	var ve *txmodel.ValidationError
+	if errors.As(err, &ve) {
+		for _, fe := range ve.Errors {
+			field := fe.Field
+			if fe.Code == txmodel.CodeUnknownField {
+				field = "(unknown)" // the client chose the name: keep it out of the labels
+			}
+			h.metrics.Counter(telemetry.MetricName("transactions_rejected_total", "field", field, "code", fe.Code)).Inc()
+		}
+		writeProblem(w, problem{
+			Status: http.StatusUnprocessableEntity, Type: typeInvalidFields, Title: "Invalid transaction",
+			Detail: "one or more fields are invalid", Errors: ve.Errors,
+		})
+		return
+	}
+	h.metrics.Counter(telemetry.MetricName("transactions_rejected_total", "field", "(body)", "code", "malformed")).Inc()
+	writeProblem(w, problem{Status: http.StatusBadRequest, Type: typeMalformed, Title: "Malformed body", Detail: err.Error()})
+}
+
+func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
+	id := mux.Vars(r)["id"]
+	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
+	defer cancel()
+	rec, err := h.txs.Get(ctx, id)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, newResource(rec))
+}
+
+func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
+	f, errs := parseFilter(r.URL.Query())
+	if len(errs) > 0 {
+		writeProblem(w, problem{Status: http.StatusBadRequest, Type: typeBadQuery, Title: "Invalid query", Errors: errs})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
+	defer cancel()
+	page, err := h.txs.List(ctx, f)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	out := struct {
+		Items      []resource `json:"items"`
+		NextCursor *string    `json:"next_cursor"`
+	}{Items: make([]resource, len(page.Records))}
+	for i, rec := range page.Records {
+		out.Items[i] = newResource(rec)
+	}
+	if page.Next != "" {
+		out.NextCursor = &page.Next
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func parseFilter(q url.Values) (store.Filter, []txmodel.FieldError) {
+	f := store.Filter{UserID: q.Get("user_id"), Cursor: q.Get("cursor"), Limit: defaultLimit}
+	var errs []txmodel.FieldError
+	if s := q.Get("status"); s != "" {
+		st, ok := txmodel.ParseStatus(s)
+		if !ok {
+			errs = append(errs, txmodel.FieldError{Field: "status", Code: txmodel.CodeInvalidValue, Message: "must be received, processed or failed"})
+		}
+		f.Status = st
+	}
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > maxLimit {
+			errs = append(errs, txmodel.FieldError{Field: "limit", Code: txmodel.CodeInvalidValue, Message: "must be a whole number from 1 to 500"})
+		}
+		f.Limit = n
+	}
+	return f, errs
+}
+
+// fail maps an error of the use case to a problem, and logs what is
+// unexpected.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		writeProblem(w, problem{Status: http.StatusNotFound, Type: typeNotFound, Title: "Transaction not found"})
+	case errors.Is(err, store.ErrBadCursor):
+		writeProblem(w, problem{Status: http.StatusBadRequest, Type: typeBadQuery, Title: "Invalid query",
+			Errors: []txmodel.FieldError{{Field: "cursor", Code: txmodel.CodeInvalidValue, Message: "not a cursor this API returned"}}})
+	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+		h.log.WarnContext(r.Context(), "database unavailable", "route", routeTemplate(r), "err", err)
+		writeProblem(w, problem{Status: http.StatusServiceUnavailable, Type: typeUnavailable, Title: "Temporarily unavailable",
+			Detail: "the database cannot be reached; retry with the same transaction_id, it is safe"})
+	default:
+		h.log.ErrorContext(r.Context(), "request failed", "route", routeTemplate(r), "err", err)
+		writeProblem(w, problem{Status: http.StatusInternalServerError, Detail: "an unexpected error; it is logged with this request's trace id"})
+	}
+}
+
+func isJSON(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return false
+	}
+	return mt == "application/json" || (len(mt) > 5 && mt[len(mt)-5:] == "+json")
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

@@ -1,0 +1,218 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/txpersister/txpersister/libs/telemetry"
+	"github.com/txpersister/txpersister/libs/txmodel"
+	"github.com/txpersister/txpersister/services/api/internal/store"
+)
+
+var now = time.Date(2024, 9, 11, 12, 0, 0, 0, time.UTC)
+
+// fakeTransactions is a Transactions in memory, or one that fails with err.
+type fakeTransactions struct {
+	recs map[string]store.Record
+	err  error
+}
+
+func (f *fakeTransactions) Accept(_ context.Context, tx txmodel.Transaction) (store.Result, error) {
+	if f.err != nil {
+		return store.Result{}, f.err
+	}
+	if r, ok := f.recs[tx.ID]; ok {
+		if r.Transaction.SameContent(tx) {
+			return store.Result{Outcome: store.Replayed, Record: r}, nil
+		}
+		return store.Result{Outcome: store.Conflict, Record: r}, nil
+	}
+	r := store.Record{Transaction: tx, ReceivedAt: now}
+	f.recs[tx.ID] = r
+	return store.Result{Outcome: store.Created, Record: r}, nil
+}
+
+func (f *fakeTransactions) Get(_ context.Context, id string) (store.Record, error) {
+	if f.err != nil {
+		return store.Record{}, f.err
+	}
+	r, ok := f.recs[id]
+	if !ok {
+		return store.Record{}, fmt.Errorf("get %s: %w", id, store.ErrNotFound)
+	}
+	return r, nil
+}
+
+func (f *fakeTransactions) List(_ context.Context, flt store.Filter) (store.Page, error) {
+	if f.err != nil {
+		return store.Page{}, f.err
+	}
+	var p store.Page
+	for _, r := range f.recs {
+		p.Records = append(p.Records, r)
+	}
+	if flt.Limit < len(p.Records) {
+		p.Records = p.Records[:flt.Limit]
+		p.Next = "more"
+	}
+	return p, nil
+}
+
+func newHandler(txs Transactions) *Handler {
+	return New(txs, slog.New(slog.NewTextHandler(io.Discard, nil)), telemetry.NewMetrics("test_"), func() time.Time { return now }, time.Second)
+}
+
+const original = `{"transaction_id": "tx-1", "amount": 100.0, "currency": "USD", "user_id": "123", "timestamp": "2024-09-11T00:00:00"}`
+
+func do(t *testing.T, h http.Handler, method, path, contentType, body string) *httptest.ResponseRecorder {
+	t.Helper()
+	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+func TestCreateStatuses(t *testing.T) {
+	tests := []struct {
+		name        string
+		path        string
+		contentType string
+		body        string
+		failWith    error
+		wantStatus  int
+		wantType    string // problem type, for errors
+	}{
+		{"created", "/v1/transactions", "application/json", original, nil, http.StatusCreated, ""},
+		{"original path", "/transaction", "application/json", original, nil, http.StatusCreated, ""},
+		{"no content type", "/v1/transactions", "", original, nil, http.StatusCreated, ""},
+		{"json with charset", "/v1/transactions", "application/json; charset=utf-8", original, nil, http.StatusCreated, ""},
+		{"form content type", "/v1/transactions", "application/x-www-form-urlencoded", original, nil, http.StatusUnsupportedMediaType, "about:blank"},
+		{"not an object", "/v1/transactions", "application/json", `[1]`, nil, http.StatusBadRequest, typeMalformed},
+		{"bad JSON", "/v1/transactions", "application/json", `{"amount":`, nil, http.StatusBadRequest, typeMalformed},
+		{"invalid fields", "/v1/transactions", "application/json", `{"transaction_id": "x"}`, nil, http.StatusUnprocessableEntity, typeInvalidFields},
+		{"too large", "/v1/transactions", "application/json", `{"transaction_id": "` + strings.Repeat("a", MaxBodyBytes) + `"}`, nil, http.StatusRequestEntityTooLarge, "about:blank"},
+		{"database down", "/v1/transactions", "application/json", original, fmt.Errorf("x: %w", store.ErrUnavailable), http.StatusServiceUnavailable, typeUnavailable},
+		{"unexpected", "/v1/transactions", "application/json", original, fmt.Errorf("boom"), http.StatusInternalServerError, "about:blank"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHandler(&fakeTransactions{recs: map[string]store.Record{}, err: tt.failWith})
+			rec := do(t, h, http.MethodPost, tt.path, tt.contentType, tt.body)
+			if rec.Code != tt.wantStatus {
+				t.Fatalf("status = %d, want %d; body %s", rec.Code, tt.wantStatus, rec.Body)
+			}
+			if tt.wantType == "" {
+				if got := rec.Header().Get("Location"); got != "/v1/transactions/tx-1" {
+					t.Errorf("Location = %q", got)
+				}
+				return
+			}
+			if ct := rec.Header().Get("Content-Type"); ct != "application/problem+json" {
+				t.Errorf("Content-Type = %q, want application/problem+json", ct)
+			}
+			var p problem
+			if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil {
+				t.Fatalf("problem body %s: %v", rec.Body, err)
+			}
+			if p.Type != tt.wantType || p.Status != tt.wantStatus || p.Title == "" {
+				t.Errorf("problem = %+v, want type %s status %d and a title", p, tt.wantType, tt.wantStatus)
+			}
+			if tt.wantStatus == http.StatusServiceUnavailable && rec.Header().Get("Retry-After") == "" {
+				t.Error("503 without Retry-After")
+			}
+		})
+	}
+}
+
+func TestCreateListsEveryInvalidField(t *testing.T) {
+	h := newHandler(&fakeTransactions{recs: map[string]store.Record{}})
+	rec := do(t, h, http.MethodPost, "/v1/transactions", "application/json",
+		`{"transaction_id": "t", "user_id": "u", "ammount": 1, "currency": "XAU", "timestamp": "2030-01-01T00:00:00Z"}`)
+	if rec.Code != http.StatusUnprocessableEntity {
+		t.Fatalf("status = %d, body %s", rec.Code, rec.Body)
+	}
+	var p problem
+	if err := json.Unmarshal(rec.Body.Bytes(), &p); err != nil {
+		t.Fatal(err)
+	}
+	var fields []string
+	for _, e := range p.Errors {
+		fields = append(fields, e.Field)
+	}
+	if diff := cmp.Diff([]string{"amount", "currency", "timestamp", "ammount"}, fields); diff != "" {
+		t.Errorf("fields (-want +got):\n%s", diff)
+	}
+}
+
+func TestCreateReplayAndConflict(t *testing.T) {
+	h := newHandler(&fakeTransactions{recs: map[string]store.Record{}})
+	if rec := do(t, h, http.MethodPost, "/v1/transactions", "application/json", original); rec.Code != http.StatusCreated {
+		t.Fatalf("first post: %d %s", rec.Code, rec.Body)
+	}
+	same := `{"transaction_id": "tx-1", "amount": "100", "currency": "usd", "user_id": "123", "timestamp": "2024-09-11T02:00:00+02:00"}`
+	rec := do(t, h, http.MethodPost, "/v1/transactions", "application/json", same)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("retry: %d %s", rec.Code, rec.Body)
+	}
+	other := strings.Replace(original, "100.0", "100.5", 1)
+	if rec := do(t, h, http.MethodPost, "/v1/transactions", "application/json", other); rec.Code != http.StatusConflict {
+		t.Fatalf("conflict: %d %s", rec.Code, rec.Body)
+	}
+}
+
+func TestResourceShape(t *testing.T) {
+	usd, eur := txmodel.MustCurrency("USD"), txmodel.MustCurrency("EUR")
+	amount, _ := txmodel.ParseDecimal("100")
+	converted, _ := txmodel.ParseDecimal("90.5")
+	rate, _ := txmodel.ParseDecimal("0.90498")
+	rec := store.Record{
+		Transaction: txmodel.Transaction{ID: "tx-1", UserID: "123", Amount: txmodel.Money{Amount: amount, Currency: usd}, Timestamp: time.Date(2024, 9, 11, 0, 0, 0, 0, time.UTC)},
+		ReceivedAt:  now,
+		Conversion: &txmodel.Conversion{
+			TransactionID: "tx-1", Status: txmodel.StatusProcessed,
+			Converted:   txmodel.Money{Amount: converted, Currency: eur},
+			Rate:        txmodel.Rate{From: usd, To: eur, Value: rate, Date: time.Date(2024, 9, 10, 0, 0, 0, 0, time.UTC)},
+			ProcessedAt: now.Add(time.Second),
+		},
+	}
+	h := newHandler(&fakeTransactions{recs: map[string]store.Record{"tx-1": rec}})
+	got := do(t, h, http.MethodGet, "/v1/transactions/tx-1", "", "")
+	if got.Code != http.StatusOK {
+		t.Fatalf("status %d %s", got.Code, got.Body)
+	}
+	want := `{"transaction_id":"tx-1","user_id":"123","amount":"100.00","currency":"USD","timestamp":"2024-09-11T00:00:00Z",` +
+		`"status":"processed","received_at":"2024-09-11T12:00:00Z","converted_amount":"90.50","target_currency":"EUR",` +
+		`"exchange_rate":"0.90498","rate_date":"2024-09-10","processed_at":"2024-09-11T12:00:01Z","failure_reason":null}`
+	if diff := cmp.Diff(want, strings.TrimSpace(got.Body.String())); diff != "" {
+		t.Errorf("resource (-want +got):\n%s", diff)
+	}
+	if got := do(t, h, http.MethodGet, "/v1/transactions/nope", "", ""); got.Code != http.StatusNotFound {
+		t.Errorf("unknown id: %d", got.Code)
+	}
+}
+
+func TestListQuery(t *testing.T) {
+	h := newHandler(&fakeTransactions{recs: map[string]store.Record{}})
+	for _, q := range []string{"limit=0", "limit=501", "limit=x", "status=done"} {
+		if rec := do(t, h, http.MethodGet, "/v1/transactions?"+q, "", ""); rec.Code != http.StatusBadRequest {
+			t.Errorf("?%s: status %d, want 400", q, rec.Code)
+		}
+	}
+	rec := do(t, h, http.MethodGet, "/v1/transactions?limit=500&status=failed", "", "")
+	if rec.Code != http.StatusOK || strings.TrimSpace(rec.Body.String()) != `{"items":[],"next_cursor":null}` {
+		t.Errorf("empty list: %d %s", rec.Code, rec.Body)
+	}
+}

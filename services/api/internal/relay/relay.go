@@ -1,0 +1,205 @@
+// Package relay publishes the outbox to RabbitMQ: the second half of the
+// transactional outbox. Entries leave the outbox only after the broker has
+// confirmed them, so a broker outage delays transactions and loses none.
+package relay
+
+import (
+	"context"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/txpersister/txpersister/libs/amqpx"
+	"github.com/txpersister/txpersister/libs/telemetry"
+	"github.com/txpersister/txpersister/libs/txmodel"
+	"github.com/txpersister/txpersister/services/api/internal/store"
+)
+
+// Outbox is what the relay needs of the store.
+type Outbox interface {
+	// RelayOutbox hands locked entries to publish and deletes them when it
+	// returns nil.
+	RelayOutbox(ctx context.Context, limit int, publish func(context.Context, []store.OutboxEntry) error) (int, error)
+	// ListenOutbox announces commits that add entries.
+	ListenOutbox(ctx context.Context) (*store.Listener, error)
+	// OutboxStats reports the backlog and the oldest entry's time.
+	OutboxStats(ctx context.Context) (int64, time.Time, error)
+}
+
+var _ Outbox = (*store.Store)(nil)
+
+// Publisher publishes messages and returns once the broker confirmed all.
+type Publisher interface {
+	Publish(ctx context.Context, msgs ...amqpx.Message) error
+}
+
+var _ Publisher = (*amqpx.Publisher)(nil)
+
+// Config tunes a Relay.
+type Config struct {
+	Exchange   string        // where transactions are published
+	RoutingKey string        // their routing key
+	BatchSize  int           // entries per publish-and-confirm round
+	PollPeriod time.Duration // how long to wait for a notification before looking anyway
+}
+
+// Relay moves outbox entries to the broker.
+type Relay struct {
+	outbox  Outbox
+	pub     Publisher
+	cfg     Config
+	log     *slog.Logger
+	tracer  trace.Tracer
+	prop    propagation.TextMapPropagator
+	metrics *telemetry.Metrics
+
+	backlog    atomic.Int64
+	oldestUnix atomic.Int64 // Unix nanoseconds of the oldest entry, 0 when empty
+}
+
+// New returns a Relay and registers its metrics in m.
+func New(outbox Outbox, pub Publisher, cfg Config, log *slog.Logger, m *telemetry.Metrics) *Relay {
+	r := &Relay{
+		outbox: outbox, pub: pub, cfg: cfg, log: log, metrics: m,
+		tracer: otel.Tracer("github.com/txpersister/txpersister/services/api/internal/relay"),
+		prop:   otel.GetTextMapPropagator(),
+	}
+	m.Gauge("outbox_backlog", func() float64 { return float64(r.backlog.Load()) })
+	m.Gauge("outbox_oldest_age_seconds", func() float64 {
+		at := r.oldestUnix.Load()
+		if at == 0 {
+			return 0
+		}
+		return time.Since(time.Unix(0, at)).Seconds()
+	})
+	return r
+}
+
+// Run relays until ctx is done. It wakes on every commit that adds entries,
+// and at least every PollPeriod; after a failure it backs off up to 5 s and
+// tries again, for as long as it runs.
+func (r *Relay) Run(ctx context.Context) error {
+	var l *store.Listener
+	defer func() {
+		if l != nil {
+			l.Close()
+		}
+	}()
+	backoff := time.Duration(0)
+	lastStats := time.Time{}
+	for ctx.Err() == nil {
+		if time.Since(lastStats) > r.cfg.PollPeriod {
+			r.updateStats(ctx)
+			lastStats = time.Now()
+		}
+		if l == nil {
+			var err error
+			if l, err = r.outbox.ListenOutbox(ctx); err != nil {
+				r.log.WarnContext(ctx, "outbox relay cannot listen for notifications; polling", "err", err)
+			}
+		}
+		n, err := r.outbox.RelayOutbox(ctx, r.cfg.BatchSize, r.publish)
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			r.metrics.Counter("outbox_relay_failures_total").Inc()
+			backoff = min(max(2*backoff, 100*time.Millisecond), 5*time.Second)
+			r.log.WarnContext(ctx, "outbox relay failed; retrying", "err", err, "retry_in", backoff)
+			sleep(ctx, backoff)
+			continue
+		}
+		backoff = 0
+		if n == r.cfg.BatchSize {
+			continue // more is waiting
+		}
+		if n > 0 {
+			r.updateStats(ctx)
+			lastStats = time.Now()
+		}
+		if l == nil {
+			sleep(ctx, r.cfg.PollPeriod)
+			continue
+		}
+		if err := l.Wait(ctx, r.cfg.PollPeriod); err != nil {
+			l.Close()
+			l = nil
+		}
+	}
+	return nil
+}
+
+// publish publishes entries in one confirmed round, each inside a PRODUCER
+// span that continues the trace of the request that accepted it.
+func (r *Relay) publish(ctx context.Context, entries []store.OutboxEntry) error {
+	start := time.Now()
+	msgs := make([]amqpx.Message, len(entries))
+	spans := make([]trace.Span, len(entries))
+	for i, e := range entries {
+		parent := r.prop.Extract(context.Background(), propagation.MapCarrier(e.Headers))
+		sctx, span := r.tracer.Start(parent, "publish "+r.cfg.Exchange,
+			trace.WithSpanKind(trace.SpanKindProducer),
+			trace.WithAttributes(
+				attribute.String("messaging.system", "rabbitmq"),
+				attribute.String("messaging.operation.type", "publish"),
+				attribute.String("messaging.destination.name", r.cfg.Exchange),
+				attribute.String("messaging.rabbitmq.destination.routing_key", r.cfg.RoutingKey),
+				attribute.String("messaging.message.id", e.TransactionID),
+			))
+		spans[i] = span
+		headers := amqp.Table{}
+		r.prop.Inject(sctx, amqpx.HeaderCarrier(headers))
+		msgs[i] = amqpx.Message{
+			Exchange:    r.cfg.Exchange,
+			RoutingKey:  r.cfg.RoutingKey,
+			MessageID:   e.TransactionID,
+			ContentType: txmodel.MessageContentType,
+			Type:        txmodel.MessageType,
+			Headers:     headers,
+			Body:        e.Payload,
+			Timestamp:   e.CreatedAt,
+		}
+	}
+	err := r.pub.Publish(ctx, msgs...)
+	for _, span := range spans {
+		if err != nil {
+			span.RecordError(err)
+		}
+		span.End()
+	}
+	r.metrics.Histogram("outbox_publish_duration_seconds", telemetry.LatencyBuckets()).UpdateDuration(start)
+	if err != nil {
+		r.metrics.Counter("outbox_publish_failures_total").Inc()
+		return err
+	}
+	r.metrics.Counter("outbox_published_total").Add(len(entries))
+	return nil
+}
+
+func (r *Relay) updateStats(ctx context.Context) {
+	n, oldest, err := r.outbox.OutboxStats(ctx)
+	if err != nil {
+		return // the relay's own errors say why; stale gauges are the lesser harm
+	}
+	r.backlog.Store(n)
+	if oldest.IsZero() {
+		r.oldestUnix.Store(0)
+	} else {
+		r.oldestUnix.Store(oldest.UnixNano())
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}

@@ -1,0 +1,153 @@
+// Command api is txpersister's ingest API: it validates transactions, stores
+// each with an outbox entry in PostgreSQL, and relays the outbox to
+// RabbitMQ for the converter.
+//
+// Usage:
+//
+//	api           serve (migrating the database first)
+//	api migrate   apply the api's migrations to DATABASE_URL and exit
+//
+// Configuration comes from environment variables; see the README.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/txpersister/txpersister/libs/amqpx"
+	"github.com/txpersister/txpersister/libs/telemetry"
+	"github.com/txpersister/txpersister/services/api/internal/config"
+	"github.com/txpersister/txpersister/services/api/internal/httpapi"
+	"github.com/txpersister/txpersister/services/api/internal/ingest"
+	"github.com/txpersister/txpersister/services/api/internal/relay"
+	"github.com/txpersister/txpersister/services/api/internal/store"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr); err != nil {
+		fmt.Fprintf(os.Stderr, "api: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return err
+	}
+	log := telemetry.NewLogger(stderr, cfg.Log, "api")
+
+	switch {
+	case len(args) == 1 && args[0] == "migrate":
+		return store.Migrate(ctx, cfg.DatabaseURL, log)
+	case len(args) > 0:
+		return fmt.Errorf("unknown arguments %q (usage: api [migrate])", args)
+	}
+
+	log.InfoContext(ctx, "starting", "version", version, "config", cfg)
+	shutdownTracing, err := telemetry.SetupTracing(ctx, "api", version)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := shutdownTracing(ctx); err != nil {
+			log.Warn("flush traces", "err", err)
+		}
+	}()
+
+	if err := store.Migrate(ctx, cfg.DatabaseURL, log); err != nil {
+		return err
+	}
+	poolCfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	poolCfg.MaxConns = int32(cfg.DBMaxConns)
+	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
+	if err != nil {
+		return fmt.Errorf("database pool: %w", err)
+	}
+	defer pool.Close()
+	st := store.New(pool)
+
+	metrics := telemetry.NewMetrics("txpersister_")
+	registerPoolMetrics(metrics, pool)
+	handler := httpapi.New(ingest.New(st, time.Now), log, metrics, time.Now, cfg.RequestTimeout)
+	public := &http.Server{
+		Addr:              cfg.HTTPAddr,
+		Handler:           handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	admin := telemetry.NewAdminServer(cfg.AdminAddr, metrics, st.Ping)
+
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return telemetry.RunServer(ctx, public, log) })
+	g.Go(func() error { return telemetry.RunServer(ctx, admin, log) })
+	g.Go(func() error { return runRelay(ctx, cfg, st, log, metrics) })
+	err = g.Wait()
+	log.Info("stopped", "err", err)
+	return err
+}
+
+// runRelay connects to RabbitMQ, retrying for as long as it takes (the API
+// keeps accepting meanwhile: transactions wait in the outbox), and relays.
+func runRelay(ctx context.Context, cfg config.Config, st *store.Store, log *slog.Logger, m *telemetry.Metrics) error {
+	topo := amqpx.DefaultTopology()
+	var conn *amqpx.Conn
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+		var err error
+		conn, err = amqpx.Dial(ctx, cfg.AMQPURL,
+			amqpx.WithLogger(log),
+			amqpx.WithConnectionName("txpersister-api"),
+			amqpx.OnConnect(topo.Declare))
+		if err == nil {
+			break
+		}
+		log.WarnContext(ctx, "RabbitMQ unreachable; transactions wait in the outbox", "err", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+	}
+	defer conn.Close()
+	pub := amqpx.NewPublisher(conn)
+	defer pub.Close()
+	log.InfoContext(ctx, "outbox relay running", "exchange", topo.Exchange)
+	return relay.New(st, pub, relay.Config{
+		Exchange:   topo.Exchange,
+		RoutingKey: topo.RoutingKey,
+		BatchSize:  cfg.RelayBatchSize,
+		PollPeriod: cfg.RelayPollPeriod,
+	}, log, m).Run(ctx)
+}
+
+func registerPoolMetrics(m *telemetry.Metrics, pool *pgxpool.Pool) {
+	m.Gauge("db_pool_acquired_connections", func() float64 { return float64(pool.Stat().AcquiredConns()) })
+	m.Gauge("db_pool_idle_connections", func() float64 { return float64(pool.Stat().IdleConns()) })
+	m.Gauge("db_pool_max_connections", func() float64 { return float64(pool.Stat().MaxConns()) })
+	m.Gauge("db_pool_empty_acquire_total", func() float64 { return float64(pool.Stat().EmptyAcquireCount()) })
+}
+
