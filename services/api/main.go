@@ -150,4 +150,3 @@ func registerPoolMetrics(m *telemetry.Metrics, pool *pgxpool.Pool) {
 	m.Gauge("db_pool_max_connections", func() float64 { return float64(pool.Stat().MaxConns()) })
 	m.Gauge("db_pool_empty_acquire_total", func() float64 { return float64(pool.Stat().EmptyAcquireCount()) })
 }
-
