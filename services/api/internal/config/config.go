@@ -68,4 +68,3 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("OUTBOX_POLL_INTERVAL", c.RelayPollPeriod),
 	)
 }
-

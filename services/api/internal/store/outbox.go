@@ -9,6 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/txpersister/txpersister/libs/pgkit"
 )
 
 // OutboxChannel is the PostgreSQL notification channel on which every
@@ -37,7 +39,7 @@ func (s *Store) RelayOutbox(ctx context.Context, limit int, publish func(context
 			SELECT id, transaction_id, payload, headers, created_at
 			FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`, limit)
 		if err != nil {
-			return classify(err)
+			return pgkit.Classify(err)
 		}
 		entries, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (OutboxEntry, error) {
 			var e OutboxEntry
@@ -51,7 +53,7 @@ func (s *Store) RelayOutbox(ctx context.Context, limit int, publish func(context
 			return e, nil
 		})
 		if err != nil {
-			return classify(err)
+			return pgkit.Classify(err)
 		}
 		if len(entries) == 0 {
 			return nil
@@ -64,13 +66,13 @@ func (s *Store) RelayOutbox(ctx context.Context, limit int, publish func(context
 			ids[i] = e.ID
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM outbox WHERE id = ANY($1)`, ids); err != nil {
-			return classify(err)
+			return pgkit.Classify(err)
 		}
 		n = len(entries)
 		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("relay outbox: %w", classify(err))
+		return 0, fmt.Errorf("relay outbox: %w", pgkit.Classify(err))
 	}
 	return n, nil
 }
@@ -81,7 +83,7 @@ func (s *Store) OutboxStats(ctx context.Context) (backlog int64, oldest time.Tim
 	var at *time.Time
 	err = s.pool.QueryRow(ctx, `SELECT count(*), min(created_at) FROM outbox`).Scan(&backlog, &at)
 	if err != nil {
-		return 0, time.Time{}, fmt.Errorf("outbox stats: %w", classify(err))
+		return 0, time.Time{}, fmt.Errorf("outbox stats: %w", pgkit.Classify(err))
 	}
 	if at != nil {
 		oldest = *at
@@ -100,11 +102,11 @@ type Listener struct {
 func (s *Store) ListenOutbox(ctx context.Context) (*Listener, error) {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("listen for outbox entries: %w", classify(err))
+		return nil, fmt.Errorf("listen for outbox entries: %w", pgkit.Classify(err))
 	}
 	if _, err := conn.Exec(ctx, "LISTEN "+OutboxChannel); err != nil {
 		conn.Release()
-		return nil, fmt.Errorf("listen for outbox entries: %w", classify(err))
+		return nil, fmt.Errorf("listen for outbox entries: %w", pgkit.Classify(err))
 	}
 	return &Listener{conn: conn}, nil
 }
@@ -120,7 +122,7 @@ func (l *Listener) Wait(ctx context.Context, timeout time.Duration) error {
 		return nil
 	}
 	if err != nil {
-		return classify(err)
+		return pgkit.Classify(err)
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/txpersister/txpersister/libs/pgkit"
 	"github.com/txpersister/txpersister/libs/txmodel"
 )
 
@@ -26,7 +27,7 @@ var (
 	// ErrUnavailable: PostgreSQL could not be reached or did not answer in
 	// time; the outcome of a write is unknown and a retry with the same
 	// transaction_id is safe.
-	ErrUnavailable = errors.New("database unavailable")
+	ErrUnavailable = pgkit.ErrUnavailable
 )
 
 // Store is the api's PostgreSQL store. It is safe for concurrent use.
@@ -44,7 +45,7 @@ func New(pool *pgxpool.Pool) *Store {
 // ErrUnavailable when it does not.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.pool.Ping(ctx); err != nil {
-		return fmt.Errorf("ping: %w", classify(err))
+		return fmt.Errorf("ping: %w", pgkit.Classify(err))
 	}
 	return nil
 }
@@ -162,11 +163,11 @@ func (s *Store) Insert(ctx context.Context, items []NewTransaction) ([]Result, e
 
 	rows, err := s.pool.Query(ctx, insertSQL, ids, users, amounts, currencies, occurred, received, payloads, headers)
 	if err != nil {
-		return nil, fmt.Errorf("insert %d transactions: %w", len(ids), classify(err))
+		return nil, fmt.Errorf("insert %d transactions: %w", len(ids), pgkit.Classify(err))
 	}
 	created, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
-		return nil, fmt.Errorf("insert %d transactions: %w", len(ids), classify(err))
+		return nil, fmt.Errorf("insert %d transactions: %w", len(ids), pgkit.Classify(err))
 	}
 	isCreated := make(map[string]bool, len(created))
 	for _, id := range created {
@@ -256,11 +257,11 @@ func (s *Store) get(ctx context.Context, where sq.Sqlizer) ([]Record, error) {
 func (s *Store) queryRecords(ctx context.Context, sql string, args []any) ([]Record, error) {
 	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
-		return nil, classify(err)
+		return nil, pgkit.Classify(err)
 	}
 	recs, err := pgx.CollectRows(rows, scanRecord)
 	if err != nil {
-		return nil, classify(err)
+		return nil, pgkit.Classify(err)
 	}
 	return recs, nil
 }

@@ -14,8 +14,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/jackc/pgx/v5/stdlib"
 
+	"github.com/txpersister/txpersister/libs/pgkit"
 	"github.com/txpersister/txpersister/libs/testkit/pgtest"
 	"github.com/txpersister/txpersister/libs/txmodel"
 )
@@ -34,13 +34,7 @@ func newStore(t *testing.T) (*Store, *pgxpool.Pool) {
 	if err := Migrate(ctx, url, quiet); err != nil {
 		t.Fatalf("Migrate: %v", err)
 	}
-	cfg, err := pgx.ParseConfig(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := stdlib.OpenDB(*cfg)
-	defer db.Close()
-	if err := migrate(ctx, db, os.DirFS(converterMigrations), "converter_schema_version", quiet); err != nil {
+	if err := pgkit.Migrate(ctx, url, os.DirFS(converterMigrations), "converter_schema_version", quiet); err != nil {
 		t.Fatalf("converter migrations: %v", err)
 	}
 	pool, err := pgxpool.New(ctx, url)

@@ -1,4 +1,4 @@
-package store
+package pgkit
 
 import (
 	"context"
@@ -10,11 +10,16 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
-// classify wraps err in ErrUnavailable when it says PostgreSQL could not be
+// ErrUnavailable: PostgreSQL could not be reached or did not answer in
+// time; the outcome of a write is unknown and retrying it must be safe.
+var ErrUnavailable = errors.New("database unavailable")
+
+// Classify wraps err in ErrUnavailable when it says PostgreSQL could not be
 // reached or stopped answering (connection refused or lost, server shutting
 // down or starting, too many connections, a timeout), so the HTTP edge can
-// answer 503 with Retry-After instead of 500. Other errors pass unchanged.
-func classify(err error) error {
+// answer 503 with Retry-After instead of 500, and a consumer can wait and
+// retry. Other errors, and nil, pass unchanged.
+func Classify(err error) error {
 	if err == nil || errors.Is(err, ErrUnavailable) {
 		return err
 	}

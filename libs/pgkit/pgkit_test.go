@@ -1,0 +1,88 @@
+package pgkit_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"testing/fstest"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/txpersister/txpersister/libs/pgkit"
+	"github.com/txpersister/txpersister/libs/testkit/pgtest"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func TestMigrateConcurrentReplicasApplyOnce(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	fsys := fstest.MapFS{
+		"00001_a.sql": {Data: []byte("-- +goose Up\nCREATE TABLE a (x int);\nINSERT INTO a VALUES (1);\n-- +goose Down\nDROP TABLE a;\n")},
+		"00002_b.sql": {Data: []byte("-- +goose Up\nINSERT INTO a VALUES (2);\n-- +goose Down\nDELETE FROM a WHERE x = 2;\n")},
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = pgkit.Migrate(context.Background(), url, fsys, "test_schema_version", quiet)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("replica %d: %v", i, err)
+		}
+	}
+	conn, err := pgx.Connect(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	var n int
+	if err := conn.QueryRow(context.Background(), "SELECT count(*) FROM a").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 2 {
+		t.Errorf("table a has %d rows, want 2: a migration ran more than once", n)
+	}
+}
+
+func TestMigrateUnreachable(t *testing.T) {
+	err := pgkit.Migrate(context.Background(), "postgres://postgres@127.0.0.1:1/x?connect_timeout=2", fstest.MapFS{
+		"00001_a.sql": {Data: []byte("-- +goose Up\nSELECT 1;\n")},
+	}, "v", quiet)
+	if !errors.Is(err, pgkit.ErrUnavailable) {
+		t.Errorf("err = %v, want ErrUnavailable", err)
+	}
+}
+
+func TestClassify(t *testing.T) {
+	tests := []struct {
+		err  error
+		want bool
+	}{
+		{&pgconn.PgError{Code: "57P01"}, true},
+		{&pgconn.PgError{Code: "08006"}, true},
+		{&pgconn.PgError{Code: "53300"}, true},
+		{&pgconn.PgError{Code: "23505"}, false}, // unique violation: a bug, not an outage
+		{&pgconn.PgError{Code: "42P01"}, false},
+		{context.DeadlineExceeded, true},
+		{io.ErrUnexpectedEOF, true},
+		{errors.New("other"), false},
+	}
+	for _, tt := range tests {
+		got := errors.Is(pgkit.Classify(tt.err), pgkit.ErrUnavailable)
+		if got != tt.want {
+			t.Errorf("Classify(%v) unavailable = %v, want %v", tt.err, got, tt.want)
+		}
+	}
+	if pgkit.Classify(nil) != nil {
+		t.Error("Classify(nil) != nil")
+	}
+}
