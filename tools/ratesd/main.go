@@ -4,6 +4,13 @@
 // exchangerate-api v4 (GET /v4/latest/{BASE}), so that everything that needs
 // rates runs with no internet.
 //
+// Usage:
+//
+//	ratesd               serve
+//	ratesd healthcheck   exit 0 if the ratesd listening on RATESD_ADDR on this
+//	                     machine answers GET /healthz with 2xx, else 1 (the
+//	                     container image's HEALTHCHECK: it has no shell or curl)
+//
 // Configuration, from the environment:
 //
 //	RATESD_ADDR  listen address (default :8090)
@@ -35,7 +42,16 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Getenv, os.Stderr, nil); err != nil {
+	var err error
+	switch args := os.Args[1:]; {
+	case len(args) == 0:
+		err = run(ctx, os.Getenv, os.Stderr, nil)
+	case len(args) == 1 && args[0] == "healthcheck":
+		err = healthcheck(ctx, os.Getenv)
+	default:
+		err = fmt.Errorf("unknown arguments %q (usage: ratesd [healthcheck])", args)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "ratesd:", err)
 		stop()
 		os.Exit(1)
@@ -161,4 +177,49 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer, read
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// healthcheckTimeout bounds the whole of healthcheck.
+const healthcheckTimeout = 2 * time.Second
+
+// healthcheck asks the ratesd listening on the configured address of this
+// machine for GET /healthz and fails unless the answer is 2xx. ratesd stays
+// free of the services' libraries, so this is its own small probe.
+func healthcheck(ctx context.Context, getenv func(string) string) error {
+	cfg, err := loadConfig(getenv, io.Discard)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	url := localURL(cfg.Addr, "/healthz")
+	ctx, cancel := context.WithTimeout(ctx, healthcheckTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return fmt.Errorf("healthcheck %s: %w", url, err)
+	}
+	// No proxy from the environment: the target is this machine.
+	client := &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("healthcheck: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("healthcheck %s: %s", url, resp.Status)
+	}
+	return nil
+}
+
+// localURL is the http URL at which this machine reaches a server listening
+// on addr (host:port, already validated), followed by path: an unspecified
+// host such as in ":8090" or "0.0.0.0:8090" becomes 127.0.0.1.
+func localURL(addr, path string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://" + addr + path
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port) + path
 }
