@@ -1,0 +1,90 @@
+// Package config reads the converter's configuration from environment
+// variables.
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/txpersister/txpersister/libs/amqpx"
+	"github.com/txpersister/txpersister/libs/ratesclient"
+	"github.com/txpersister/txpersister/libs/telemetry"
+	"github.com/txpersister/txpersister/libs/txmodel"
+)
+
+// Config is the converter's configuration. Every field has a default that
+// works on a developer's machine.
+type Config struct {
+	DatabaseURL string // DATABASE_URL
+	AMQPURL     string // AMQP_URL
+	AdminAddr   string // ADMIN_ADDR: health, readiness, metrics, pprof
+	Log         telemetry.LogConfig
+
+	RatesURL      string        // RATES_API_URL
+	RatesProvider string        // RATES_PROVIDER: frankfurter or exchangerate-api
+	RatesTimeout  time.Duration // RATES_TIMEOUT: one call to the provider
+	Target        txmodel.Currency
+
+	DBMaxConns  int             // DB_MAX_CONNS
+	Prefetch    int             // PREFETCH: unacked messages the broker may send ahead
+	Concurrency int             // CONCURRENCY: messages converted at once
+	RetryDelays []time.Duration // RETRY_DELAYS: waits between attempts while the provider is away
+}
+
+// Defaults of the configuration.
+const (
+	DefaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/txpersister?sslmode=disable"
+	DefaultAMQPURL     = "amqp://guest:guest@127.0.0.1:5672/"
+	DefaultRatesURL    = "http://127.0.0.1:8090/v1"
+)
+
+// Load reads the configuration through getenv; every bad variable is
+// reported by name.
+func Load(getenv func(string) string) (Config, error) {
+	e := telemetry.NewEnv(getenv)
+	c := Config{
+		DatabaseURL:   e.URL("DATABASE_URL", DefaultDatabaseURL, "postgres", "postgresql"),
+		AMQPURL:       e.URL("AMQP_URL", DefaultAMQPURL, "amqp", "amqps"),
+		AdminAddr:     e.String("ADMIN_ADDR", ":8082"),
+		Log:           e.Log(),
+		RatesURL:      e.URL("RATES_API_URL", DefaultRatesURL, "http", "https"),
+		RatesProvider: e.String("RATES_PROVIDER", ratesclient.ProviderFrankfurter),
+		RatesTimeout:  e.Duration("RATES_TIMEOUT", 5*time.Second),
+		DBMaxConns:    e.Int("DB_MAX_CONNS", 16, 1, 1000),
+		Prefetch:      e.Int("PREFETCH", 64, 1, 65535),
+		Concurrency:   e.Int("CONCURRENCY", 16, 1, 1024),
+		RetryDelays:   e.Durations("RETRY_DELAYS", amqpx.DefaultRetryDelays()),
+	}
+	if p := c.RatesProvider; p != ratesclient.ProviderFrankfurter && p != ratesclient.ProviderExchangeRateAPI {
+		e.Fail("RATES_PROVIDER", "%q is not %s or %s", p, ratesclient.ProviderFrankfurter, ratesclient.ProviderExchangeRateAPI)
+	}
+	target, err := txmodel.LookupCurrency(e.String("TARGET_CURRENCY", "EUR"))
+	if err != nil {
+		e.Fail("TARGET_CURRENCY", "%v", err)
+	}
+	c.Target = target
+	if err := e.Err(); err != nil {
+		return Config{}, fmt.Errorf("configuration: %w", err)
+	}
+	return c, nil
+}
+
+// LogValue is the configuration as logged at start, passwords masked.
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("DATABASE_URL", telemetry.Redact(c.DatabaseURL)),
+		slog.String("AMQP_URL", telemetry.Redact(c.AMQPURL)),
+		slog.String("ADMIN_ADDR", c.AdminAddr),
+		slog.String("LOG_LEVEL", c.Log.Level),
+		slog.String("LOG_FORMAT", c.Log.Format),
+		slog.String("RATES_API_URL", telemetry.Redact(c.RatesURL)),
+		slog.String("RATES_PROVIDER", c.RatesProvider),
+		slog.Duration("RATES_TIMEOUT", c.RatesTimeout),
+		slog.String("TARGET_CURRENCY", c.Target.Code()),
+		slog.Int("DB_MAX_CONNS", c.DBMaxConns),
+		slog.Int("PREFETCH", c.Prefetch),
+		slog.Int("CONCURRENCY", c.Concurrency),
+		slog.Any("RETRY_DELAYS", c.RetryDelays),
+	)
+}
