@@ -4,8 +4,9 @@
 //
 // Usage:
 //
-//	api           serve (migrating the database first)
-//	api migrate   apply the api's migrations to DATABASE_URL and exit
+//	api              serve (migrating the database first)
+//	api migrate      apply the api's migrations to DATABASE_URL and exit
+//	api healthcheck  exit 0 when this machine's api is ready (for container images)
 //
 // Configuration comes from environment variables; see the README.
 package main
@@ -55,8 +56,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	switch {
 	case len(args) == 1 && args[0] == "migrate":
 		return store.Migrate(ctx, cfg.DatabaseURL, log)
+	case len(args) == 1 && args[0] == "healthcheck":
+		return telemetry.Probe(ctx, telemetry.LocalURL(cfg.AdminAddr, "/readyz"))
 	case len(args) > 0:
-		return fmt.Errorf("unknown arguments %q (usage: api [migrate])", args)
+		return fmt.Errorf("unknown arguments %q (usage: api [migrate|healthcheck])", args)
 	}
 
 	log.InfoContext(ctx, "starting", "version", version, "config", cfg)

@@ -1,0 +1,186 @@
+// Command converter is txpersister's conversion worker: it consumes
+// transactions from RabbitMQ, fetches the exchange rate for each one's day,
+// and records the amount converted to TARGET_CURRENCY in PostgreSQL.
+//
+// Usage:
+//
+//	converter              serve (migrating the database first)
+//	converter migrate      apply the converter's migrations to DATABASE_URL and exit
+//	converter healthcheck  exit 0 when this machine's converter is ready (for container images)
+//
+// Configuration comes from environment variables; see the README.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/txpersister/txpersister/libs/amqpx"
+	"github.com/txpersister/txpersister/libs/ratesclient"
+	"github.com/txpersister/txpersister/libs/telemetry"
+	"github.com/txpersister/txpersister/services/converter/internal/config"
+	"github.com/txpersister/txpersister/services/converter/internal/convert"
+	"github.com/txpersister/txpersister/services/converter/internal/store"
+	"github.com/txpersister/txpersister/services/converter/internal/worker"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr); err != nil {
+		fmt.Fprintf(os.Stderr, "converter: %v\n", err)
+		stop()
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
+	cfg, err := config.Load(getenv)
+	if err != nil {
+		return err
+	}
+	log := telemetry.NewLogger(stderr, cfg.Log, "converter")
+
+	switch {
+	case len(args) == 1 && args[0] == "migrate":
+		return store.Migrate(ctx, cfg.DatabaseURL, log)
+	case len(args) == 1 && args[0] == "healthcheck":
+		return telemetry.Probe(ctx, telemetry.LocalURL(cfg.AdminAddr, "/readyz"))
+	case len(args) > 0:
+		return fmt.Errorf("unknown arguments %q (usage: converter [migrate|healthcheck])", args)
+	}
+
+	log.InfoContext(ctx, "starting", "version", version, "config", cfg)
+	shutdownTracing, err := telemetry.SetupTracing(ctx, "converter", version)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := shutdownTracing(ctx); err != nil {
+			log.Warn("flush traces", "err", err)
+		}
+	}()
+
+	if err := store.Migrate(ctx, cfg.DatabaseURL, log); err != nil {
+		return err
+	}
+	poolCfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("DATABASE_URL: %w", err)
+	}
+	poolCfg.MaxConns = int32(cfg.DBMaxConns)
+	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
+	if err != nil {
+		return fmt.Errorf("database pool: %w", err)
+	}
+	defer pool.Close()
+	st := store.New(pool)
+
+	metrics := telemetry.NewMetrics("txpersister_")
+	rates, err := ratesclient.New(ratesclient.Config{
+		BaseURL:    cfg.RatesURL,
+		Provider:   cfg.RatesProvider,
+		Timeout:    cfg.RatesTimeout,
+		HTTPClient: &http.Client{Transport: otelhttp.NewTransport(http.DefaultTransport)},
+		Observer:   ratesObserver{metrics},
+	})
+	if err != nil {
+		return fmt.Errorf("rates client: %w", err)
+	}
+
+	topo := amqpx.DefaultTopology()
+	topo.RetryDelays = cfg.RetryDelays
+	conn, err := dialBroker(ctx, cfg.AMQPURL, topo, log)
+	if err != nil {
+		return err
+	}
+	if conn == nil {
+		return nil // stopped while waiting for the broker
+	}
+	defer conn.Close()
+	pub := amqpx.NewPublisher(conn)
+	defer pub.Close()
+	w := worker.New(convert.New(rates, st, cfg.Target, time.Now), amqpx.NewRetrier(pub, topo), topo.Queue, log, metrics, time.Now)
+	consumer := amqpx.NewConsumer(conn, topo.Queue, cfg.Prefetch,
+		amqpx.WithConcurrency(cfg.Concurrency), amqpx.WithConsumerLogger(log), amqpx.WithConsumerTag("txpersister-converter"))
+
+	ready := func(ctx context.Context) error {
+		if err := st.Ping(ctx); err != nil {
+			return err
+		}
+		if !conn.Ready() {
+			return fmt.Errorf("RabbitMQ connection down")
+		}
+		return nil
+	}
+	admin := telemetry.NewAdminServer(cfg.AdminAddr, metrics, ready)
+
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return telemetry.RunServer(ctx, admin, log) })
+	g.Go(func() error {
+		log.InfoContext(ctx, "consuming", "queue", topo.Queue, "prefetch", cfg.Prefetch, "concurrency", cfg.Concurrency, "target", cfg.Target.Code())
+		return consumer.Run(ctx, w.Handle)
+	})
+	err = g.Wait()
+	log.Info("stopped", "err", err)
+	return err
+}
+
+// dialBroker connects to RabbitMQ and declares the topology, retrying until
+// it succeeds or ctx ends (then it returns nil, nil).
+func dialBroker(ctx context.Context, url string, topo amqpx.Topology, log *slog.Logger) (*amqpx.Conn, error) {
+	if err := topo.Validate(); err != nil {
+		return nil, fmt.Errorf("RETRY_DELAYS: %w", err)
+	}
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+		conn, err := amqpx.Dial(ctx, url,
+			amqpx.WithLogger(log),
+			amqpx.WithConnectionName("txpersister-converter"),
+			amqpx.OnConnect(topo.Declare))
+		if err == nil {
+			return conn, nil
+		}
+		log.WarnContext(ctx, "RabbitMQ unreachable; waiting", "err", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return nil, nil
+		case <-time.After(wait):
+		}
+	}
+}
+
+// ratesObserver counts the rates client's calls and cache use.
+type ratesObserver struct{ m *telemetry.Metrics }
+
+func (o ratesObserver) ObserveCall(provider string, d time.Duration, err error) {
+	outcome := "ok"
+	if err != nil {
+		outcome = "error"
+	}
+	o.m.Counter(telemetry.MetricName("rates_requests_total", "provider", provider, "outcome", outcome)).Inc()
+	o.m.Histogram(telemetry.MetricName("rates_request_duration_seconds", "provider", provider), telemetry.LatencyBuckets()).Update(d.Seconds())
+}
+
+func (o ratesObserver) ObserveCacheHit(hit bool) {
+	if hit {
+		o.m.Counter("rates_cache_hits_total").Inc()
+	} else {
+		o.m.Counter("rates_cache_misses_total").Inc()
+	}
+}
