@@ -16,7 +16,7 @@ version() {
 	awk -v m="$1" '$1 == m":" { print $2 }' "$root/versions.yaml"
 }
 
-mods=${*:-$(cd "$root" && find libs services tools -name go.mod -not -path '*/testdata/*' -exec dirname {} \; | sort)}
+mods=${*:-$(cd "$root" && find libs services tools tests -name go.mod -not -path '*/testdata/*' -exec dirname {} \; | sort)}
 for mod in $mods; do
 	dir="$root/$mod"
 	reps=()

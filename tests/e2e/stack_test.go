@@ -1,0 +1,256 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/txpersister/txpersister/libs/amqpx/amqptest"
+	"github.com/txpersister/txpersister/libs/testkit/pgtest"
+)
+
+// binaries holds the paths of the built commands, built once for all tests.
+var binaries struct {
+	once                   sync.Once
+	err                    error
+	api, converter, ratesd string
+}
+
+// build compiles the three commands from this checkout into a temporary
+// folder, as `make build` does.
+func build(t *testing.T) {
+	t.Helper()
+	binaries.once.Do(func() {
+		dir, err := os.MkdirTemp("", "txpersister-e2e-bin")
+		if err != nil {
+			binaries.err = err
+			return
+		}
+		root, err := filepath.Abs("../..")
+		if err != nil {
+			binaries.err = err
+			return
+		}
+		for _, b := range []struct {
+			out *string
+			pkg string
+		}{{&binaries.api, "./services/api"}, {&binaries.converter, "./services/converter"}, {&binaries.ratesd, "./tools/ratesd"}} {
+			*b.out = filepath.Join(dir, filepath.Base(b.pkg))
+			cmd := exec.Command("go", "build", "-o", *b.out, b.pkg)
+			cmd.Dir = root
+			if out, err := cmd.CombinedOutput(); err != nil {
+				binaries.err = fmt.Errorf("go build %s: %v\n%s", b.pkg, err, out)
+				return
+			}
+		}
+	})
+	if binaries.err != nil {
+		t.Fatal(binaries.err)
+	}
+}
+
+// stack is one running pipeline.
+type stack struct {
+	t         *testing.T
+	api       string // base URL of the public API
+	apiAdmin  string
+	convAdmin string
+	ratesd    string // base URL of ratesd, without /v1
+	dbURL     string
+	amqpURL   string
+}
+
+// options change how a stack starts.
+type options struct {
+	// ratesURL replaces ratesd as the converter's RATES_API_URL; it may
+	// contain "{ratesd}", replaced with ratesd's base URL.
+	ratesURL    string
+	retryDelays string
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// start builds the commands if needed and starts ratesd, the api and the
+// converter on free ports, each stopped with SIGTERM when the test ends.
+func start(t *testing.T, o options) *stack {
+	t.Helper()
+	build(t)
+	s := &stack{t: t, dbURL: pgtest.NewDatabase(t), amqpURL: amqptest.NewVhost(t)}
+	ratesAddr, apiAddr, apiAdmin, convAdmin := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
+	s.ratesd = "http://" + ratesAddr
+	s.api = "http://" + apiAddr
+	s.apiAdmin = "http://" + apiAdmin
+	s.convAdmin = "http://" + convAdmin
+	ratesURL := s.ratesd + "/v1"
+	if o.ratesURL != "" {
+		ratesURL = strings.ReplaceAll(o.ratesURL, "{ratesd}", s.ratesd)
+	}
+	if o.retryDelays == "" {
+		o.retryDelays = "200ms,400ms,800ms"
+	}
+	common := []string{"DATABASE_URL=" + s.dbURL, "AMQP_URL=" + s.amqpURL, "LOG_FORMAT=json", "LOG_LEVEL=debug", "OTEL_SDK_DISABLED=true"}
+
+	s.run("ratesd", binaries.ratesd, []string{"RATESD_ADDR=" + ratesAddr, "LOG_FORMAT=json"})
+	s.waitReady(s.ratesd + "/healthz")
+	s.run("api", binaries.api, append(common, "HTTP_ADDR="+apiAddr, "ADMIN_ADDR="+apiAdmin))
+	s.run("converter", binaries.converter, append(common, "ADMIN_ADDR="+convAdmin, "RATES_API_URL="+ratesURL, "RETRY_DELAYS="+o.retryDelays))
+	s.waitReady(s.apiAdmin + "/readyz")
+	s.waitReady(s.convAdmin + "/readyz")
+	return s
+}
+
+// run starts a command whose output goes to a log file, shown when the test
+// fails, and stops it with SIGTERM (then SIGKILL) when the test ends.
+func (s *stack) run(name, bin string, env []string) {
+	t := s.t
+	logPath := filepath.Join(t.TempDir(), name+".log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("%s exited with %v after SIGINT", name, err)
+			}
+		case <-time.After(15 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Errorf("%s did not stop within 15 s of SIGINT", name)
+		}
+		logFile.Close()
+		if t.Failed() {
+			b, _ := os.ReadFile(logPath)
+			t.Logf("--- %s log ---\n%s", name, tail(b, 60))
+		}
+	})
+}
+
+func tail(b []byte, lines int) string {
+	all := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(all) > lines {
+		all = all[len(all)-lines:]
+	}
+	return strings.Join(all, "\n")
+}
+
+func (s *stack) waitReady(url string) {
+	s.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("%s not ready after 60 s (last error %v)", url, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// post sends body to path and returns the status and decoded JSON answer.
+func (s *stack) post(path, body string) (int, map[string]any) {
+	s.t.Helper()
+	resp, err := http.Post(s.api+path, "application/json", strings.NewReader(body))
+	if err != nil {
+		s.t.Fatalf("POST %s: %v", path, err)
+	}
+	return decode(s.t, resp)
+}
+
+func (s *stack) get(path string) (int, map[string]any) {
+	s.t.Helper()
+	resp, err := http.Get(s.api + path)
+	if err != nil {
+		s.t.Fatalf("GET %s: %v", path, err)
+	}
+	return decode(s.t, resp)
+}
+
+func decode(t *testing.T, resp *http.Response) (int, map[string]any) {
+	t.Helper()
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.NewDecoder(bytes.NewReader(b)).Decode(&m); err != nil {
+		t.Fatalf("answer %d is not a JSON object: %s", resp.StatusCode, b)
+	}
+	return resp.StatusCode, m
+}
+
+// waitStatus polls a transaction until its status is one of want, and
+// returns it; it fails the test after timeout.
+func (s *stack) waitStatus(id string, timeout time.Duration, want ...string) map[string]any {
+	s.t.Helper()
+	deadline := time.Now().Add(timeout)
+	var last map[string]any
+	for time.Now().Before(deadline) {
+		code, res := s.get("/v1/transactions/" + id)
+		if code == http.StatusOK {
+			last = res
+			for _, w := range want {
+				if res["status"] == w {
+					return res
+				}
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	s.t.Fatalf("transaction %s not %v within %s; last seen %v", id, want, timeout, last)
+	return nil
+}
+
+// metric returns the value of a metric line (name with labels, exactly as
+// exposed) from an admin endpoint, or 0 when absent.
+func metric(t *testing.T, adminURL, name string) float64 {
+	t.Helper()
+	resp, err := http.Get(adminURL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			var f float64
+			fmt.Sscan(v, &f)
+			return f
+		}
+	}
+	return 0
+}
+
