@@ -27,7 +27,7 @@ func TestTransactionsReachProcessedWithExactAmounts(t *testing.T) {
 	t.Parallel()
 	s := start(t, options{})
 	tests := []struct {
-		id, amount, currency, ts           string
+		id, amount, currency, ts          string
 		converted, rate, rateDate, stored string
 	}{
 		// The original's load-test body, on the original's endpoint.

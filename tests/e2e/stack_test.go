@@ -253,4 +253,3 @@ func metric(t *testing.T, adminURL, name string) float64 {
 	}
 	return 0
 }
-
