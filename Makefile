@@ -1,0 +1,68 @@
+# txpersister: one command to start the system, one to test it.
+#
+#   make          start the system: the docker compose stack where a Docker
+#                 engine runs, else local processes (make run)
+#   make test     every module's tests, integration and end-to-end included
+#
+# See README.md for the rest.
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := start
+
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+# Every module of the workspace, as listed in go.work.
+MODULES := $(shell go work edit -json | sed -n 's/.*"DiskPath": "\.\/\(.*\)".*/\1/p')
+BINARIES := bin/api bin/converter bin/ratesd
+
+.PHONY: start up stop prod run build migrate test test-unit lint fmt tidy clean help
+
+start: ## start the system (compose where Docker runs, else local processes)
+	@if command -v docker >/dev/null && docker info >/dev/null 2>&1; then $(MAKE) up; \
+	else echo "No Docker engine here: running local processes against PostgreSQL and RabbitMQ on localhost."; $(MAKE) run; fi
+
+up: ## the whole stack with docker compose
+	docker compose up -d --build --wait
+	@echo "API http://localhost:8080  Jaeger http://localhost:16686  Grafana http://localhost:3000  Prometheus http://localhost:9090"
+
+stop: ## take the compose stack down
+	docker compose down
+
+prod: ## the production variant of the compose stack (needs .env.prod)
+	docker compose -f docker-compose.yml -f docker-compose.prod.yml up -d --build --wait
+
+run: build ## ratesd, api and converter as local processes; Ctrl-C stops them
+	scripts/run-local.sh
+
+build: $(BINARIES) ## build bin/api, bin/converter, bin/ratesd
+
+bin/api bin/converter bin/ratesd: FORCE
+	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)" -o $@ ./$(if $(filter bin/ratesd,$@),tools,services)/$(notdir $@)
+
+FORCE:
+
+migrate: bin/api bin/converter ## apply every service's migrations to DATABASE_URL
+	bin/api migrate
+	bin/converter migrate
+
+test: ## every module's tests against real PostgreSQL and RabbitMQ
+	scripts/check-services.sh
+	@for m in $(MODULES); do echo "== $$m"; (cd $$m && go test -race -count=1 ./...); done
+
+lint: ## gofmt and go vet over every module
+	@unformatted=$$(gofmt -l $(MODULES)); if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
+	@for m in $(MODULES); do (cd $$m && go vet ./...); done
+	@echo "lint: gofmt and go vet clean"
+
+fmt: ## gofmt every module
+	gofmt -w $(MODULES)
+
+tidy: ## go mod tidy in every module (libs resolved locally)
+	scripts/tidy.sh
+
+clean:
+	rm -rf bin results
+
+help:
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 12
