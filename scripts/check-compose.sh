@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# check-compose.sh: validates the container setup on a machine with no Docker
+# engine (`make check-compose`):
+#
+#   1. docker-compose.yml, and it merged with docker-compose.prod.yml, with
+#      compose-go, the library `docker compose` (v2) itself loads files with:
+#      merge, !reset/!override, interpolation, schema, references; plus the
+#      checks of tools/composecheck (bind-mount sources exist, service_healthy
+#      dependencies have a healthcheck, the published ports are exactly the
+#      intended ones, production credentials come from .env.prod — read from
+#      .env.prod.example when .env.prod is absent);
+#   2. every Dockerfile with BuildKit's parser and linter, then its `go build`
+#      line, as written, in its build stage as its WORKDIR and COPY lines lay
+#      it out from the build context filtered by .dockerignore; the binaries
+#      must be static (CGO_ENABLED=0);
+#   3. ops/prometheus with promtool (config, which includes the rule files,
+#      and the rules).
+#
+# It installs what it lacks by itself: tools/composecheck is built with the
+# Go toolchain (a module outside go.work, fetched through the Go module
+# proxy); promtool is taken out of Debian's prometheus package with
+# apt-get download + dpkg-deb, never installed, so no Prometheus server is
+# started. Both are cached under ${XDG_CACHE_HOME:-~/.cache}/txpersister.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+cache="${XDG_CACHE_HOME:-$HOME/.cache}/txpersister/check-compose"
+mkdir -p "$cache"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+step() { printf '\n== %s\n' "$*"; }
+fail() {
+	printf '\ncheck-compose: FAILED: %s\n' "$*" >&2
+	exit 1
+}
+
+# The host ports each stack publishes; anything else published is an error.
+dev_ports="api:8080,api:8081,converter:8082,ratesd:8090,postgres:5432"
+dev_ports+=",rabbitmq:5672,rabbitmq:15672,rabbitmq:15692"
+dev_ports+=",jaeger:16686,jaeger:4317,jaeger:4318,prometheus:9090,grafana:3000"
+prod_ports="api:8080,grafana:3000"
+# What production must get from .env.prod.
+prod_env="postgres:POSTGRES_PASSWORD,rabbitmq:RABBITMQ_DEFAULT_USER,rabbitmq:RABBITMQ_DEFAULT_PASS"
+prod_env+=",api:DATABASE_URL,api:AMQP_URL,converter:DATABASE_URL,converter:AMQP_URL"
+prod_env+=",grafana:GF_SECURITY_ADMIN_PASSWORD"
+
+step "build tools/composecheck"
+command -v go >/dev/null || fail "go is not installed"
+cc="$cache/composecheck"
+GOWORK=off GOFLAGS= go build -C tools/composecheck -o "$cc" . ||
+	fail "cannot build tools/composecheck"
+
+step "compose files (compose-go)"
+"$cc" compose -published "$dev_ports" docker-compose.yml ||
+	fail "docker-compose.yml"
+"$cc" compose -published "$prod_ports" -require-env "$prod_env" \
+	docker-compose.yml docker-compose.prod.yml ||
+	fail "docker-compose.yml + docker-compose.prod.yml"
+
+step "Dockerfiles (BuildKit parser) and their go build lines"
+"$cc" context -o "$tmp/context" . || fail "cannot copy the build context"
+mapfile -t dockerfiles < <(find services tools -name Dockerfile -not -path '*/testdata/*' | sort)
+[ "${#dockerfiles[@]}" -gt 0 ] || fail "no Dockerfile found"
+mkdir -p "$tmp/out"
+for df in "${dockerfiles[@]}"; do
+	name=$(basename "$(dirname "$df")")
+	# Replays the build stage's WORKDIR and COPYs into $tmp/stage-$name and
+	# writes a script that runs its go build line there.
+	"$cc" dockerfile -context "$tmp/context" -go-build "$tmp/build-$name.sh" \
+		-stage "$tmp/stage-$name" -out "$tmp/out" "$df" ||
+		fail "$df"
+	# The build stage's environment is the image's, not this shell's.
+	env -u GOFLAGS -u GOWORK -u GOOS -u GOARCH VERSION=check-compose sh "$tmp/build-$name.sh" ||
+		fail "$df: its go build line fails in the build context"
+done
+"$cc" static "$tmp/out"/* || fail "a binary is not static"
+
+step "Prometheus configuration (promtool)"
+promtool=$(command -v promtool || true)
+if [ -z "$promtool" ]; then
+	promtool="$cache/prometheus-deb/usr/bin/promtool"
+	if [ ! -x "$promtool" ]; then
+		command -v apt-get >/dev/null || fail "promtool is missing and there is no apt-get to fetch it"
+		echo "fetching promtool from Debian's prometheus package (downloaded, not installed)"
+		(cd "$tmp" && apt-get download prometheus >/dev/null 2>&1) ||
+			(apt-get update -qq && cd "$tmp" && apt-get download prometheus >/dev/null) ||
+			fail "cannot download Debian's prometheus package"
+		rm -rf "$cache/prometheus-deb"
+		dpkg-deb -x "$tmp"/prometheus_*.deb "$cache/prometheus-deb" ||
+			fail "cannot unpack Debian's prometheus package"
+	fi
+fi
+"$promtool" --version 2>&1 | head -1
+for cfg in ops/prometheus/prometheus.yml ops/prometheus/prometheus.local.yml; do
+	"$promtool" check config "$cfg" || fail "$cfg"
+done
+"$promtool" check rules ops/prometheus/alerts.yml || fail "ops/prometheus/alerts.yml"
+
+printf '\ncheck-compose: ok\n'

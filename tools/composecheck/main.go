@@ -1,0 +1,81 @@
+// Command composecheck checks txpersister's container setup where no Docker
+// engine runs, with the parsers Docker itself uses: compose-go (Compose v2)
+// for the compose files and BuildKit's Dockerfile parser for the Dockerfiles.
+//
+// Usage:
+//
+//	composecheck compose [-published svc:port,...] FILE...
+//	    Load FILE... as one project, the way `docker compose -f FILE...`
+//	    does (merge, !reset/!override, interpolation, schema, references),
+//	    with an empty environment so that defaults are what is checked. A
+//	    missing env_file is read from FILE.example when that exists. Then
+//	    check that bind-mounted paths exist, that every build's Dockerfile
+//	    passes the checks below, that a depends_on condition service_healthy
+//	    names a service with a healthcheck (its own or its Dockerfile's),
+//	    and, with -published, that exactly these host ports are published.
+//
+//	composecheck context -o DIR [SRC]
+//	    Copy the build context SRC (default .) to DIR, leaving out what
+//	    SRC/.dockerignore excludes: the files a build would see.
+//
+//	composecheck dockerfile [-context DIR] [-go-build SCRIPT -out DIR] DOCKERFILE
+//	    Parse DOCKERFILE, fail on BuildKit's lint warnings, check that every
+//	    COPY source exists in the context DIR (default .), that the final
+//	    stage runs as a non-root USER with an exec-form ENTRYPOINT and an
+//	    exec-form HEALTHCHECK (a distroless image has no shell), and that a
+//	    stage runs `go build`. With -go-build, write a sh script that runs
+//	    that stage's `go build` line as written, with its ENV and ARG
+//	    defaults, its /out/ directory replaced by -out.
+//
+//	composecheck static BINARY...
+//	    Check each Go binary is statically linked (no ELF interpreter, no
+//	    shared libraries) and was built with CGO_ENABLED=0 and -trimpath.
+//
+// It is a module of its own, outside go.work, so that its dependencies
+// never reach the services; run it with GOWORK=off.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "composecheck:", err)
+		os.Exit(1)
+	}
+}
+
+// errUsage reports a command line composecheck does not understand.
+var errUsage = errors.New("usage: composecheck compose|context|dockerfile|static ... (see the package doc)")
+
+func run(ctx context.Context, args []string, stdout io.Writer) error {
+	if len(args) == 0 {
+		return errUsage
+	}
+	switch args[0] {
+	case "compose":
+		return runCompose(ctx, args[1:], stdout)
+	case "context":
+		return runContext(args[1:], stdout)
+	case "dockerfile":
+		return runDockerfile(args[1:], stdout)
+	case "static":
+		return runStatic(args[1:], stdout)
+	default:
+		return fmt.Errorf("%w: unknown command %q", errUsage, args[0])
+	}
+}
+
+// problems collects what a check found wrong, to report all of it at once.
+type problems []error
+
+func (p *problems) add(format string, args ...any) {
+	*p = append(*p, fmt.Errorf(format, args...))
+}
+
+func (p problems) err() error { return errors.Join(p...) }
