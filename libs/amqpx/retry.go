@@ -1,0 +1,161 @@
+package amqpx
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"strconv"
+	"unicode/utf8"
+
+	amqp "github.com/rabbitmq/amqp091-go"
+)
+
+// Header names used by Retrier.
+const (
+	// HeaderAttempt counts the retries a message has been through: absent
+	// (0) on the first delivery, 1 after one Retry, and so on.
+	HeaderAttempt = "x-attempt"
+	// HeaderLastError is the reason given to the latest Retry.
+	HeaderLastError = "x-last-error"
+	// HeaderError is the reason given to DeadLetter.
+	HeaderError = "x-error"
+)
+
+// maxReasonBytes caps reasons stored in headers, which travel with every
+// copy of the message.
+const maxReasonBytes = 1024
+
+// Attempt returns d's HeaderAttempt value: 0 when absent, negative or not
+// an integer.
+func Attempt(d Delivery) int {
+	var n int64
+	switch v := d.Headers[HeaderAttempt].(type) {
+	case int8:
+		n = int64(v)
+	case int16:
+		n = int64(v)
+	case int32:
+		n = int64(v)
+	case int64:
+		n = v
+	case int:
+		n = int64(v)
+	case uint8:
+		n = int64(v)
+	case uint16:
+		n = int64(v)
+	case uint32:
+		n = int64(v)
+	case string:
+		n, _ = strconv.ParseInt(v, 10, 64)
+	}
+	if n < 0 {
+		return 0
+	}
+	return int(n)
+}
+
+// publisher is what a Retrier publishes with; *Publisher implements it.
+type publisher interface {
+	Publish(ctx context.Context, msgs ...Message) error
+}
+
+var _ publisher = (*Publisher)(nil)
+
+// Retrier retries a delivery later, through the Topology's delay queues, or
+// dead-letters it to the Topology's DLQ.
+type Retrier struct {
+	pub  publisher
+	topo Topology
+}
+
+// NewRetrier returns a Retrier that publishes with p into topo (zero fields
+// of topo take the defaults). topo must be the one declared on the broker.
+func NewRetrier(p *Publisher, topo Topology) *Retrier {
+	return &Retrier{pub: p, topo: topo.WithDefaults()}
+}
+
+// Retry republishes d's body, properties and headers, with HeaderAttempt
+// incremented and HeaderLastError set to reason, to the delay queue for d's
+// attempt (via the default exchange); once the broker has confirmed that,
+// it acks d. After the delay the broker routes the copy back to the work
+// queue.
+//
+// It returns ErrRetriesExhausted, leaving d unsettled, when Attempt(d) >=
+// len(RetryDelays): the caller should record the failure and DeadLetter d.
+// It returns an error wrapping ErrNotConfirmed, leaving d unsettled, when
+// the copy was not confirmed; the caller may then Nack(true) it. An error
+// from the final ack (wrapped, e.g. amqp.ErrClosed) means the broker will
+// deliver d again although the copy is already scheduled: a duplicate.
+func (r *Retrier) Retry(ctx context.Context, d Delivery, reason string) error {
+	attempt := Attempt(d)
+	queue, _, ok := r.topo.DelayQueue(attempt)
+	if !ok {
+		return fmt.Errorf("amqpx: retry message %q after attempt %d: %w", d.MessageId, attempt, ErrRetriesExhausted)
+	}
+	h := copyHeaders(d.Headers)
+	h[HeaderAttempt] = int64(attempt + 1)
+	h[HeaderLastError] = truncate(reason)
+	if err := r.pub.Publish(ctx, copyMessage(d, "", queue, h)); err != nil {
+		return fmt.Errorf("amqpx: retry message %q via %q: %w", d.MessageId, queue, err)
+	}
+	if err := d.Ack(); err != nil {
+		return fmt.Errorf("amqpx: retry message %q: %w", d.MessageId, err)
+	}
+	return nil
+}
+
+// DeadLetter publishes d's body, properties and headers, with HeaderError
+// set to reason, to the DLQ (via the default exchange); once the broker has
+// confirmed that, it acks d. It returns an error wrapping ErrNotConfirmed,
+// leaving d unsettled, when the copy was not confirmed, and a wrapped ack
+// error as Retry does.
+func (r *Retrier) DeadLetter(ctx context.Context, d Delivery, reason string) error {
+	h := copyHeaders(d.Headers)
+	h[HeaderError] = truncate(reason)
+	if err := r.pub.Publish(ctx, copyMessage(d, "", r.topo.DLQ, h)); err != nil {
+		return fmt.Errorf("amqpx: dead-letter message %q to %q: %w", d.MessageId, r.topo.DLQ, err)
+	}
+	if err := d.Ack(); err != nil {
+		return fmt.Errorf("amqpx: dead-letter message %q: %w", d.MessageId, err)
+	}
+	return nil
+}
+
+// brokerHeaders are set by RabbitMQ when it dead-letters or redelivers a
+// message; a copy published by us starts afresh without them.
+var brokerHeaders = []string{"x-death", "x-first-death-exchange", "x-first-death-queue", "x-first-death-reason",
+	"x-last-death-exchange", "x-last-death-queue", "x-last-death-reason", "x-delivery-count"}
+
+func copyHeaders(src amqp.Table) amqp.Table {
+	h := make(amqp.Table, len(src)+2)
+	maps.Copy(h, src)
+	for _, k := range brokerHeaders {
+		delete(h, k)
+	}
+	return h
+}
+
+func copyMessage(d Delivery, exchange, key string, h amqp.Table) Message {
+	return Message{
+		Exchange:    exchange,
+		RoutingKey:  key,
+		MessageID:   d.MessageId,
+		ContentType: d.ContentType,
+		Type:        d.Type,
+		Headers:     h,
+		Body:        d.Body,
+		Timestamp:   d.Timestamp,
+	}
+}
+
+func truncate(s string) string {
+	if len(s) <= maxReasonBytes {
+		return s
+	}
+	s = s[:maxReasonBytes]
+	for !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s
+}
