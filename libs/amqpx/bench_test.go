@@ -22,7 +22,7 @@ func BenchmarkPublish(b *testing.B) {
 	for i := range msgs {
 		msgs[i] = Message{Exchange: topo.Exchange, RoutingKey: topo.RoutingKey, MessageID: fmt.Sprint(i), ContentType: "application/json", Body: body}
 	}
-	ctx := testContext(b)
+	ctx := b.Context()
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {

@@ -74,7 +74,7 @@ func NewPublisher(c *Conn, opts ...PublisherOption) *Publisher {
 
 // returnBuffer is how many basic.return frames can queue up before the
 // channel's reader has to wait for Publish to drain them.
-const returnBuffer = 256
+const returnBuffer = 1024
 
 // Publish publishes msgs with many in flight at once (not one round trip
 // each) and returns nil only when the broker has confirmed (acked) every one.
