@@ -16,21 +16,22 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 MODULES := $(shell go work edit -json | sed -n 's/.*"DiskPath": "\.\/\(.*\)".*/\1/p')
 BINARIES := bin/api bin/converter bin/ratesd
 
-.PHONY: start up stop prod run build migrate test test-unit lint fmt tidy clean help
+.PHONY: start up stop prod run build migrate test check-compose lint fmt tidy clean help
 
 start: ## start the system (compose where Docker runs, else local processes)
 	@if command -v docker >/dev/null && docker info >/dev/null 2>&1; then $(MAKE) up; \
 	else echo "No Docker engine here: running local processes against PostgreSQL and RabbitMQ on localhost."; $(MAKE) run; fi
 
 up: ## the whole stack with docker compose
-	docker compose up -d --build --wait
+	VERSION=$(VERSION) docker compose up -d --build --wait
 	@echo "API http://localhost:8080  Jaeger http://localhost:16686  Grafana http://localhost:3000  Prometheus http://localhost:9090"
 
 stop: ## take the compose stack down
 	docker compose down
 
 prod: ## the production variant of the compose stack (needs .env.prod)
-	docker compose -f docker-compose.yml -f docker-compose.prod.yml up -d --build --wait
+	@test -f .env.prod || { echo "cp .env.prod.example .env.prod and set its secrets" >&2; exit 1; }
+	VERSION=$(VERSION) docker compose -f docker-compose.yml -f docker-compose.prod.yml up -d --build --wait
 
 run: build ## ratesd, api and converter as local processes; Ctrl-C stops them
 	scripts/run-local.sh
@@ -46,9 +47,14 @@ migrate: bin/api bin/converter ## apply every service's migrations to DATABASE_U
 	bin/api migrate
 	bin/converter migrate
 
-test: ## every module's tests against real PostgreSQL and RabbitMQ
+test: ## every module's tests against real PostgreSQL and RabbitMQ, and the container setup
 	scripts/check-services.sh
 	@for m in $(MODULES); do echo "== $$m"; (cd $$m && go test -race -count=1 ./...); done
+	$(MAKE) check-compose
+
+check-compose: ## compose files, Dockerfiles and Prometheus config, checked without a Docker engine
+	scripts/check-compose.sh
+	cd tools/composecheck && GOWORK=off go test -race -count=1 ./...
 
 lint: ## gofmt and go vet over every module
 	@unformatted=$$(gofmt -l $(MODULES)); if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi

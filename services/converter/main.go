@@ -127,6 +127,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		if !conn.Ready() {
 			return fmt.Errorf("RabbitMQ connection down")
 		}
+		if !consumer.Consuming() {
+			return fmt.Errorf("not consuming %s", topo.Queue)
+		}
 		return nil
 	}
 	admin := telemetry.NewAdminServer(cfg.AdminAddr, metrics, ready)
