@@ -1,0 +1,158 @@
+package relay
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+
+	"github.com/txpersister/txpersister/libs/amqpx"
+	"github.com/txpersister/txpersister/libs/telemetry"
+	"github.com/txpersister/txpersister/libs/testkit/pgtest"
+	"github.com/txpersister/txpersister/libs/txmodel"
+	"github.com/txpersister/txpersister/services/api/internal/store"
+)
+
+// fakePublisher records confirmed messages; while down, it confirms nothing.
+type fakePublisher struct {
+	mu        sync.Mutex
+	down      bool
+	published []amqpx.Message
+	failures  int
+}
+
+func (p *fakePublisher) Publish(_ context.Context, msgs ...amqpx.Message) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.down {
+		p.failures++
+		return fmt.Errorf("publish: %w", amqpx.ErrNotConfirmed)
+	}
+	p.published = append(p.published, msgs...)
+	return nil
+}
+
+func (p *fakePublisher) setDown(down bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = down
+}
+
+func (p *fakePublisher) snapshot() ([]amqpx.Message, int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return append([]amqpx.Message(nil), p.published...), p.failures
+}
+
+func newStore(t *testing.T) *store.Store {
+	t.Helper()
+	url := pgtest.NewDatabase(t)
+	if err := store.Migrate(context.Background(), url, slog.New(slog.DiscardHandler)); err != nil {
+		t.Fatal(err)
+	}
+	pool, err := pgxpool.New(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	return store.New(pool)
+}
+
+func insert(t *testing.T, st *store.Store, ids ...string) {
+	t.Helper()
+	now := time.Now()
+	var items []store.NewTransaction
+	for _, id := range ids {
+		tx, err := txmodel.ParseTransaction([]byte(`{"transaction_id": "`+id+`", "user_id": "u", "amount": 1, "currency": "USD", "timestamp": "2024-09-11T00:00:00"}`), now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msg, err := txmodel.EncodeMessage(tx, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		items = append(items, store.NewTransaction{Transaction: tx, ReceivedAt: now, Message: msg,
+			Headers: map[string]string{"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}})
+	}
+	if _, err := st.Insert(context.Background(), items); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestRelayPublishesAndCatchesUpAfterAnOutage: entries committed while the
+// broker confirms nothing stay in the outbox, and all of them are published
+// once it is back, each exactly as the converter expects it.
+func TestRelayPublishesAndCatchesUpAfterAnOutage(t *testing.T) {
+	t.Parallel()
+	otel.SetTextMapPropagator(propagation.TraceContext{})
+	st := newStore(t)
+	pub := &fakePublisher{down: true}
+	// A long poll period: only notifications and the retry backoff wake it.
+	r := New(st, pub, Config{Exchange: "transactions", RoutingKey: "convert", BatchSize: 3, PollPeriod: time.Minute},
+		slog.New(slog.NewTextHandler(io.Discard, nil)), telemetry.NewMetrics("test_"))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- r.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+
+	insert(t, st, "a", "b", "c", "d", "e")
+	waitFor(t, "failed publishes during the outage", func() bool { _, f := pub.snapshot(); return f >= 2 })
+	if n, _, err := st.OutboxStats(context.Background()); err != nil || n != 5 {
+		t.Fatalf("outbox during the outage holds %d (err %v), want 5", n, err)
+	}
+
+	pub.setDown(false)
+	waitFor(t, "every entry published", func() bool { p, _ := pub.snapshot(); return len(p) >= 5 })
+	waitFor(t, "an empty outbox", func() bool { n, _, err := st.OutboxStats(context.Background()); return err == nil && n == 0 })
+
+	// After the outage, a new commit is relayed at once (NOTIFY), long before
+	// the minute-long poll period.
+	insert(t, st, "f")
+	waitFor(t, "the entry committed after the outage", func() bool { p, _ := pub.snapshot(); return len(p) == 6 })
+
+	got, _ := pub.snapshot()
+	seen := map[string]bool{}
+	for _, m := range got {
+		seen[m.MessageID] = true
+		if m.Exchange != "transactions" || m.RoutingKey != "convert" || m.ContentType != txmodel.MessageContentType || m.Type != txmodel.MessageType {
+			t.Errorf("message %s routed as %+v", m.MessageID, m)
+		}
+		tx, _, err := txmodel.DecodeMessage(m.Body)
+		if err != nil || tx.ID != m.MessageID {
+			t.Errorf("message %s body: %v", m.MessageID, err)
+		}
+		// The PRODUCER span continues the request's trace.
+		tp, _ := m.Headers["traceparent"].(string)
+		if len(tp) < 36 || tp[3:35] != "0af7651916cd43dd8448eb211c80319c" {
+			t.Errorf("message %s traceparent %q does not continue the request's trace", m.MessageID, tp)
+		}
+	}
+	for _, id := range []string{"a", "b", "c", "d", "e", "f"} {
+		if !seen[id] {
+			t.Errorf("transaction %s never published", id)
+		}
+	}
+}
