@@ -76,6 +76,9 @@ type options struct {
 	// contain "{ratesd}", replaced with ratesd's base URL.
 	ratesURL    string
 	retryDelays string
+	// amqpVia, when set, maps the test's AMQP URL to the one both services
+	// use, e.g. through a proxy that can cut the broker away.
+	amqpVia func(amqpURL string) string
 }
 
 func freeAddr(t *testing.T) string {
@@ -106,7 +109,11 @@ func start(t *testing.T, o options) *stack {
 	if o.retryDelays == "" {
 		o.retryDelays = "200ms,400ms,800ms"
 	}
-	common := []string{"DATABASE_URL=" + s.dbURL, "AMQP_URL=" + s.amqpURL, "LOG_FORMAT=json", "LOG_LEVEL=debug", "OTEL_SDK_DISABLED=true"}
+	servicesAMQP := s.amqpURL
+	if o.amqpVia != nil {
+		servicesAMQP = o.amqpVia(s.amqpURL)
+	}
+	common := []string{"DATABASE_URL=" + s.dbURL, "AMQP_URL=" + servicesAMQP, "LOG_FORMAT=json", "LOG_LEVEL=debug", "OTEL_SDK_DISABLED=true"}
 
 	s.run("ratesd", binaries.ratesd, []string{"RATESD_ADDR=" + ratesAddr, "LOG_FORMAT=json"})
 	s.waitReady(s.ratesd + "/healthz")
