@@ -25,7 +25,9 @@ func Migrate(ctx context.Context, databaseURL string, fsys fs.FS, versionTable s
 	}
 	db := stdlib.OpenDB(*cfg)
 	defer db.Close()
-	locker, err := lock.NewPostgresSessionLocker()
+	// Ask for the lock every second (goose's default is every 5 s, a delay
+	// every replica but the first would pay at start), for up to 5 minutes.
+	locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
