@@ -129,6 +129,28 @@ func Dial(ctx context.Context, url string, opts ...Option) (*Conn, error) {
 	return c, nil
 }
 
+// DialUntil is Dial that does not give up: while the broker is unreachable
+// it tries again with a growing, jittered backoff (100ms to 5s), calling
+// onRetry with each failure and the wait before the next try (for a log
+// line; it may be nil). A service that must start while RabbitMQ is down
+// uses it. It returns ctx's error when ctx ends first.
+func DialUntil(ctx context.Context, url string, onRetry func(err error, wait time.Duration), opts ...Option) (*Conn, error) {
+	b := newBackoff()
+	for {
+		c, err := Dial(ctx, url, opts...)
+		if err == nil {
+			return c, nil
+		}
+		wait := b.next()
+		if onRetry != nil {
+			onRetry(err, wait)
+		}
+		if !sleepCtx(ctx, wait) {
+			return nil, ctx.Err()
+		}
+	}
+}
+
 // connect dials once and runs the setup callbacks.
 func (c *Conn) connect(ctx context.Context) (*amqp.Connection, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.dialTimeout)

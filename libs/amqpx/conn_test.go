@@ -3,7 +3,9 @@ package amqpx
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
+	neturl "net/url"
 	"runtime"
 	"runtime/pprof"
 	"strings"
@@ -219,5 +221,72 @@ func publishEventually(t testing.TB, p *Publisher, msg Message) {
 		}
 		t.Logf("Publish: %v; retrying", err)
 		sleepCtx(ctx, 20*time.Millisecond)
+	}
+}
+
+func TestDialUntilWaitsForTheBroker(t *testing.T) {
+	t.Parallel()
+	url := amqptest.NewVhost(t)
+	u, err := neturl.Parse(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A port nobody listens on yet; a forwarder to the broker opens on it
+	// after a few failed tries.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	broker := u.Host
+	u.Host = addr
+
+	var retries atomic.Int32
+	opened := make(chan struct{})
+	go func() {
+		for retries.Load() < 2 {
+			time.Sleep(10 * time.Millisecond)
+		}
+		fwd, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Errorf("listen %s: %v", addr, err)
+			close(opened)
+			return
+		}
+		t.Cleanup(func() { fwd.Close() })
+		close(opened)
+		for {
+			c, err := fwd.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", broker)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			go func() { _, _ = io.Copy(up, c); up.Close() }()
+			go func() { _, _ = io.Copy(c, up); c.Close() }()
+		}
+	}()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := DialUntil(ctx, u.String(), func(error, time.Duration) { retries.Add(1) })
+	if err != nil {
+		t.Fatalf("DialUntil: %v", err)
+	}
+	defer c.Close()
+	<-opened
+	if retries.Load() < 2 {
+		t.Errorf("connected after %d retries, want at least 2", retries.Load())
+	}
+
+	// With the broker away for good, it returns when ctx ends.
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel2()
+	if _, err := DialUntil(ctx2, "amqp://guest:guest@127.0.0.1:1/", nil); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("DialUntil with no broker: err = %v, want the context's deadline", err)
 	}
 }

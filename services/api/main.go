@@ -22,10 +22,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/txpersister/txpersister/libs/amqpx"
+	"github.com/txpersister/txpersister/libs/pgkit"
 	"github.com/txpersister/txpersister/libs/telemetry"
 	"github.com/txpersister/txpersister/services/api/internal/config"
 	"github.com/txpersister/txpersister/services/api/internal/httpapi"
@@ -78,20 +78,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err := store.Migrate(ctx, cfg.DatabaseURL, log); err != nil {
 		return err
 	}
-	poolCfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	pool, err := pgkit.NewPool(ctx, cfg.DatabaseURL, cfg.DBMaxConns)
 	if err != nil {
 		return fmt.Errorf("DATABASE_URL: %w", err)
-	}
-	poolCfg.MaxConns = int32(cfg.DBMaxConns)
-	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
-	if err != nil {
-		return fmt.Errorf("database pool: %w", err)
 	}
 	defer pool.Close()
 	st := store.New(pool)
 
 	metrics := telemetry.NewMetrics("txpersister_")
-	registerPoolMetrics(metrics, pool)
+	for name, f := range pgkit.PoolGauges(pool) {
+		metrics.Gauge(name, f)
+	}
 	handler := httpapi.New(ingest.New(st, time.Now), log, metrics, time.Now, cfg.RequestTimeout)
 	public := &http.Server{
 		Addr:              cfg.HTTPAddr,
@@ -118,22 +115,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 // keeps accepting meanwhile: transactions wait in the outbox), and relays.
 func runRelay(ctx context.Context, cfg config.Config, st *store.Store, log *slog.Logger, m *telemetry.Metrics) error {
 	topo := amqpx.DefaultTopology()
-	var conn *amqpx.Conn
-	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
-		var err error
-		conn, err = amqpx.Dial(ctx, cfg.AMQPURL,
-			amqpx.WithLogger(log),
-			amqpx.WithConnectionName("txpersister-api"),
-			amqpx.OnConnect(topo.Declare))
-		if err == nil {
-			break
-		}
-		log.WarnContext(ctx, "RabbitMQ unreachable; transactions wait in the outbox", "err", err, "retry_in", wait)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(wait):
-		}
+	conn, err := amqpx.DialUntil(ctx, cfg.AMQPURL,
+		func(err error, wait time.Duration) {
+			log.WarnContext(ctx, "RabbitMQ unreachable; transactions wait in the outbox", "err", err, "retry_in", wait)
+		},
+		amqpx.WithLogger(log),
+		amqpx.WithConnectionName("txpersister-api"),
+		amqpx.OnConnect(topo.Declare))
+	if err != nil {
+		return nil // stopped before the broker came
 	}
 	defer conn.Close()
 	pub := amqpx.NewPublisher(conn)
@@ -145,11 +135,4 @@ func runRelay(ctx context.Context, cfg config.Config, st *store.Store, log *slog
 		BatchSize:  cfg.RelayBatchSize,
 		PollPeriod: cfg.RelayPollPeriod,
 	}, log, m).Run(ctx)
-}
-
-func registerPoolMetrics(m *telemetry.Metrics, pool *pgxpool.Pool) {
-	m.Gauge("db_pool_acquired_connections", func() float64 { return float64(pool.Stat().AcquiredConns()) })
-	m.Gauge("db_pool_idle_connections", func() float64 { return float64(pool.Stat().IdleConns()) })
-	m.Gauge("db_pool_max_connections", func() float64 { return float64(pool.Stat().MaxConns()) })
-	m.Gauge("db_pool_empty_acquire_total", func() float64 { return float64(pool.Stat().EmptyAcquireCount()) })
 }

@@ -15,18 +15,17 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/txpersister/txpersister/libs/amqpx"
+	"github.com/txpersister/txpersister/libs/pgkit"
 	"github.com/txpersister/txpersister/libs/ratesclient"
 	"github.com/txpersister/txpersister/libs/telemetry"
 	"github.com/txpersister/txpersister/services/converter/internal/config"
@@ -80,19 +79,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err := store.Migrate(ctx, cfg.DatabaseURL, log); err != nil {
 		return err
 	}
-	poolCfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	pool, err := pgkit.NewPool(ctx, cfg.DatabaseURL, cfg.DBMaxConns)
 	if err != nil {
 		return fmt.Errorf("DATABASE_URL: %w", err)
-	}
-	poolCfg.MaxConns = int32(cfg.DBMaxConns)
-	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
-	if err != nil {
-		return fmt.Errorf("database pool: %w", err)
 	}
 	defer pool.Close()
 	st := store.New(pool)
 
 	metrics := telemetry.NewMetrics("txpersister_")
+	for name, f := range pgkit.PoolGauges(pool) {
+		metrics.Gauge(name, f)
+	}
 	rates, err := ratesclient.New(ratesclient.Config{
 		BaseURL:    cfg.RatesURL,
 		Provider:   cfg.RatesProvider,
@@ -106,12 +103,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 
 	topo := amqpx.DefaultTopology()
 	topo.RetryDelays = cfg.RetryDelays
-	conn, err := dialBroker(ctx, cfg.AMQPURL, topo, log)
-	if err != nil {
-		return err
+	if err := topo.Validate(); err != nil {
+		return fmt.Errorf("RETRY_DELAYS: %w", err)
 	}
-	if conn == nil {
-		return nil // stopped while waiting for the broker
+	conn, err := amqpx.DialUntil(ctx, cfg.AMQPURL,
+		func(err error, wait time.Duration) {
+			log.WarnContext(ctx, "RabbitMQ unreachable; waiting", "err", err, "retry_in", wait)
+		},
+		amqpx.WithLogger(log),
+		amqpx.WithConnectionName("txpersister-converter"),
+		amqpx.OnConnect(topo.Declare))
+	if err != nil {
+		return nil // stopped before the broker came
 	}
 	defer conn.Close()
 	pub := amqpx.NewPublisher(conn)
@@ -143,29 +146,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	err = g.Wait()
 	log.Info("stopped", "err", err)
 	return err
-}
-
-// dialBroker connects to RabbitMQ and declares the topology, retrying until
-// it succeeds or ctx ends (then it returns nil, nil).
-func dialBroker(ctx context.Context, url string, topo amqpx.Topology, log *slog.Logger) (*amqpx.Conn, error) {
-	if err := topo.Validate(); err != nil {
-		return nil, fmt.Errorf("RETRY_DELAYS: %w", err)
-	}
-	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
-		conn, err := amqpx.Dial(ctx, url,
-			amqpx.WithLogger(log),
-			amqpx.WithConnectionName("txpersister-converter"),
-			amqpx.OnConnect(topo.Declare))
-		if err == nil {
-			return conn, nil
-		}
-		log.WarnContext(ctx, "RabbitMQ unreachable; waiting", "err", err, "retry_in", wait)
-		select {
-		case <-ctx.Done():
-			return nil, nil
-		case <-time.After(wait):
-		}
-	}
 }
 
 // ratesObserver counts the rates client's calls and cache use.
