@@ -74,7 +74,49 @@ func New(txs Transactions, log *slog.Logger, m *telemetry.Metrics, now func() ti
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeProblem(w, problem{Status: http.StatusMethodNotAllowed})
 	})
+	preRegister(r, m)
 	return h
+}
+
+// preRegister creates, at zero, the series the dashboard and the alerts
+// read, so that they exist before the first event (a ratio over an absent
+// series is no data, and rate() misses the first increment of a series
+// born at 1): every route's requests by status class and its latency, each
+// outcome of a POST, and a rejection per required field.
+func preRegister(r *mux.Router, m *telemetry.Metrics) {
+	_ = r.Walk(func(rt *mux.Route, _ *mux.Router, _ []*mux.Route) error {
+		tpl, err := rt.GetPathTemplate()
+		if err != nil {
+			return nil
+		}
+		methods, _ := rt.GetMethods()
+		for _, method := range methods {
+			for _, class := range []string{"2xx", "4xx", "5xx"} {
+				m.Counter(telemetry.MetricName("http_requests_total", "route", tpl, "method", method, "code", class))
+			}
+			m.Histogram(telemetry.MetricName("http_request_duration_seconds", "route", tpl, "method", method), telemetry.LatencyBuckets())
+		}
+		return nil
+	})
+	m.Counter("transactions_accepted_total")
+	m.Counter("transactions_replayed_total")
+	m.Counter("transactions_conflicts_total")
+	m.Counter(telemetry.MetricName("transactions_rejected_total", "field", "(body)", "code", "malformed"))
+	for _, f := range []string{txmodel.FieldTransactionID, txmodel.FieldUserID, txmodel.FieldAmount, txmodel.FieldCurrency, txmodel.FieldTimestamp} {
+		m.Counter(telemetry.MetricName("transactions_rejected_total", "field", f, "code", txmodel.CodeRequired))
+	}
+}
+
+// fieldLabel bounds the field label of a rejection to the transaction's
+// fields: any other name, unknown or duplicated, is the client's choice and
+// becomes "(unknown)".
+func fieldLabel(field string) string {
+	switch field {
+	case txmodel.FieldTransactionID, txmodel.FieldUserID, txmodel.FieldAmount, txmodel.FieldCurrency, txmodel.FieldTimestamp:
+		return field
+	default:
+		return "(unknown)"
+	}
 }
 
 // ServeHTTP serves a request, inside an OpenTelemetry server span.
@@ -146,11 +188,8 @@ func (h *Handler) rejected(w http.ResponseWriter, err error) {
 	var ve *txmodel.ValidationError
 	if errors.As(err, &ve) {
 		for _, fe := range ve.Errors {
-			field := fe.Field
-			if fe.Code == txmodel.CodeUnknownField {
-				field = "(unknown)" // the client chose the name: keep it out of the labels
-			}
-			h.metrics.Counter(telemetry.MetricName("transactions_rejected_total", "field", field, "code", fe.Code)).Inc()
+			// An unknown name, even duplicated, is the client's choice: keep it out of the labels.
+			h.metrics.Counter(telemetry.MetricName("transactions_rejected_total", "field", fieldLabel(fe.Field), "code", fe.Code)).Inc()
 		}
 		writeProblem(w, problem{
 			Status: http.StatusUnprocessableEntity, Type: typeInvalidFields, Title: "Invalid transaction",
