@@ -59,8 +59,22 @@ type Worker struct {
 	now     func() time.Time
 }
 
-// New returns a Worker for deliveries of queue.
+// New returns a Worker for deliveries of queue and registers its metrics
+// in m.
 func New(conv Converter, retrier Retrier, queue string, log *slog.Logger, m *telemetry.Metrics, now func() time.Time) *Worker {
+	// Every series exists at zero from the start, so that dashboards and
+	// alerts see a rate of zero, not an absent series, before the first
+	// failure or dead letter.
+	for _, name := range []string{
+		"messages_consumed_total", "messages_requeued_total", "messages_retried_total", "messages_duplicate_total",
+		"transactions_processed_total", "transactions_failed_total",
+		telemetry.MetricName("messages_dead_lettered_total", "reason", "retries_exhausted"),
+		telemetry.MetricName("messages_dead_lettered_total", "reason", "invalid_message"),
+	} {
+		m.Counter(name)
+	}
+	m.Histogram("message_handling_duration_seconds", telemetry.LatencyBuckets())
+	m.Histogram("pipeline_latency_seconds", telemetry.LatencyBuckets())
 	return &Worker{
 		conv: conv, retrier: retrier, queue: queue, log: log, metrics: m, now: now,
 		tracer: otel.Tracer("github.com/txpersister/txpersister/services/converter/internal/worker"),
