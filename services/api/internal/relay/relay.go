@@ -78,6 +78,12 @@ func New(outbox Outbox, pub Publisher, cfg Config, log *slog.Logger, m *telemetr
 		}
 		return time.Since(time.Unix(0, at)).Seconds()
 	})
+	// The counters exist at zero from the start: an alert on failures sees
+	// a rate of zero, not an absent series.
+	m.Counter("outbox_published_total")
+	m.Counter("outbox_publish_failures_total")
+	m.Counter("outbox_relay_failures_total")
+	m.Histogram("outbox_publish_duration_seconds", telemetry.LatencyBuckets())
 	return r
 }
 
