@@ -95,7 +95,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		Provider:   cfg.RatesProvider,
 		Timeout:    cfg.RatesTimeout,
 		HTTPClient: &http.Client{Transport: otelhttp.NewTransport(http.DefaultTransport)},
-		Observer:   ratesObserver{metrics},
+		Observer:   newRatesObserver(metrics, cfg.RatesProvider),
 	})
 	if err != nil {
 		return fmt.Errorf("rates client: %w", err)
@@ -150,6 +150,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 
 // ratesObserver counts the rates client's calls and cache use.
 type ratesObserver struct{ m *telemetry.Metrics }
+
+// newRatesObserver returns a ratesObserver whose series for provider exist
+// at zero from the start, so the provider's error ratio and cache hit ratio
+// are zero, not absent, until the first call.
+func newRatesObserver(m *telemetry.Metrics, provider string) ratesObserver {
+	for _, outcome := range []string{"ok", "error"} {
+		m.Counter(telemetry.MetricName("rates_requests_total", "provider", provider, "outcome", outcome))
+	}
+	m.Histogram(telemetry.MetricName("rates_request_duration_seconds", "provider", provider), telemetry.LatencyBuckets())
+	m.Counter("rates_cache_hits_total")
+	m.Counter("rates_cache_misses_total")
+	return ratesObserver{m}
+}
 
 func (o ratesObserver) ObserveCall(provider string, d time.Duration, err error) {
 	outcome := "ok"
