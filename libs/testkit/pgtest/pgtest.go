@@ -17,13 +17,20 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// DefaultAdminURL is the server tests use when TEST_DATABASE_URL is unset:
-// the local PostgreSQL with trust authentication.
-const DefaultAdminURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+// DefaultAdminURL is the server tests use when TEST_DATABASE_URL is unset.
+// It works against both servers `make test` may find on 127.0.0.1:5432: a
+// local PostgreSQL with trust authentication, which never asks for the
+// password, and the docker compose one (docker-compose.yml), whose postgres
+// user has the password postgres.
+const DefaultAdminURL = "postgres://postgres:postgres@127.0.0.1:5432/postgres?sslmode=disable"
+
+// EnvAdminURL names the environment variable that points the tests at
+// another server: the URL of a role allowed to create databases.
+const EnvAdminURL = "TEST_DATABASE_URL"
 
 // AdminURL returns TEST_DATABASE_URL, or DefaultAdminURL.
 func AdminURL() string {
-	if u := os.Getenv("TEST_DATABASE_URL"); u != "" {
+	if u := os.Getenv(EnvAdminURL); u != "" {
 		return u
 	}
 	return DefaultAdminURL
@@ -42,8 +49,8 @@ func NewDatabase(t testing.TB) string {
 	conn, err := pgx.Connect(ctx, admin)
 	if err != nil {
 		t.Fatalf("PostgreSQL is not reachable at %s: %v\n"+
-			"start it (on Debian: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start) "+
-			"or set TEST_DATABASE_URL", redact(admin), err)
+			"start it (on Debian: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start; "+
+			"with Docker: docker compose up -d --wait postgres) or set %s", redact(admin), err, EnvAdminURL)
 	}
 	defer conn.Close(ctx)
 
@@ -67,7 +74,7 @@ func NewDatabase(t testing.TB) string {
 
 	u, err := url.Parse(admin)
 	if err != nil {
-		t.Fatalf("parse TEST_DATABASE_URL: %v", err)
+		t.Fatalf("parse %s: %v", EnvAdminURL, err)
 	}
 	u.Path = "/" + name
 	return u.String()
