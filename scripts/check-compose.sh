@@ -14,7 +14,7 @@
 #      it out from the build context filtered by .dockerignore; the binaries
 #      must be static (CGO_ENABLED=0);
 #   3. ops/prometheus with promtool (config, which includes the rule files,
-#      and the rules).
+#      and the rules), and the alert rules' unit tests (alerts_test.yml).
 #
 # It installs what it lacks by itself: tools/composecheck is built with the
 # Go toolchain (a module outside go.work, fetched through the Go module
@@ -97,5 +97,6 @@ for cfg in ops/prometheus/prometheus.yml ops/prometheus/prometheus.local.yml; do
 	"$promtool" check config "$cfg" || fail "$cfg"
 done
 "$promtool" check rules ops/prometheus/alerts.yml || fail "ops/prometheus/alerts.yml"
+"$promtool" test rules ops/prometheus/alerts_test.yml || fail "ops/prometheus/alerts_test.yml"
 
 printf '\ncheck-compose: ok\n'
