@@ -13,6 +13,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -155,7 +156,7 @@ type ratesObserver struct{ m *telemetry.Metrics }
 // at zero from the start, so the provider's error ratio and cache hit ratio
 // are zero, not absent, until the first call.
 func newRatesObserver(m *telemetry.Metrics, provider string) ratesObserver {
-	for _, outcome := range []string{"ok", "error"} {
+	for _, outcome := range []string{"ok", "not_found", "error"} {
 		m.Counter(telemetry.MetricName("rates_requests_total", "provider", provider, "outcome", outcome))
 	}
 	m.Histogram(telemetry.MetricName("rates_request_duration_seconds", "provider", provider), telemetry.LatencyBuckets())
@@ -164,9 +165,15 @@ func newRatesObserver(m *telemetry.Metrics, provider string) ratesObserver {
 	return ratesObserver{m}
 }
 
+// ObserveCall counts a call by outcome: ok, not_found (the provider
+// answered that it has no such rate: a healthy answer, kept out of its
+// error ratio) or error.
 func (o ratesObserver) ObserveCall(provider string, d time.Duration, err error) {
 	outcome := "ok"
-	if err != nil {
+	switch {
+	case errors.Is(err, ratesclient.ErrNotFound):
+		outcome = "not_found"
+	case err != nil:
 		outcome = "error"
 	}
 	o.m.Counter(telemetry.MetricName("rates_requests_total", "provider", provider, "outcome", outcome)).Inc()
