@@ -15,6 +15,10 @@ import (
 	sq "github.com/Masterminds/squirrel"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/txpersister/txpersister/libs/pgkit"
 	"github.com/txpersister/txpersister/libs/txmodel"
@@ -32,13 +36,18 @@ var (
 
 // Store is the api's PostgreSQL store. It is safe for concurrent use.
 type Store struct {
-	pool *pgxpool.Pool
-	psql sq.StatementBuilderType
+	pool   *pgxpool.Pool
+	psql   sq.StatementBuilderType
+	tracer trace.Tracer
 }
 
 // New returns a Store on pool.
 func New(pool *pgxpool.Pool) *Store {
-	return &Store{pool: pool, psql: sq.StatementBuilder.PlaceholderFormat(sq.Dollar)}
+	return &Store{
+		pool:   pool,
+		psql:   sq.StatementBuilder.PlaceholderFormat(sq.Dollar),
+		tracer: otel.Tracer("github.com/txpersister/txpersister/services/api/internal/store"),
+	}
 }
 
 // Ping checks that PostgreSQL answers. It returns an error wrapping
@@ -161,13 +170,9 @@ func (s *Store) Insert(ctx context.Context, items []NewTransaction) ([]Result, e
 		headers = append(headers, string(h))
 	}
 
-	rows, err := s.pool.Query(ctx, insertSQL, ids, users, amounts, currencies, occurred, received, payloads, headers)
+	created, err := s.insert(ctx, ids, users, amounts, currencies, occurred, received, payloads, headers)
 	if err != nil {
-		return nil, fmt.Errorf("insert %d transactions: %w", len(ids), pgkit.Classify(err))
-	}
-	created, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, fmt.Errorf("insert %d transactions: %w", len(ids), pgkit.Classify(err))
+		return nil, fmt.Errorf("insert %d transactions: %w", len(ids), err)
 	}
 	isCreated := make(map[string]bool, len(created))
 	for _, id := range created {
@@ -218,6 +223,39 @@ func (s *Store) Insert(ctx context.Context, items []NewTransaction) ([]Result, e
 		}
 	}
 	return results, nil
+}
+
+// insert runs insertSQL inside a CLIENT span and returns the ids it
+// inserted. The span follows OpenTelemetry's database conventions; a batch
+// of more than one transaction carries db.operation.batch.size, which the
+// conventions reserve for batches.
+func (s *Store) insert(ctx context.Context, ids, users, amounts, currencies []string, occurred, received []time.Time, payloads [][]byte, headers []string) ([]string, error) {
+	attrs := []attribute.KeyValue{
+		attribute.String("db.system.name", "postgresql"),
+		attribute.String("db.system", "postgresql"), // the name before semantic conventions 1.30; many backends still read it
+		attribute.String("db.operation.name", "INSERT"),
+		attribute.String("db.collection.name", "transactions"),
+	}
+	if len(ids) > 1 {
+		attrs = append(attrs, attribute.Int("db.operation.batch.size", len(ids)))
+	}
+	ctx, span := s.tracer.Start(ctx, "INSERT transactions",
+		trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+	defer span.End()
+
+	rows, err := s.pool.Query(ctx, insertSQL, ids, users, amounts, currencies, occurred, received, payloads, headers)
+	if err == nil {
+		var created []string
+		created, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		if err == nil {
+			span.SetAttributes(attribute.Int("db.response.returned_rows", len(created)))
+			return created, nil
+		}
+	}
+	err = pgkit.Classify(err)
+	span.RecordError(err)
+	span.SetStatus(codes.Error, "insert failed")
+	return nil, err
 }
 
 // Get returns the transaction with id and its conversion, if any. It returns
