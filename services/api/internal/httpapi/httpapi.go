@@ -17,6 +17,8 @@ import (
 
 	"github.com/gorilla/mux"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/txpersister/txpersister/libs/telemetry"
 	"github.com/txpersister/txpersister/libs/txmodel"
@@ -55,6 +57,8 @@ type Handler struct {
 	timeout time.Duration
 	metrics *telemetry.Metrics
 	router  *mux.Router
+	// traced is router inside an OpenTelemetry server span.
+	traced http.Handler
 }
 
 // New returns the API's handler. timeout bounds the work of one request
@@ -63,7 +67,7 @@ type Handler struct {
 func New(txs Transactions, log *slog.Logger, m *telemetry.Metrics, now func() time.Time, timeout time.Duration) *Handler {
 	h := &Handler{txs: txs, log: log, now: now, timeout: timeout, metrics: m, router: mux.NewRouter()}
 	r := h.router
-	r.Use(telemetry.HTTPMiddleware(m, routeTemplate))
+	r.Use(nameSpan, telemetry.HTTPMiddleware(m, routeTemplate))
 	r.HandleFunc("/v1/transactions", h.create).Methods(http.MethodPost)
 	r.HandleFunc("/transaction", h.create).Methods(http.MethodPost) // the original's clients
 	r.HandleFunc("/v1/transactions", h.list).Methods(http.MethodGet)
@@ -75,6 +79,15 @@ func New(txs Transactions, log *slog.Logger, m *telemetry.Metrics, now func() ti
 		writeProblem(w, problem{Status: http.StatusMethodNotAllowed})
 	})
 	preRegister(r, m)
+	// The span starts before the router has matched a route, so it is
+	// named by the method alone ("POST"), as OpenTelemetry's HTTP
+	// conventions say for an unknown route; nameSpan renames it once a
+	// route matched.
+	h.traced = otelhttp.NewHandler(h.router, "http.server",
+		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
+			return r.Method
+		}),
+	)
 	return h
 }
 
@@ -121,11 +134,21 @@ func fieldLabel(field string) string {
 
 // ServeHTTP serves a request, inside an OpenTelemetry server span.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	otelhttp.NewHandler(h.router, "http.server",
-		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
-			return r.Method + " " + routeTemplate(r)
-		}),
-	).ServeHTTP(w, r)
+	h.traced.ServeHTTP(w, r)
+}
+
+// nameSpan gives the server span of a request that matched a route the name
+// "{method} {route}" and the http.route attribute, as OpenTelemetry's HTTP
+// conventions ask; the router runs it only for matched routes.
+func nameSpan(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if tpl := routeTemplate(r); tpl != telemetry.UnmatchedRoute {
+			span := trace.SpanFromContext(r.Context())
+			span.SetName(r.Method + " " + tpl)
+			span.SetAttributes(semconv.HTTPRoute(tpl))
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func routeTemplate(r *http.Request) string {
