@@ -12,6 +12,7 @@ import (
 	amqp "github.com/rabbitmq/amqp091-go"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
@@ -153,7 +154,8 @@ func (r *Relay) publish(ctx context.Context, entries []store.OutboxEntry) error 
 			trace.WithSpanKind(trace.SpanKindProducer),
 			trace.WithAttributes(
 				attribute.String("messaging.system", "rabbitmq"),
-				attribute.String("messaging.operation.type", "publish"),
+				attribute.String("messaging.operation.name", "publish"),
+				attribute.String("messaging.operation.type", "send"),
 				attribute.String("messaging.destination.name", r.cfg.Exchange),
 				attribute.String("messaging.rabbitmq.destination.routing_key", r.cfg.RoutingKey),
 				attribute.String("messaging.message.id", e.TransactionID),
@@ -176,6 +178,7 @@ func (r *Relay) publish(ctx context.Context, entries []store.OutboxEntry) error 
 	for _, span := range spans {
 		if err != nil {
 			span.RecordError(err)
+			span.SetStatus(codes.Error, "publish failed")
 		}
 		span.End()
 	}

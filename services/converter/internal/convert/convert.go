@@ -134,7 +134,8 @@ func (s *Service) rate(ctx context.Context, tx txmodel.Transaction) (txmodel.Rat
 func (s *Service) record(ctx context.Context, c txmodel.Conversion, attempts int) (Result, error) {
 	ctx, span := s.tracer.Start(ctx, "INSERT conversions", trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(
-			attribute.String("db.system", "postgresql"),
+			attribute.String("db.system.name", "postgresql"),
+			attribute.String("db.system", "postgresql"), // the name before semantic conventions 1.30; many backends still read it
 			attribute.String("db.operation.name", "INSERT"),
 			attribute.String("db.collection.name", "conversions"),
 		))
@@ -153,6 +154,8 @@ func (s *Service) record(ctx context.Context, c txmodel.Conversion, attempts int
 		}
 		select {
 		case <-ctx.Done():
+			span.RecordError(err)
+			span.SetStatus(codes.Error, "save failed")
 			return Result{}, err
 		case <-time.After(wait):
 		}

@@ -86,15 +86,24 @@ func New(conv Converter, retrier Retrier, queue string, log *slog.Logger, m *tel
 func (w *Worker) Handle(ctx context.Context, d amqpx.Delivery) {
 	start := w.now()
 	ctx = w.prop.Extract(ctx, amqpx.HeaderCarrier(d.Headers))
+	// RabbitMQ's conventions: the destination is the exchange the message
+	// was published to (with its routing key); the queue it was consumed
+	// from is the subscription.
+	attrs := []attribute.KeyValue{
+		attribute.String("messaging.system", "rabbitmq"),
+		attribute.String("messaging.operation.name", "process"),
+		attribute.String("messaging.operation.type", "process"),
+		attribute.String("messaging.destination.name", d.Exchange),
+		attribute.String("messaging.destination.subscription.name", w.queue),
+		attribute.String("messaging.message.id", d.MessageId),
+		attribute.Int("messaging.rabbitmq.message.delivery_tag", int(d.DeliveryTag)),
+		attribute.Int("messaging.rabbitmq.attempt", amqpx.Attempt(d)),
+	}
+	if d.RoutingKey != "" {
+		attrs = append(attrs, attribute.String("messaging.rabbitmq.destination.routing_key", d.RoutingKey))
+	}
 	ctx, span := w.tracer.Start(ctx, "process "+w.queue,
-		trace.WithSpanKind(trace.SpanKindConsumer),
-		trace.WithAttributes(
-			attribute.String("messaging.system", "rabbitmq"),
-			attribute.String("messaging.operation.type", "process"),
-			attribute.String("messaging.destination.name", w.queue),
-			attribute.String("messaging.message.id", d.MessageId),
-			attribute.Int("messaging.rabbitmq.attempt", amqpx.Attempt(d)),
-		))
+		trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attrs...))
 	defer span.End()
 	w.metrics.Counter("messages_consumed_total").Inc()
 	log := w.log.With("transaction_id", d.MessageId, "attempt", amqpx.Attempt(d)+1)
