@@ -68,6 +68,9 @@ type stack struct {
 	ratesd    string // base URL of ratesd, without /v1
 	dbURL     string
 	amqpURL   string
+	// logs maps each process (ratesd, api, converter) to the file its
+	// output, JSON log lines, goes to.
+	logs map[string]string
 }
 
 // options change how a stack starts.
@@ -79,6 +82,11 @@ type options struct {
 	// amqpVia, when set, maps the test's AMQP URL to the one both services
 	// use, e.g. through a proxy that can cut the broker away.
 	amqpVia func(amqpURL string) string
+	// otlpEndpoint, when set, turns tracing on in the api and the converter
+	// and has them export spans there over OTLP/HTTP (e.g.
+	// "http://127.0.0.1:4318"), flushed every 100 ms. Unset, the
+	// OpenTelemetry SDK is disabled (OTEL_SDK_DISABLED=true).
+	otlpEndpoint string
 }
 
 func freeAddr(t *testing.T) string {
@@ -96,7 +104,7 @@ func freeAddr(t *testing.T) string {
 func start(t *testing.T, o options) *stack {
 	t.Helper()
 	build(t)
-	s := &stack{t: t, dbURL: pgtest.NewDatabase(t), amqpURL: amqptest.NewVhost(t)}
+	s := &stack{t: t, dbURL: pgtest.NewDatabase(t), amqpURL: amqptest.NewVhost(t), logs: map[string]string{}}
 	ratesAddr, apiAddr, apiAdmin, convAdmin := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
 	s.ratesd = "http://" + ratesAddr
 	s.api = "http://" + apiAddr
@@ -113,7 +121,14 @@ func start(t *testing.T, o options) *stack {
 	if o.amqpVia != nil {
 		servicesAMQP = o.amqpVia(s.amqpURL)
 	}
-	common := []string{"DATABASE_URL=" + s.dbURL, "AMQP_URL=" + servicesAMQP, "LOG_FORMAT=json", "LOG_LEVEL=debug", "OTEL_SDK_DISABLED=true"}
+	common := []string{"DATABASE_URL=" + s.dbURL, "AMQP_URL=" + servicesAMQP, "LOG_FORMAT=json", "LOG_LEVEL=debug"}
+	if o.otlpEndpoint == "" {
+		common = append(common, "OTEL_SDK_DISABLED=true")
+	} else {
+		common = append(common, "OTEL_SDK_DISABLED=false", "OTEL_EXPORTER_OTLP_ENDPOINT="+o.otlpEndpoint,
+			"OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf", "OTEL_TRACES_EXPORTER=otlp", "OTEL_TRACES_SAMPLER=parentbased_always_on",
+			"OTEL_BSP_SCHEDULE_DELAY=100")
+	}
 
 	s.run("ratesd", binaries.ratesd, []string{"RATESD_ADDR=" + ratesAddr, "LOG_FORMAT=json"})
 	s.waitReady(s.ratesd + "/healthz")
@@ -129,6 +144,7 @@ func start(t *testing.T, o options) *stack {
 func (s *stack) run(name, bin string, env []string) {
 	t := s.t
 	logPath := filepath.Join(t.TempDir(), name+".log")
+	s.logs[name] = logPath
 	logFile, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
