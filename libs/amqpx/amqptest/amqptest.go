@@ -2,20 +2,23 @@
 // real broker, so that tests can run in parallel and leave nothing behind.
 //
 // The broker is found through the TEST_AMQP_URL environment variable
-// (default amqp://guest:guest@127.0.0.1:5672/) and administered with
-// rabbitmqctl, which must be on PATH and allowed to talk to the node (run as
-// root or as the rabbitmq user). When either is missing the test fails with
-// a message saying what to start; it is never skipped.
+// (default amqp://guest:guest@127.0.0.1:5672/). It is administered with
+// rabbitmqctl when that is on PATH (it must be allowed to talk to the node:
+// run as root or as the rabbitmq user), else through the management
+// plugin's HTTP API (TEST_AMQP_MANAGEMENT_URL, default port 15672 of the
+// broker's host) as the URL's user, which then needs the administrator
+// tag: the way to reach a broker in a container, such as docker-compose.yml's.
+// TEST_AMQP_ADMIN=rabbitmqctl or =http forces one of the two. When the
+// broker or the way to administer it is missing the test fails with a
+// message saying what to start; it is never skipped.
 package amqptest
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"net/url"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -29,7 +32,9 @@ const DefaultURL = "amqp://guest:guest@127.0.0.1:5672/"
 // EnvURL names the environment variable holding the broker's base URL.
 const EnvURL = "TEST_AMQP_URL"
 
-// cmdTimeout bounds one rabbitmqctl call.
+// cmdTimeout bounds one administrative operation: a rabbitmqctl call, or
+// an HTTP call and, for CloseConnections, the wait for the management API
+// to list the connections.
 const cmdTimeout = 60 * time.Second
 
 // BaseURL returns the broker's base URL: TEST_AMQP_URL, or DefaultURL.
@@ -40,13 +45,22 @@ func BaseURL() string {
 	return DefaultURL
 }
 
+// Queue is a queue as the broker describes it.
+type Queue struct {
+	// Type is "classic", "quorum" or "stream".
+	Type string
+	// Args are the queue's x-arguments; numbers are float64, as JSON
+	// decodes them.
+	Args map[string]any
+}
+
 // NewVhost creates a fresh virtual host named test-<test name>-<random>,
 // grants the base URL's user all permissions on it, deletes it (closing its
 // connections) in t.Cleanup, and returns the base URL pointing at it, e.g.
 // amqp://guest:guest@127.0.0.1:5672/test-TestPublish-1a2b3c4d.
 //
-// It fails the test if the broker is unreachable or rabbitmqctl is missing
-// or fails.
+// It fails the test if the broker is unreachable or cannot be
+// administered (see the package doc).
 func NewVhost(t testing.TB) string {
 	t.Helper()
 	base := BaseURL()
@@ -56,62 +70,66 @@ func NewVhost(t testing.TB) string {
 	}
 	conn, err := amqp.DialConfig(base, amqp.Config{Dial: amqp.DefaultDial(5 * time.Second)})
 	if err != nil {
-		t.Fatalf("amqptest: RabbitMQ not reachable at %s: %v\nstart it with `rabbitmq-server -detached` (or set %s)", u.Redacted(), err, EnvURL)
+		t.Fatalf("amqptest: RabbitMQ not reachable at %s: %v\nstart it with `rabbitmq-server -detached` "+
+			"or `docker compose up -d --wait rabbitmq` (or set %s)", u.Redacted(), err, EnvURL)
 	}
 	_ = conn.Close()
-	if _, err := exec.LookPath("rabbitmqctl"); err != nil {
-		t.Fatalf("amqptest: rabbitmqctl not found on PATH (%v): install RabbitMQ's CLI tools, e.g. `apt-get install rabbitmq-server`", err)
-	}
+	adm := newAdminOrFail(t, base)
 
 	user := "guest"
 	if u.User != nil && u.User.Username() != "" {
 		user = u.User.Username()
 	}
 	vhost := "test-" + sanitize(t.Name()) + "-" + randomSuffix(t)
-	create(t, vhost, user)
+	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
+	defer cancel()
+	if err := adm.addVhost(ctx, vhost, user); err != nil {
+		t.Fatalf("amqptest: %v", err)
+	}
 	t.Cleanup(func() {
-		if out, err := rabbitmqctl("delete_vhost", vhost); err != nil {
-			t.Errorf("amqptest: delete vhost %q: %v\n%s", vhost, err, out)
+		ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
+		defer cancel()
+		if err := adm.deleteVhost(ctx, vhost); err != nil {
+			t.Errorf("amqptest: %v", err)
 		}
 	})
 
 	v := *u
 	v.Path = "/" + vhost
+	v.RawPath = ""
 	return v.String()
 }
 
-// create makes the vhost and grants user all permissions on it. One
-// `rabbitmqctl eval` costs one CLI start instead of two (each ~0.4s of CPU);
-// if the broker's internals differ from 3.x's, it falls back to the two
-// documented commands.
-func create(t testing.TB, vhost, user string) {
-	t.Helper()
-	bin := func(s string) string { return "<<\"" + s + "\">>" }
-	expr := "ok = rabbit_vhost:add(" + bin(vhost) + ", " + bin("amqptest") + "), " +
-		"ok = rabbit_auth_backend_internal:set_permissions(" + bin(user) + ", " + bin(vhost) + ", " +
-		bin(".*") + ", " + bin(".*") + ", " + bin(".*") + ", " + bin("amqptest") + ")."
-	out, err := rabbitmqctl("eval", expr)
-	if err == nil && strings.TrimSpace(string(out)) == "ok" {
-		return
-	}
-	t.Logf("amqptest: rabbitmqctl eval did not create vhost %q (%v: %s); using add_vhost + set_permissions", vhost, err, out)
-	if out, err := rabbitmqctl("add_vhost", vhost); err != nil && !bytes.Contains(out, []byte("already exists")) {
-		t.Fatalf("amqptest: rabbitmqctl add_vhost %q: %v\n%s", vhost, err, out)
-	}
-	if out, err := rabbitmqctl("set_permissions", "-p", vhost, user, ".*", ".*", ".*"); err != nil {
-		t.Fatalf("amqptest: rabbitmqctl set_permissions -p %q %q: %v\n%s", vhost, user, err, out)
-	}
-}
-
 // CloseConnections makes the broker close every client connection to the
-// vhost of url (as `rabbitmqctl close_all_connections -p <vhost>` does),
-// to test reconnection.
+// vhost of amqpURL (as `rabbitmqctl close_all_connections -p <vhost>`
+// does), to test reconnection. Through the management API it waits until
+// the API lists at least one connection to the vhost: call it when the
+// code under test is connected.
 func CloseConnections(t testing.TB, amqpURL string) {
 	t.Helper()
 	vhost := Vhost(t, amqpURL)
-	if out, err := rabbitmqctl("close_all_connections", "-p", vhost, "amqptest: forced close"); err != nil {
-		t.Fatalf("amqptest: close connections of vhost %q: %v\n%s", vhost, err, out)
+	adm := newAdminOrFail(t, amqpURL)
+	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
+	defer cancel()
+	if err := adm.closeConnections(ctx, vhost); err != nil {
+		t.Fatalf("amqptest: %v", err)
 	}
+}
+
+// Queues lists the queues of amqpURL's vhost by name, with their types
+// and arguments, through rabbitmqctl or the management API as the package
+// doc says.
+func Queues(t testing.TB, amqpURL string) map[string]Queue {
+	t.Helper()
+	vhost := Vhost(t, amqpURL)
+	adm := newAdminOrFail(t, amqpURL)
+	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
+	defer cancel()
+	qs, err := adm.queues(ctx, vhost)
+	if err != nil {
+		t.Fatalf("amqptest: %v", err)
+	}
+	return qs
 }
 
 // Vhost returns the virtual host named by an amqp:// URL ("/" when the
@@ -126,27 +144,27 @@ func Vhost(t testing.TB, amqpURL string) string {
 }
 
 // Rabbitmqctl runs rabbitmqctl with args and returns its standard output,
-// failing the test if it fails.
+// failing the test if it fails. It needs rabbitmqctl on PATH whatever
+// TEST_AMQP_ADMIN says; Queues works either way.
 func Rabbitmqctl(t testing.TB, args ...string) string {
 	t.Helper()
-	out, err := rabbitmqctl(args...)
+	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
+	defer cancel()
+	out, err := rabbitmqctl(ctx, args...)
 	if err != nil {
 		t.Fatalf("amqptest: rabbitmqctl %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
 	return string(out)
 }
 
-func rabbitmqctl(args ...string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "rabbitmqctl", append([]string{"-q"}, args...)...)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
+// newAdminOrFail is newAdmin for amqpURL, failing the test on error.
+func newAdminOrFail(t testing.TB, amqpURL string) admin {
+	t.Helper()
+	adm, err := newAdmin(amqpURL)
 	if err != nil {
-		return append(out, stderr.Bytes()...), err
+		t.Fatalf("amqptest: %v", err)
 	}
-	return out, nil
+	return adm
 }
 
 func sanitize(name string) string {
