@@ -114,6 +114,13 @@ func (s *Service) Fail(ctx context.Context, transactionID, reason string, attemp
 
 // rate returns the rate from tx's currency to the target for tx's day; 1,
 // without asking, when they are the same currency.
+//
+// In the trace, the rates client's HTTP span is a child of the span in ctx
+// (the worker's CONSUMER span) of the message whose call went to the
+// provider. A rate served from the client's cache makes no HTTP span, and
+// neither does one shared from another message's call in flight for the
+// same currency and day (the client coalesces them): that call's span is
+// in the other message's trace.
 func (s *Service) rate(ctx context.Context, tx txmodel.Transaction) (txmodel.Rate, error) {
 	from := tx.Amount.Currency
 	if from == s.target {
