@@ -49,9 +49,10 @@ func TestOneTraceFromAPIToConverter(t *testing.T) {
 	}
 
 	// The relay's publish span names the transaction; find its trace by it
-	// and wait until the converter's spans have arrived too.
+	// and wait until every span has arrived: each service exports in its
+	// own batches.
 	tr := j.waitTrace(t, "api", "messaging.message.id", id, 30*time.Second, func(tr jaegerTrace) bool {
-		return len(tr.spansOf("converter")) >= 3
+		return len(tr.spansOf("api")) >= 3 && len(tr.spansOf("converter")) >= 3
 	})
 
 	server := tr.one(t, "api", "server", named("POST /v1/transactions"))
