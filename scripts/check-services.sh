@@ -65,7 +65,8 @@ rabbitmqctl)
 	# RabbitMQ opens its port before it accepts logins; rabbitmqctl answers
 	# once the node is fully up.
 	if ! rabbitmqctl await_startup >/dev/null 2>&1; then
-		echo "check-services: rabbitmqctl cannot reach a RabbitMQ node on this machine." >&2
+		echo "check-services: rabbitmqctl cannot reach a running RabbitMQ node on this machine" >&2
+		echo "  (it did not finish starting, or this user may not run rabbitmqctl: use root or rabbitmq)." >&2
 		echo "  If the broker on $mq_host:$mq_port runs in a container (make up), run the tests with" >&2
 		echo "  TEST_AMQP_ADMIN=http to administer it through its management API." >&2
 		exit 1
