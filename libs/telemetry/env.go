@@ -86,6 +86,21 @@ func (e *Env) Duration(name string, def time.Duration) time.Duration {
 	return d
 }
 
+// DurationOrZero returns the variable as a duration of zero or more ("0",
+// "500us"), or def.
+func (e *Env) DurationOrZero(name string, def time.Duration) time.Duration {
+	v := e.getenv(name)
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		e.Fail(name, "%q is not a duration of zero or more such as 0 or 500us", v)
+		return def
+	}
+	return d
+}
+
 // Durations returns the variable as a comma-separated list of positive
 // durations ("5s,30s,2m"), or def.
 func (e *Env) Durations(name string, def []time.Duration) []time.Duration {

@@ -89,7 +89,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	for name, f := range pgkit.PoolGauges(pool) {
 		metrics.Gauge(name, f)
 	}
-	handler := httpapi.New(ingest.New(st, time.Now), log, metrics, time.Now, cfg.RequestTimeout)
+	txs := ingest.New(st, time.Now, ingest.BatchConfig{
+		Flushers: cfg.BatchFlushers,
+		MaxSize:  cfg.BatchMax,
+		Window:   cfg.BatchWindow,
+		Timeout:  cfg.RequestTimeout,
+	})
+	// Closed after the servers stopped: their last requests wait on it.
+	defer txs.Close()
+	handler := httpapi.New(txs, log, metrics, time.Now, cfg.RequestTimeout)
 	public := &http.Server{
 		Addr:              cfg.HTTPAddr,
 		Handler:           handler,
@@ -105,16 +113,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return telemetry.RunServer(ctx, public, log) })
 	g.Go(func() error { return telemetry.RunServer(ctx, admin, log) })
-	g.Go(func() error { return runRelay(ctx, cfg, st, log, metrics) })
+	topo := amqpx.DefaultTopology()
+	rel := relay.New(st, relay.Config{
+		Exchange:   topo.Exchange,
+		RoutingKey: topo.RoutingKey,
+		BatchSize:  cfg.RelayBatchSize,
+		PollPeriod: cfg.RelayPollPeriod,
+	}, log, metrics)
+	g.Go(func() error { rel.WatchBacklog(ctx); return nil })
+	g.Go(func() error { return runRelays(ctx, cfg, topo, rel, log) })
 	err = g.Wait()
 	log.Info("stopped", "err", err)
 	return err
 }
 
-// runRelay connects to RabbitMQ, retrying for as long as it takes (the API
-// keeps accepting meanwhile: transactions wait in the outbox), and relays.
-func runRelay(ctx context.Context, cfg config.Config, st *store.Store, log *slog.Logger, m *telemetry.Metrics) error {
-	topo := amqpx.DefaultTopology()
+// runRelays connects to RabbitMQ, retrying for as long as it takes (the
+// API keeps accepting meanwhile: transactions wait in the outbox), and runs
+// cfg.Relays relay loops, each publishing on its own channel.
+func runRelays(ctx context.Context, cfg config.Config, topo amqpx.Topology, rel *relay.Relay, log *slog.Logger) error {
 	conn, err := amqpx.DialUntil(ctx, cfg.AMQPURL,
 		func(err error, wait time.Duration) {
 			log.WarnContext(ctx, "RabbitMQ unreachable; transactions wait in the outbox", "err", err, "retry_in", wait)
@@ -126,13 +142,14 @@ func runRelay(ctx context.Context, cfg config.Config, st *store.Store, log *slog
 		return nil // stopped before the broker came
 	}
 	defer conn.Close()
-	pub := amqpx.NewPublisher(conn)
-	defer pub.Close()
-	log.InfoContext(ctx, "outbox relay running", "exchange", topo.Exchange)
-	return relay.New(st, pub, relay.Config{
-		Exchange:   topo.Exchange,
-		RoutingKey: topo.RoutingKey,
-		BatchSize:  cfg.RelayBatchSize,
-		PollPeriod: cfg.RelayPollPeriod,
-	}, log, m).Run(ctx)
+	log.InfoContext(ctx, "outbox relay running", "exchange", topo.Exchange, "relays", cfg.Relays)
+	g, ctx := errgroup.WithContext(ctx)
+	for range cfg.Relays {
+		g.Go(func() error {
+			pub := amqpx.NewPublisher(conn)
+			defer pub.Close()
+			return rel.Run(ctx, pub)
+		})
+	}
+	return g.Wait()
 }

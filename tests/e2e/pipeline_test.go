@@ -215,3 +215,50 @@ func dlqDepth(t *testing.T, amqpURL string) int {
 	}
 	return q.Messages
 }
+
+// TestBatchEndpoint posts a thousand transactions in one request and sees
+// each answered in order and every one processed.
+func TestBatchEndpoint(t *testing.T) {
+	t.Parallel()
+	s := start(t, options{})
+	const n = 1000
+	var b strings.Builder
+	b.WriteString("[")
+	for i := range n {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		b.WriteString(body(fmt.Sprintf("batch-%04d", i), "100.0", "USD", "2024-09-11T00:00:00Z"))
+	}
+	b.WriteString("]")
+	resp, err := http.Post(s.api+"/v1/transactions/batch", "application/json", strings.NewReader(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out := decode(t, resp)
+	results, _ := out["results"].([]any)
+	if code != http.StatusOK || len(results) != n {
+		t.Fatalf("batch: %d with %d results", code, len(results))
+	}
+	for i, r := range results {
+		m := r.(map[string]any)
+		tx, _ := m["transaction"].(map[string]any)
+		if m["status"] != float64(http.StatusCreated) || tx["transaction_id"] != fmt.Sprintf("batch-%04d", i) {
+			t.Fatalf("result %d: %v", i, m)
+		}
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		_, list := s.get("/v1/transactions?status=received&limit=1")
+		if items, _ := list["items"].([]any); len(items) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("batch not processed within 60 s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got := metric(t, s.convAdmin, "txpersister_transactions_processed_total"); got != n {
+		t.Errorf("processed %v, want %d", got, n)
+	}
+}

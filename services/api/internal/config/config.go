@@ -22,6 +22,11 @@ type Config struct {
 	RequestTimeout  time.Duration // REQUEST_TIMEOUT: the most a request may wait for PostgreSQL
 	RelayBatchSize  int           // OUTBOX_BATCH_SIZE: outbox entries published per confirm round
 	RelayPollPeriod time.Duration // OUTBOX_POLL_INTERVAL: how often the relay looks without a notification
+	Relays          int           // OUTBOX_RELAYS: relay loops, each with its own channel to the broker
+
+	BatchFlushers int           // INGEST_BATCH_FLUSHERS: inserts in flight at once
+	BatchMax      int           // INGEST_BATCH_MAX: transactions per insert at most
+	BatchWindow   time.Duration // INGEST_BATCH_WINDOW: how long an insert waits for company (0: never)
 }
 
 // Defaults of the configuration.
@@ -45,6 +50,10 @@ func Load(getenv func(string) string) (Config, error) {
 		RequestTimeout:  e.Duration("REQUEST_TIMEOUT", 5*time.Second),
 		RelayBatchSize:  e.Int("OUTBOX_BATCH_SIZE", 500, 1, 10000),
 		RelayPollPeriod: e.Duration("OUTBOX_POLL_INTERVAL", time.Second),
+		Relays:          e.Int("OUTBOX_RELAYS", 2, 1, 64),
+		BatchFlushers:   e.Int("INGEST_BATCH_FLUSHERS", 4, 1, 256),
+		BatchMax:        e.Int("INGEST_BATCH_MAX", 500, 1, 10000),
+		BatchWindow:     e.DurationOrZero("INGEST_BATCH_WINDOW", 0),
 	}
 	if err := e.Err(); err != nil {
 		return Config{}, fmt.Errorf("configuration: %w", err)
@@ -66,5 +75,9 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("REQUEST_TIMEOUT", c.RequestTimeout),
 		slog.Int("OUTBOX_BATCH_SIZE", c.RelayBatchSize),
 		slog.Duration("OUTBOX_POLL_INTERVAL", c.RelayPollPeriod),
+		slog.Int("OUTBOX_RELAYS", c.Relays),
+		slog.Int("INGEST_BATCH_FLUSHERS", c.BatchFlushers),
+		slog.Int("INGEST_BATCH_MAX", c.BatchMax),
+		slog.Duration("INGEST_BATCH_WINDOW", c.BatchWindow),
 	)
 }

@@ -4,9 +4,11 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime"
@@ -14,6 +16,7 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gorilla/mux"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
@@ -29,6 +32,14 @@ import (
 // bytes.
 const MaxBodyBytes = 64 << 10
 
+// MaxBatch is the most transactions one batch request may carry, and
+// MaxBatchBodyBytes the most bytes its body may hold: a thousand
+// transactions of up to a KiB each.
+const (
+	MaxBatch          = 1000
+	MaxBatchBodyBytes = 1 << 20
+)
+
 // List page sizes.
 const (
 	defaultLimit = 50
@@ -37,6 +48,9 @@ const (
 
 // Transactions is the use case the handlers call.
 type Transactions interface {
+	// AcceptBatch stores transactions in one round trip and reports, for
+	// each in order, what Accept would have; errors are Accept's.
+	AcceptBatch(ctx context.Context, txs []txmodel.Transaction) ([]store.Result, error)
 	// Accept stores a transaction and reports whether it was created,
 	// replayed or conflicts; errors wrap store.ErrUnavailable when the
 	// database cannot be reached.
@@ -69,6 +83,7 @@ func New(txs Transactions, log *slog.Logger, m *telemetry.Metrics, now func() ti
 	r := h.router
 	r.Use(nameSpan, telemetry.HTTPMiddleware(m, routeTemplate))
 	r.HandleFunc("/v1/transactions", h.create).Methods(http.MethodPost)
+	r.HandleFunc("/v1/transactions/batch", h.createBatch).Methods(http.MethodPost)
 	r.HandleFunc("/transaction", h.create).Methods(http.MethodPost) // the original's clients
 	r.HandleFunc("/v1/transactions", h.list).Methods(http.MethodGet)
 	r.HandleFunc("/v1/transactions/{id}", h.get).Methods(http.MethodGet)
@@ -161,23 +176,13 @@ func routeTemplate(r *http.Request) string {
 }
 
 func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
-	if ct := r.Header.Get("Content-Type"); ct != "" && !isJSON(ct) {
-		writeProblem(w, problem{Status: http.StatusUnsupportedMediaType, Detail: "send the transaction as application/json"})
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
-	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			writeProblem(w, problem{Status: http.StatusRequestEntityTooLarge, Detail: "the body is larger than 64 KiB"})
-			return
-		}
-		writeProblem(w, problem{Status: http.StatusBadRequest, Type: typeMalformed, Title: "Malformed body", Detail: "the body could not be read"})
+	body, ok := readBody(w, r, MaxBodyBytes)
+	if !ok {
 		return
 	}
 	tx, err := txmodel.ParseTransaction(body, h.now())
 	if err != nil {
-		h.rejected(w, err)
+		writeProblem(w, h.rejection(err))
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
@@ -187,41 +192,167 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
+	status, resource, p := h.outcome(tx.ID, res)
+	if p != nil {
+		writeProblem(w, *p)
+		return
+	}
+	w.Header().Set("Location", "/v1/transactions/"+url.PathEscape(tx.ID))
+	writeJSON(w, status, resource)
+}
+
+// batchResult is the answer for one transaction of a batch: the status it
+// would have had alone, and its resource or its problem.
+type batchResult struct {
+	Status      int       `json:"status"`
+	Transaction *resource `json:"transaction,omitempty"`
+	Problem     *problem  `json:"problem,omitempty"`
+}
+
+// createBatch accepts up to MaxBatch transactions, a JSON array, in one
+// database round trip; each gets the result it would have had alone, in
+// request order. The request as a whole fails only when its body is not an
+// array of at most MaxBatch elements, or when PostgreSQL is unreachable.
+func (h *Handler) createBatch(w http.ResponseWriter, r *http.Request) {
+	body, ok := readBody(w, r, MaxBatchBodyBytes)
+	if !ok {
+		return
+	}
+	raws, err := splitArray(body)
+	if err != nil {
+		writeProblem(w, problem{Status: http.StatusBadRequest, Type: typeMalformed, Title: "Malformed body", Detail: err.Error()})
+		return
+	}
+	if len(raws) == 0 || len(raws) > MaxBatch {
+		writeProblem(w, problem{Status: http.StatusUnprocessableEntity, Type: typeInvalidFields, Title: "Invalid batch",
+			Errors: []txmodel.FieldError{{Field: "(body)", Code: txmodel.CodeInvalidValue,
+				Message: fmt.Sprintf("a batch holds 1 to %d transactions, got %d", MaxBatch, len(raws))}}})
+		return
+	}
+	now := h.now()
+	results := make([]batchResult, len(raws))
+	var txs []txmodel.Transaction
+	var at []int // the index in results of each of txs
+	for i, raw := range raws {
+		tx, err := txmodel.ParseTransaction(raw, now)
+		if err != nil {
+			p := h.rejection(err)
+			results[i] = batchResult{Status: p.Status, Problem: &p}
+			continue
+		}
+		txs = append(txs, tx)
+		at = append(at, i)
+	}
+	if len(txs) > 0 {
+		ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
+		defer cancel()
+		accepted, err := h.txs.AcceptBatch(ctx, txs)
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		for j, res := range accepted {
+			status, resource, p := h.outcome(txs[j].ID, res)
+			results[at[j]] = batchResult{Status: status, Problem: p}
+			if p == nil {
+				results[at[j]].Transaction = &resource
+			}
+		}
+	}
+	writeJSON(w, http.StatusOK, struct {
+		Results []batchResult `json:"results"`
+	}{results})
+}
+
+// splitArray returns the raw elements of a JSON array.
+func splitArray(body []byte) ([]json.RawMessage, error) {
+	if !utf8.Valid(body) {
+		return nil, errors.New("not valid UTF-8")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, fmt.Errorf("not JSON: %w", err)
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '[' {
+		return nil, errors.New("want a JSON array of transactions")
+	}
+	var raws []json.RawMessage
+	for dec.More() {
+		if len(raws) > MaxBatch {
+			return raws, nil // too many: the caller says so, without reading on
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, fmt.Errorf("element %d: %w", len(raws), err)
+		}
+		raws = append(raws, raw)
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, fmt.Errorf("unterminated array: %w", err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, errors.New("data after the JSON array")
+	}
+	return raws, nil
+}
+
+// readBody checks the Content-Type and reads at most limit bytes of the
+// body; on failure it has answered and returns false.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !isJSON(ct) {
+		writeProblem(w, problem{Status: http.StatusUnsupportedMediaType, Detail: "send transactions as application/json"})
+		return nil, false
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			writeProblem(w, problem{Status: http.StatusRequestEntityTooLarge, Detail: fmt.Sprintf("the body is larger than %d KiB", limit>>10)})
+			return nil, false
+		}
+		writeProblem(w, problem{Status: http.StatusBadRequest, Type: typeMalformed, Title: "Malformed body", Detail: "the body could not be read"})
+		return nil, false
+	}
+	return body, true
+}
+
+// outcome maps what the store did with a transaction to its status and
+// resource, or to a problem, and counts it.
+func (h *Handler) outcome(id string, res store.Result) (int, resource, *problem) {
 	switch res.Outcome {
 	case store.Created:
 		h.metrics.Counter("transactions_accepted_total").Inc()
-		w.Header().Set("Location", "/v1/transactions/"+url.PathEscape(tx.ID))
-		writeJSON(w, http.StatusCreated, newResource(res.Record))
+		return http.StatusCreated, newResource(res.Record), nil
 	case store.Replayed:
 		h.metrics.Counter("transactions_replayed_total").Inc()
-		w.Header().Set("Location", "/v1/transactions/"+url.PathEscape(tx.ID))
-		writeJSON(w, http.StatusOK, newResource(res.Record))
+		return http.StatusOK, newResource(res.Record), nil
 	default:
 		h.metrics.Counter("transactions_conflicts_total").Inc()
-		writeProblem(w, problem{
+		return http.StatusConflict, resource{}, &problem{
 			Status: http.StatusConflict, Type: typeConflict, Title: "Transaction id already used",
-			Detail: "transaction " + strconv.Quote(tx.ID) + " exists with other content; a retry must repeat the same fields",
-		})
+			Detail: "transaction " + strconv.Quote(id) + " exists with other content; a retry must repeat the same fields",
+		}
 	}
 }
 
-// rejected answers a body that is not a valid transaction: 400 when it is
-// not a JSON object at all, 422 listing every invalid field otherwise.
-func (h *Handler) rejected(w http.ResponseWriter, err error) {
+// rejection is the problem for a body that is not a valid transaction: 400
+// when it is not a JSON object at all, 422 listing every invalid field
+// otherwise. It counts the rejection.
+func (h *Handler) rejection(err error) problem {
 	var ve *txmodel.ValidationError
 	if errors.As(err, &ve) {
 		for _, fe := range ve.Errors {
 			// An unknown name, even duplicated, is the client's choice: keep it out of the labels.
 			h.metrics.Counter(telemetry.MetricName("transactions_rejected_total", "field", fieldLabel(fe.Field), "code", fe.Code)).Inc()
 		}
-		writeProblem(w, problem{
+		return problem{
 			Status: http.StatusUnprocessableEntity, Type: typeInvalidFields, Title: "Invalid transaction",
 			Detail: "one or more fields are invalid", Errors: ve.Errors,
-		})
-		return
+		}
 	}
 	h.metrics.Counter(telemetry.MetricName("transactions_rejected_total", "field", "(body)", "code", "malformed")).Inc()
-	writeProblem(w, problem{Status: http.StatusBadRequest, Type: typeMalformed, Title: "Malformed body", Detail: err.Error()})
+	return problem{Status: http.StatusBadRequest, Type: typeMalformed, Title: "Malformed body", Detail: err.Error()}
 }
 
 func (h *Handler) get(w http.ResponseWriter, r *http.Request) {

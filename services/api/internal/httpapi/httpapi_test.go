@@ -42,6 +42,17 @@ func (f *fakeTransactions) Accept(_ context.Context, tx txmodel.Transaction) (st
 	return store.Result{Outcome: store.Created, Record: r}, nil
 }
 
+func (f *fakeTransactions) AcceptBatch(ctx context.Context, txs []txmodel.Transaction) ([]store.Result, error) {
+	out := make([]store.Result, len(txs))
+	for i, tx := range txs {
+		var err error
+		if out[i], err = f.Accept(ctx, tx); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
 func (f *fakeTransactions) Get(_ context.Context, id string) (store.Record, error) {
 	if f.err != nil {
 		return store.Record{}, f.err
@@ -214,5 +225,63 @@ func TestListQuery(t *testing.T) {
 	rec := do(t, h, http.MethodGet, "/v1/transactions?limit=500&status=failed", "", "")
 	if rec.Code != http.StatusOK || strings.TrimSpace(rec.Body.String()) != `{"items":[],"next_cursor":null}` {
 		t.Errorf("empty list: %d %s", rec.Code, rec.Body)
+	}
+}
+
+func TestCreateBatch(t *testing.T) {
+	h := newHandler(&fakeTransactions{recs: map[string]store.Record{}})
+	if rec := do(t, h, http.MethodPost, "/v1/transactions", "application/json", original); rec.Code != http.StatusCreated {
+		t.Fatalf("seed: %d", rec.Code)
+	}
+	batch := `[` +
+		`{"transaction_id": "b1", "amount": 1, "currency": "USD", "user_id": "u", "timestamp": "2024-09-11T00:00:00"},` +
+		`{"transaction_id": "b2", "amount": -1, "currency": "USD", "user_id": "u", "timestamp": "2024-09-11T00:00:00"},` +
+		original + `,` +
+		strings.Replace(original, "100.0", "5", 1) + `,` +
+		`"not an object",` +
+		`{"transaction_id": "b1", "amount": "1.00", "currency": "usd", "user_id": "u", "timestamp": "2024-09-11T00:00:00Z"}` +
+		`]`
+	rec := do(t, h, http.MethodPost, "/v1/transactions/batch", "application/json", batch)
+	if rec.Code != http.StatusOK {
+		t.Fatalf("status %d %s", rec.Code, rec.Body)
+	}
+	var out struct {
+		Results []struct {
+			Status      int            `json:"status"`
+			Transaction map[string]any `json:"transaction"`
+			Problem     *problem       `json:"problem"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
+		t.Fatal(err)
+	}
+	var statuses []int
+	for _, r := range out.Results {
+		statuses = append(statuses, r.Status)
+		if (r.Problem == nil) == (r.Transaction == nil) {
+			t.Errorf("result %+v: want exactly one of transaction and problem", r)
+		}
+	}
+	// Each the status it would have had alone, in request order.
+	if diff := cmp.Diff([]int{201, 422, 200, 409, 400, 200}, statuses); diff != "" {
+		t.Errorf("statuses (-want +got):\n%s", diff)
+	}
+
+	for _, tt := range []struct {
+		name, body string
+		want       int
+	}{
+		{"not an array", original, http.StatusBadRequest},
+		{"empty", `[]`, http.StatusUnprocessableEntity},
+		{"too many", "[" + strings.Repeat(original+",", MaxBatch) + original + "]", http.StatusUnprocessableEntity},
+		{"unterminated", `[` + original, http.StatusBadRequest},
+	} {
+		if rec := do(t, h, http.MethodPost, "/v1/transactions/batch", "application/json", tt.body); rec.Code != tt.want {
+			t.Errorf("%s: status %d, want %d", tt.name, rec.Code, tt.want)
+		}
+	}
+	down := newHandler(&fakeTransactions{recs: map[string]store.Record{}, err: fmt.Errorf("x: %w", store.ErrUnavailable)})
+	if rec := do(t, down, http.MethodPost, "/v1/transactions/batch", "application/json", "["+original+"]"); rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("database down: %d, want 503", rec.Code)
 	}
 }

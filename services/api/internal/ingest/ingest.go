@@ -1,5 +1,10 @@
-// Package ingest is the api's use case: accept a validated transaction,
-// store it with its outbox entry, and read transactions back.
+// Package ingest is the api's use case: accept validated transactions,
+// store each with its outbox entry, and read transactions back.
+//
+// Concurrent requests share database round trips and commits: Accept hands
+// its transaction to a pgkit.Batcher, whose flushers write what is queued in
+// one statement. A lone request is written at once; under load a batch
+// holds what arrived during the previous round trip.
 package ingest
 
 import (
@@ -10,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
 
+	"github.com/txpersister/txpersister/libs/pgkit"
 	"github.com/txpersister/txpersister/libs/txmodel"
 	"github.com/txpersister/txpersister/services/api/internal/store"
 )
@@ -26,17 +32,29 @@ type Store interface {
 
 var _ Store = (*store.Store)(nil)
 
-// Service accepts and reads transactions.
+// BatchConfig is how concurrent Accepts share round trips; see
+// pgkit.BatchConfig.
+type BatchConfig = pgkit.BatchConfig
+
+// Service accepts and reads transactions. Close stops it.
 type Service struct {
-	store Store
-	now   func() time.Time
-	prop  propagation.TextMapPropagator
+	store   Store
+	now     func() time.Time
+	prop    propagation.TextMapPropagator
+	batcher *pgkit.Batcher[store.NewTransaction, store.Result]
 }
 
 // New returns a Service on st. now is the clock (time.Now in production).
-func New(st Store, now func() time.Time) *Service {
-	return &Service{store: st, now: now, prop: otel.GetTextMapPropagator()}
+func New(st Store, now func() time.Time, batch BatchConfig) *Service {
+	s := &Service{store: st, now: now, prop: otel.GetTextMapPropagator()}
+	s.batcher = pgkit.NewBatcher(func(ctx context.Context, items []store.NewTransaction) ([]store.Result, error) {
+		return st.Insert(ctx, items)
+	}, batch)
+	return s
 }
+
+// Close writes the transactions still queued and stops the batching.
+func (s *Service) Close() { s.batcher.Close() }
 
 // Accept stores tx with the outbox entry that will hand it to the
 // converter, the request's trace context travelling with it. It reports
@@ -44,23 +62,43 @@ func New(st Store, now func() time.Time) *Service {
 // conflicts with another transaction under the same id. Errors wrap
 // store.ErrUnavailable when PostgreSQL cannot be reached.
 func (s *Service) Accept(ctx context.Context, tx txmodel.Transaction) (store.Result, error) {
-	receivedAt := s.now().UTC().Truncate(time.Microsecond)
-	msg, err := txmodel.EncodeMessage(tx, receivedAt)
+	item, err := s.newItem(ctx, tx)
 	if err != nil {
 		return store.Result{}, err
 	}
-	headers := propagation.MapCarrier{}
-	s.prop.Inject(ctx, headers)
-	results, err := s.store.Insert(ctx, []store.NewTransaction{{
-		Transaction: tx,
-		ReceivedAt:  receivedAt,
-		Message:     msg,
-		Headers:     headers,
-	}})
+	res, err := s.batcher.Do(ctx, item)
 	if err != nil {
 		return store.Result{}, fmt.Errorf("accept transaction %s: %w", tx.ID, err)
 	}
-	return results[0], nil
+	return res, nil
+}
+
+// AcceptBatch stores txs in one round trip and reports for each, in order,
+// what Accept would have.
+func (s *Service) AcceptBatch(ctx context.Context, txs []txmodel.Transaction) ([]store.Result, error) {
+	items := make([]store.NewTransaction, len(txs))
+	for i, tx := range txs {
+		var err error
+		if items[i], err = s.newItem(ctx, tx); err != nil {
+			return nil, err
+		}
+	}
+	res, err := s.store.Insert(ctx, items)
+	if err != nil {
+		return nil, fmt.Errorf("accept %d transactions: %w", len(txs), err)
+	}
+	return res, nil
+}
+
+func (s *Service) newItem(ctx context.Context, tx txmodel.Transaction) (store.NewTransaction, error) {
+	receivedAt := s.now().UTC().Truncate(time.Microsecond)
+	msg, err := txmodel.EncodeMessage(tx, receivedAt)
+	if err != nil {
+		return store.NewTransaction{}, err
+	}
+	headers := propagation.MapCarrier{}
+	s.prop.Inject(ctx, headers)
+	return store.NewTransaction{Transaction: tx, ReceivedAt: receivedAt, Message: msg, Headers: headers}, nil
 }
 
 // Get returns the transaction with id; errors wrap store.ErrNotFound or

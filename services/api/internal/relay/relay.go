@@ -50,10 +50,10 @@ type Config struct {
 	PollPeriod time.Duration // how long to wait for a notification before looking anyway
 }
 
-// Relay moves outbox entries to the broker.
+// Relay moves outbox entries to the broker. Several Run loops may share
+// one Relay, each with its own Publisher: they claim disjoint entries.
 type Relay struct {
 	outbox  Outbox
-	pub     Publisher
 	cfg     Config
 	log     *slog.Logger
 	tracer  trace.Tracer
@@ -64,10 +64,12 @@ type Relay struct {
 	oldestUnix atomic.Int64 // Unix nanoseconds of the oldest entry, 0 when empty
 }
 
-// New returns a Relay and registers its metrics in m.
-func New(outbox Outbox, pub Publisher, cfg Config, log *slog.Logger, m *telemetry.Metrics) *Relay {
+// New returns a Relay and registers its metrics in m. It publishes nothing
+// until Run; WatchBacklog keeps its backlog gauges current meanwhile, also
+// while the broker is unreachable.
+func New(outbox Outbox, cfg Config, log *slog.Logger, m *telemetry.Metrics) *Relay {
 	r := &Relay{
-		outbox: outbox, pub: pub, cfg: cfg, log: log, metrics: m,
+		outbox: outbox, cfg: cfg, log: log, metrics: m,
 		tracer: otel.Tracer("github.com/txpersister/txpersister/services/api/internal/relay"),
 		prop:   otel.GetTextMapPropagator(),
 	}
@@ -88,10 +90,22 @@ func New(outbox Outbox, pub Publisher, cfg Config, log *slog.Logger, m *telemetr
 	return r
 }
 
-// Run relays until ctx is done. It wakes on every commit that adds entries,
-// and at least every PollPeriod; after a failure it backs off up to 5 s and
-// tries again, for as long as it runs.
-func (r *Relay) Run(ctx context.Context) error {
+// WatchBacklog refreshes the outbox gauges every PollPeriod until ctx is
+// done.
+func (r *Relay) WatchBacklog(ctx context.Context) {
+	for ctx.Err() == nil {
+		r.updateStats(ctx)
+		sleep(ctx, r.cfg.PollPeriod)
+	}
+}
+
+// Run relays with pub until ctx is done. It wakes on every commit that adds
+// entries, and at least every PollPeriod; after a failure it backs off up to
+// 5 s and tries again, for as long as it runs.
+func (r *Relay) Run(ctx context.Context, pub Publisher) error {
+	publish := func(ctx context.Context, entries []store.OutboxEntry) error {
+		return r.publish(ctx, pub, entries)
+	}
 	var l *store.Listener
 	defer func() {
 		if l != nil {
@@ -99,19 +113,14 @@ func (r *Relay) Run(ctx context.Context) error {
 		}
 	}()
 	backoff := time.Duration(0)
-	lastStats := time.Time{}
 	for ctx.Err() == nil {
-		if time.Since(lastStats) > r.cfg.PollPeriod {
-			r.updateStats(ctx)
-			lastStats = time.Now()
-		}
 		if l == nil {
 			var err error
 			if l, err = r.outbox.ListenOutbox(ctx); err != nil {
 				r.log.WarnContext(ctx, "outbox relay cannot listen for notifications; polling", "err", err)
 			}
 		}
-		n, err := r.outbox.RelayOutbox(ctx, r.cfg.BatchSize, r.publish)
+		n, err := r.outbox.RelayOutbox(ctx, r.cfg.BatchSize, publish)
 		if err != nil {
 			if ctx.Err() != nil {
 				break
@@ -125,10 +134,6 @@ func (r *Relay) Run(ctx context.Context) error {
 		backoff = 0
 		if n == r.cfg.BatchSize {
 			continue // more is waiting
-		}
-		if n > 0 {
-			r.updateStats(ctx)
-			lastStats = time.Now()
 		}
 		if l == nil {
 			sleep(ctx, r.cfg.PollPeriod)
@@ -144,7 +149,7 @@ func (r *Relay) Run(ctx context.Context) error {
 
 // publish publishes entries in one confirmed round, each inside a PRODUCER
 // span that continues the trace of the request that accepted it.
-func (r *Relay) publish(ctx context.Context, entries []store.OutboxEntry) error {
+func (r *Relay) publish(ctx context.Context, pub Publisher, entries []store.OutboxEntry) error {
 	start := time.Now()
 	msgs := make([]amqpx.Message, len(entries))
 	spans := make([]trace.Span, len(entries))
@@ -174,7 +179,7 @@ func (r *Relay) publish(ctx context.Context, entries []store.OutboxEntry) error 
 			Timestamp:   e.CreatedAt,
 		}
 	}
-	err := r.pub.Publish(ctx, msgs...)
+	err := pub.Publish(ctx, msgs...)
 	for _, span := range spans {
 		if err != nil {
 			span.RecordError(err)

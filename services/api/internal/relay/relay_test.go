@@ -106,11 +106,11 @@ func TestRelayPublishesAndCatchesUpAfterAnOutage(t *testing.T) {
 	st := newStore(t)
 	pub := &fakePublisher{down: true}
 	// A long poll period: only notifications and the retry backoff wake it.
-	r := New(st, pub, Config{Exchange: "transactions", RoutingKey: "convert", BatchSize: 3, PollPeriod: time.Minute},
+	r := New(st, Config{Exchange: "transactions", RoutingKey: "convert", BatchSize: 3, PollPeriod: time.Minute},
 		slog.New(slog.NewTextHandler(io.Discard, nil)), telemetry.NewMetrics("test_"))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error)
-	go func() { done <- r.Run(ctx) }()
+	go func() { done <- r.Run(ctx, pub) }()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {

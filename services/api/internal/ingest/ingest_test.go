@@ -1,0 +1,86 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/txpersister/txpersister/libs/txmodel"
+	"github.com/txpersister/txpersister/services/api/internal/store"
+)
+
+// slowStore creates everything it is given, one round trip per Insert that
+// takes a while, and counts the round trips.
+type slowStore struct {
+	Store
+	inserts atomic.Int64
+	items   atomic.Int64
+	mu      sync.Mutex
+	headers []map[string]string
+}
+
+func (s *slowStore) Insert(_ context.Context, items []store.NewTransaction) ([]store.Result, error) {
+	s.inserts.Add(1)
+	s.items.Add(int64(len(items)))
+	time.Sleep(20 * time.Millisecond)
+	out := make([]store.Result, len(items))
+	s.mu.Lock()
+	for i, it := range items {
+		out[i] = store.Result{Outcome: store.Created, Record: store.Record{Transaction: it.Transaction, ReceivedAt: it.ReceivedAt}}
+		s.headers = append(s.headers, it.Headers)
+	}
+	s.mu.Unlock()
+	return out, nil
+}
+
+func tx(t *testing.T, id string) txmodel.Transaction {
+	t.Helper()
+	got, err := txmodel.ParseTransaction([]byte(fmt.Sprintf(`{"transaction_id": %q, "user_id": "u", "amount": 1, "currency": "USD", "timestamp": "2024-09-11T00:00:00"}`, id)), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+func TestConcurrentAcceptsShareRoundTrips(t *testing.T) {
+	otel.SetTextMapPropagator(propagation.TraceContext{})
+	st := &slowStore{}
+	svc := New(st, time.Now, BatchConfig{Flushers: 2, MaxSize: 100})
+	defer svc.Close()
+	const n = 200
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Each request has its own trace, which must travel with its own transaction.
+			sc := trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{byte(i + 1), 1}, SpanID: trace.SpanID{1}, TraceFlags: trace.FlagsSampled})
+			ctx := trace.ContextWithSpanContext(context.Background(), sc)
+			res, err := svc.Accept(ctx, tx(t, fmt.Sprint("t", i)))
+			if err != nil || res.Outcome != store.Created || res.Record.Transaction.ID != fmt.Sprint("t", i) {
+				t.Errorf("Accept %d = %+v, %v", i, res, err)
+			}
+		}()
+	}
+	wg.Wait()
+	if st.items.Load() != n {
+		t.Fatalf("%d transactions written, want %d", st.items.Load(), n)
+	}
+	if st.inserts.Load() > n/4 {
+		t.Errorf("%d round trips for %d concurrent requests: they were not shared", st.inserts.Load(), n)
+	}
+	seen := map[string]bool{}
+	for _, h := range st.headers {
+		seen[h["traceparent"]] = true
+	}
+	if len(seen) != n {
+		t.Errorf("%d distinct trace contexts stored, want %d", len(seen), n)
+	}
+}
