@@ -120,7 +120,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	defer conn.Close()
 	pub := amqpx.NewPublisher(conn)
 	defer pub.Close()
-	w := worker.New(convert.New(rates, st, cfg.Target, time.Now), amqpx.NewRetrier(pub, topo), topo.Queue, log, metrics, time.Now)
+	// Concurrent messages share the round trip and commit of their writes.
+	saver := st.Batched(pgkit.BatchConfig{Flushers: 2, MaxSize: cfg.Prefetch, Timeout: 10 * time.Second})
+	defer saver.Close()
+	w := worker.New(convert.New(rates, saver, cfg.Target, time.Now), amqpx.NewRetrier(pub, topo), topo.Queue, log, metrics, time.Now)
 	consumer := amqpx.NewConsumer(conn, topo.Queue, cfg.Prefetch,
 		amqpx.WithConcurrency(cfg.Concurrency), amqpx.WithConsumerLogger(log), amqpx.WithConsumerTag("txpersister-converter"))
 

@@ -52,8 +52,8 @@ func Load(getenv func(string) string) (Config, error) {
 		RatesProvider: e.String("RATES_PROVIDER", ratesclient.ProviderFrankfurter),
 		RatesTimeout:  e.Duration("RATES_TIMEOUT", 5*time.Second),
 		DBMaxConns:    e.Int("DB_MAX_CONNS", 16, 1, 1000),
-		Prefetch:      e.Int("PREFETCH", 64, 1, 65535),
-		Concurrency:   e.Int("CONCURRENCY", 16, 1, 1024),
+		Prefetch:      e.Int("PREFETCH", 256, 1, 65535),
+		Concurrency:   e.Int("CONCURRENCY", 128, 1, 1024),
 		RetryDelays:   e.Durations("RETRY_DELAYS", amqpx.DefaultRetryDelays()),
 	}
 	if p := c.RatesProvider; p != ratesclient.ProviderFrankfurter && p != ratesclient.ProviderExchangeRateAPI {

@@ -44,7 +44,10 @@ type Store interface {
 	Save(ctx context.Context, c txmodel.Conversion, attempts int) (bool, error)
 }
 
-var _ Store = (*store.Store)(nil)
+var (
+	_ Store = (*store.Store)(nil)
+	_ Store = (*store.BatchSaver)(nil)
+)
 
 // Service converts transactions.
 type Service struct {

@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sync"
 	"io"
 	"log/slog"
 	"testing"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/txpersister/txpersister/libs/pgkit"
 	"github.com/txpersister/txpersister/libs/testkit/pgtest"
 	"github.com/txpersister/txpersister/libs/txmodel"
 )
@@ -105,5 +108,69 @@ func TestSaveUnavailable(t *testing.T) {
 	_, err = New(pool).Save(context.Background(), txmodel.Conversion{TransactionID: "f", Status: txmodel.StatusFailed, FailureReason: "x", ProcessedAt: time.Now()}, 1)
 	if !errors.Is(err, ErrUnavailable) {
 		t.Errorf("err = %v, want ErrUnavailable", err)
+	}
+}
+
+func TestSaveBatchReportsEachOutcome(t *testing.T) {
+	t.Parallel()
+	s, pool := newStore(t)
+	ctx := context.Background()
+	eur, usd := txmodel.MustCurrency("EUR"), txmodel.MustCurrency("USD")
+	now := time.Now().UTC()
+	processed := func(id, amount string) Outcome {
+		return Outcome{Attempts: 1, Conversion: txmodel.Conversion{TransactionID: id, Status: txmodel.StatusProcessed,
+			Converted: txmodel.Money{Amount: dec(t, amount), Currency: eur},
+			Rate:      txmodel.Rate{From: usd, To: eur, Value: dec(t, "0.9"), Date: time.Date(2024, 9, 11, 0, 0, 0, 0, time.UTC)}, ProcessedAt: now}}
+	}
+	failed := Outcome{Attempts: 6, Conversion: txmodel.Conversion{TransactionID: "f", Status: txmodel.StatusFailed, FailureReason: "gone", ProcessedAt: now}}
+	if _, err := s.Save(ctx, processed("old", "1.00").Conversion, 1); err != nil {
+		t.Fatal(err)
+	}
+	saved, err := s.SaveBatch(ctx, []Outcome{processed("a", "1.00"), failed, processed("old", "2.00"), processed("a", "3.00"), processed("b", "4.50")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []bool{true, true, false, false, true}
+	for i := range want {
+		if saved[i] != want[i] {
+			t.Errorf("saved = %v, want %v", saved, want)
+			break
+		}
+	}
+	var a, old, b string
+	if err := pool.QueryRow(ctx, `SELECT
+		(SELECT converted_amount::text FROM conversions WHERE transaction_id = 'a'),
+		(SELECT converted_amount::text FROM conversions WHERE transaction_id = 'old'),
+		(SELECT converted_amount::text FROM conversions WHERE transaction_id = 'b')`).Scan(&a, &old, &b); err != nil {
+		t.Fatal(err)
+	}
+	if a != "1.00" || old != "1.00" || b != "4.50" {
+		t.Errorf("stored a=%s old=%s b=%s, want the first outcomes 1.00, 1.00, 4.50", a, old, b)
+	}
+}
+
+func TestBatchSaverSharesRoundTrips(t *testing.T) {
+	t.Parallel()
+	s, pool := newStore(t)
+	b := s.Batched(pgkit.BatchConfig{Flushers: 2, MaxSize: 50})
+	defer b.Close()
+	var wg sync.WaitGroup
+	for i := range 100 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := txmodel.Conversion{TransactionID: fmt.Sprint("t", i), Status: txmodel.StatusFailed, FailureReason: "x", ProcessedAt: time.Now()}
+			if saved, err := b.Save(context.Background(), c, 1); err != nil || !saved {
+				t.Errorf("Save %d: %v %v", i, saved, err)
+			}
+		}()
+	}
+	wg.Wait()
+	var n int
+	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM conversions`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 100 {
+		t.Errorf("%d outcomes stored, want 100", n)
 	}
 }
