@@ -16,7 +16,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 MODULES := $(shell go work edit -json | sed -n 's/.*"DiskPath": "\.\/\(.*\)".*/\1/p')
 BINARIES := bin/api bin/converter bin/ratesd
 
-.PHONY: start up stop prod run build migrate test check-compose lint fmt tidy clean help
+.PHONY: start up stop prod run jaeger prometheus-local build migrate test check-compose lint fmt tidy clean help
 
 start: ## start the system (compose where Docker runs, else local processes)
 	@if command -v docker >/dev/null && docker info >/dev/null 2>&1; then $(MAKE) up; \
@@ -36,6 +36,14 @@ prod: ## the production variant of the compose stack (needs .env.prod)
 run: build ## ratesd, api and converter as local processes; Ctrl-C stops them
 	scripts/run-local.sh
 
+jaeger: ## Jaeger v2 in the foreground for a local run: OTLP on 4317/4318, query API on 16686
+	"$$(scripts/jaeger.sh)" --config tools/jaeger/config.yaml
+
+prometheus-local: ## Prometheus in the foreground scraping a local run (make run), with the alert rules
+	mkdir -p results/prometheus-data
+	"$$(scripts/prometheus.sh)" --config.file=ops/prometheus/prometheus.local.yml \
+		--storage.tsdb.path=results/prometheus-data --web.listen-address=127.0.0.1:9090
+
 build: $(BINARIES) ## build bin/api, bin/converter, bin/ratesd
 
 bin/api bin/converter bin/ratesd: FORCE
@@ -49,6 +57,8 @@ migrate: bin/api bin/converter ## apply every service's migrations to DATABASE_U
 
 test: ## every module's tests against real PostgreSQL and RabbitMQ, and the container setup
 	scripts/check-services.sh
+	@# Built once per machine (minutes), outside go test's time limit.
+	scripts/jaeger.sh >/dev/null
 	@for m in $(MODULES); do echo "== $$m"; (cd $$m && go test -race -count=1 ./...); done
 	$(MAKE) check-compose
 
