@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 
 export DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/txpersister?sslmode=disable}
 export LOG_FORMAT=${LOG_FORMAT:-text}
+# A local run lets every request in, as the original did; production sets API_KEYS.
+export AUTH_DISABLED=${AUTH_DISABLED:-true}
 
 # Create the database when it is missing.
 db=$(basename "${DATABASE_URL%%\?*}")

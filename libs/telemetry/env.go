@@ -71,6 +71,35 @@ func (e *Env) Int(name string, def, lo, hi int) int {
 	return n
 }
 
+// Bool returns the variable as true or false ("true", "1", "false", "0"),
+// or def.
+func (e *Env) Bool(name string, def bool) bool {
+	v := e.getenv(name)
+	if v == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		e.Fail(name, "%q is not true or false", v)
+		return def
+	}
+	return b
+}
+
+// Float returns the variable as a number from lo to hi, or def.
+func (e *Env) Float(name string, def, lo, hi float64) float64 {
+	v := e.getenv(name)
+	if v == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f < lo || f > hi {
+		e.Fail(name, "%q is not a number from %g to %g", v, lo, hi)
+		return def
+	}
+	return f
+}
+
 // Duration returns the variable as a positive duration ("500ms", "2s"), or
 // def.
 func (e *Env) Duration(name string, def time.Duration) time.Duration {

@@ -27,6 +27,7 @@ import (
 	"github.com/txpersister/txpersister/libs/amqpx"
 	"github.com/txpersister/txpersister/libs/pgkit"
 	"github.com/txpersister/txpersister/libs/telemetry"
+	"github.com/txpersister/txpersister/services/api/internal/auth"
 	"github.com/txpersister/txpersister/services/api/internal/config"
 	"github.com/txpersister/txpersister/services/api/internal/httpapi"
 	"github.com/txpersister/txpersister/services/api/internal/ingest"
@@ -97,7 +98,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	})
 	// Closed after the servers stopped: their last requests wait on it.
 	defer txs.Close()
-	handler := httpapi.New(txs, log, metrics, time.Now, cfg.RequestTimeout)
+	if cfg.AuthDisabled {
+		log.WarnContext(ctx, "authentication is disabled (AUTH_DISABLED=true): every request is let in")
+	}
+	handler := httpapi.New(txs, log, metrics, time.Now, cfg.RequestTimeout,
+		httpapi.WithAccess(auth.NewAuthenticator(cfg.Keys, cfg.AuthDisabled), auth.NewLimiter(cfg.RateLimit, cfg.RateBurst)))
 	public := &http.Server{
 		Addr:              cfg.HTTPAddr,
 		Handler:           handler,

@@ -87,6 +87,8 @@ type options struct {
 	// "http://127.0.0.1:4318"), flushed every 100 ms. Unset, the
 	// OpenTelemetry SDK is disabled (OTEL_SDK_DISABLED=true).
 	otlpEndpoint string
+	// apiKeys, when set, is the api's API_KEYS; unset, AUTH_DISABLED=true.
+	apiKeys string
 }
 
 func freeAddr(t *testing.T) string {
@@ -132,7 +134,11 @@ func start(t *testing.T, o options) *stack {
 
 	s.run("ratesd", binaries.ratesd, []string{"RATESD_ADDR=" + ratesAddr, "LOG_FORMAT=json"})
 	s.waitReady(s.ratesd + "/healthz")
-	s.run("api", binaries.api, append(common, "HTTP_ADDR="+apiAddr, "ADMIN_ADDR="+apiAdmin))
+	access := "AUTH_DISABLED=true"
+	if o.apiKeys != "" {
+		access = "API_KEYS=" + o.apiKeys
+	}
+	s.run("api", binaries.api, append(common, "HTTP_ADDR="+apiAddr, "ADMIN_ADDR="+apiAdmin, access))
 	s.run("converter", binaries.converter, append(common, "ADMIN_ADDR="+convAdmin, "RATES_API_URL="+ratesURL, "RETRY_DELAYS="+o.retryDelays))
 	s.waitReady(s.apiAdmin + "/readyz")
 	s.waitReady(s.convAdmin + "/readyz")

@@ -4,9 +4,12 @@ package config
 import (
 	"fmt"
 	"log/slog"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/txpersister/txpersister/libs/telemetry"
+	"github.com/txpersister/txpersister/services/api/internal/auth"
 )
 
 // Config is the api's configuration. Every field has a default that works
@@ -27,6 +30,11 @@ type Config struct {
 	BatchFlushers int           // INGEST_BATCH_FLUSHERS: inserts in flight at once
 	BatchMax      int           // INGEST_BATCH_MAX: transactions per insert at most
 	BatchWindow   time.Duration // INGEST_BATCH_WINDOW: how long an insert waits for company (0: never)
+
+	Keys         []auth.Key // API_KEYS and API_KEYS_FILE: name:sha256-hex pairs
+	AuthDisabled bool       // AUTH_DISABLED: let every request in, on purpose
+	RateLimit    float64    // RATE_LIMIT: requests a second per key (0: none)
+	RateBurst    int        // RATE_BURST: requests at once per key
 }
 
 // Defaults of the configuration.
@@ -54,6 +62,13 @@ func Load(getenv func(string) string) (Config, error) {
 		BatchFlushers:   e.Int("INGEST_BATCH_FLUSHERS", 4, 1, 256),
 		BatchMax:        e.Int("INGEST_BATCH_MAX", 500, 1, 10000),
 		BatchWindow:     e.DurationOrZero("INGEST_BATCH_WINDOW", 0),
+		AuthDisabled:    e.Bool("AUTH_DISABLED", false),
+		RateLimit:       e.Float("RATE_LIMIT", 10000, 0, 1e9),
+		RateBurst:       e.Int("RATE_BURST", 20000, 1, 1e9),
+	}
+	c.Keys = loadKeys(e, getenv)
+	if len(c.Keys) == 0 && !c.AuthDisabled {
+		e.Fail("API_KEYS", "no API key configured: set API_KEYS or API_KEYS_FILE, or AUTH_DISABLED=true to run without authentication on purpose")
 	}
 	if err := e.Err(); err != nil {
 		return Config{}, fmt.Errorf("configuration: %w", err)
@@ -79,5 +94,44 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("INGEST_BATCH_FLUSHERS", c.BatchFlushers),
 		slog.Int("INGEST_BATCH_MAX", c.BatchMax),
 		slog.Duration("INGEST_BATCH_WINDOW", c.BatchWindow),
+		slog.Any("API_KEYS", keyNames(c.Keys)),
+		slog.Bool("AUTH_DISABLED", c.AuthDisabled),
+		slog.Float64("RATE_LIMIT", c.RateLimit),
+		slog.Int("RATE_BURST", c.RateBurst),
 	)
+}
+
+// loadKeys reads API_KEYS and the file API_KEYS_FILE names.
+func loadKeys(e *telemetry.Env, getenv func(string) string) []auth.Key {
+	var keys []auth.Key
+	if v := getenv("API_KEYS"); v != "" {
+		k, err := auth.ParseKeys(strings.NewReader(v))
+		if err != nil {
+			e.Fail("API_KEYS", "%v", err)
+		}
+		keys = append(keys, k...)
+	}
+	if path := getenv("API_KEYS_FILE"); path != "" {
+		f, err := os.Open(path)
+		if err != nil {
+			e.Fail("API_KEYS_FILE", "%v", err)
+			return keys
+		}
+		defer f.Close()
+		k, err := auth.ParseKeys(f)
+		if err != nil {
+			e.Fail("API_KEYS_FILE", "%v", err)
+		}
+		keys = append(keys, k...)
+	}
+	return keys
+}
+
+// keyNames are what the logs show of the keys: their names.
+func keyNames(keys []auth.Key) []string {
+	names := make([]string, len(keys))
+	for i, k := range keys {
+		names[i] = k.Name
+	}
+	return names
 }

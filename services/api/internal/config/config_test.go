@@ -1,9 +1,15 @@
 package config
 
 import (
+	"bytes"
+	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/txpersister/txpersister/services/api/internal/auth"
 )
 
 func getenv(m map[string]string) func(string) string {
@@ -11,12 +17,25 @@ func getenv(m map[string]string) func(string) string {
 }
 
 func TestLoadDefaults(t *testing.T) {
-	c, err := Load(getenv(nil))
+	c, err := Load(getenv(map[string]string{"AUTH_DISABLED": "true"}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.DatabaseURL != DefaultDatabaseURL || c.AMQPURL != DefaultAMQPURL || c.HTTPAddr != ":8080" || c.AdminAddr != ":8081" || c.RequestTimeout != 5*time.Second {
 		t.Errorf("defaults = %+v", c)
+	}
+}
+
+func TestLoadRefusesToRunOpenByAccident(t *testing.T) {
+	_, err := Load(getenv(nil))
+	if err == nil || !strings.Contains(err.Error(), "API_KEYS") || !strings.Contains(err.Error(), "AUTH_DISABLED") {
+		t.Errorf("no keys and auth not disabled: err = %v, want a refusal naming API_KEYS and AUTH_DISABLED", err)
+	}
+	if _, err := Load(getenv(map[string]string{"API_KEYS": "alice:nothex"})); err == nil || !strings.Contains(err.Error(), "API_KEYS") {
+		t.Errorf("bad key: err = %v", err)
+	}
+	if _, err := Load(getenv(map[string]string{"API_KEYS_FILE": "/nonexistent/keys"})); err == nil || !strings.Contains(err.Error(), "API_KEYS_FILE") {
+		t.Errorf("missing key file: err = %v", err)
 	}
 }
 
@@ -38,16 +57,31 @@ func TestLoadNamesEveryBadVariable(t *testing.T) {
 	}
 }
 
-func TestLogValueMasksPasswords(t *testing.T) {
+func TestLogValueMasksSecrets(t *testing.T) {
+	keyFile := filepath.Join(t.TempDir(), "keys")
+	if err := os.WriteFile(keyFile, []byte("ops:"+auth.HashKey("file-key-secret")+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	c, err := Load(getenv(map[string]string{
-		"DATABASE_URL": "postgres://app:s3cret-db@db:5432/tx",
-		"AMQP_URL":     "amqp://app:s3cret-mq@mq:5672/",
+		"DATABASE_URL":  "postgres://app:s3cret-db@db:5432/tx",
+		"AMQP_URL":      "amqp://app:s3cret-mq@mq:5672/",
+		"API_KEYS":      "alice:" + auth.HashKey("alice-key-secret"),
+		"API_KEYS_FILE": keyFile,
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	logged := c.LogValue().String()
-	for _, secret := range []string{"s3cret-db", "s3cret-mq"} {
+	if len(c.Keys) != 2 {
+		t.Fatalf("keys = %d, want alice's and the file's", len(c.Keys))
+	}
+	// Printed as the service prints it at start, through a JSON logger.
+	var buf bytes.Buffer
+	slog.New(slog.NewJSONHandler(&buf, nil)).Info("starting", "config", c)
+	logged := buf.String()
+	if !strings.Contains(logged, "alice") || !strings.Contains(logged, "ops") {
+		t.Errorf("logged configuration lost the key names: %s", logged)
+	}
+	for _, secret := range []string{"s3cret-db", "s3cret-mq", "alice-key-secret", "file-key-secret", auth.HashKey("alice-key-secret"), auth.HashKey("file-key-secret")} {
 		if strings.Contains(logged, secret) {
 			t.Errorf("logged configuration shows %q: %s", secret, logged)
 		}

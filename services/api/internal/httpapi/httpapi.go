@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"mime"
 	"net/http"
 	"net/url"
@@ -25,6 +26,7 @@ import (
 
 	"github.com/txpersister/txpersister/libs/telemetry"
 	"github.com/txpersister/txpersister/libs/txmodel"
+	"github.com/txpersister/txpersister/services/api/internal/auth"
 	"github.com/txpersister/txpersister/services/api/internal/store"
 )
 
@@ -71,6 +73,8 @@ type Handler struct {
 	timeout time.Duration
 	metrics *telemetry.Metrics
 	router  *mux.Router
+	auth    *auth.Authenticator
+	limiter *auth.Limiter
 	// traced is router inside an OpenTelemetry server span.
 	traced http.Handler
 }
@@ -78,10 +82,13 @@ type Handler struct {
 // New returns the API's handler. timeout bounds the work of one request
 // against the database; now is the clock against which timestamps in the
 // future are refused.
-func New(txs Transactions, log *slog.Logger, m *telemetry.Metrics, now func() time.Time, timeout time.Duration) *Handler {
+func New(txs Transactions, log *slog.Logger, m *telemetry.Metrics, now func() time.Time, timeout time.Duration, opts ...Option) *Handler {
 	h := &Handler{txs: txs, log: log, now: now, timeout: timeout, metrics: m, router: mux.NewRouter()}
+	for _, o := range opts {
+		o(h)
+	}
 	r := h.router
-	r.Use(nameSpan, telemetry.HTTPMiddleware(m, routeTemplate))
+	r.Use(nameSpan, telemetry.HTTPMiddleware(m, routeTemplate), h.access)
 	r.HandleFunc("/v1/transactions", h.create).Methods(http.MethodPost)
 	r.HandleFunc("/v1/transactions/batch", h.createBatch).Methods(http.MethodPost)
 	r.HandleFunc("/transaction", h.create).Methods(http.MethodPost) // the original's clients
@@ -126,6 +133,8 @@ func preRegister(r *mux.Router, m *telemetry.Metrics) {
 		}
 		return nil
 	})
+	m.Counter(telemetry.MetricName("auth_failures_total", "reason", "no_key"))
+	m.Counter(telemetry.MetricName("auth_failures_total", "reason", "invalid_key"))
 	m.Counter("transactions_accepted_total")
 	m.Counter("transactions_replayed_total")
 	m.Counter("transactions_conflicts_total")
@@ -145,6 +154,46 @@ func fieldLabel(field string) string {
 	default:
 		return "(unknown)"
 	}
+}
+
+// Option configures New.
+type Option func(*Handler)
+
+// WithAccess makes every request present an API key that a accepts, and
+// bounds each key's rate with l. Without it every request is let in: the
+// caller decides (AUTH_DISABLED).
+func WithAccess(a *auth.Authenticator, l *auth.Limiter) Option {
+	return func(h *Handler) { h.auth, h.limiter = a, l }
+}
+
+// access authenticates a request and applies its key's rate limit: 401 or
+// 429 problems, counted by reason and key name (never the key).
+func (h *Handler) access(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if h.auth == nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		name, err := h.auth.Authenticate(r.Header.Get("Authorization"))
+		if err != nil {
+			reason := "invalid_key"
+			if errors.Is(err, auth.ErrNoCredentials) {
+				reason = "no_key"
+			}
+			h.metrics.Counter(telemetry.MetricName("auth_failures_total", "reason", reason)).Inc()
+			w.Header().Set("WWW-Authenticate", `Bearer realm="txpersister"`)
+			writeProblem(w, problem{Status: http.StatusUnauthorized, Type: typeUnauthorized, Title: "Unauthorized", Detail: err.Error()})
+			return
+		}
+		if ok, wait := h.limiter.Allow(name, h.now()); !ok {
+			h.metrics.Counter(telemetry.MetricName("rate_limited_total", "key", name)).Inc()
+			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+			writeProblem(w, problem{Status: http.StatusTooManyRequests, Type: typeRateLimited, Title: "Too many requests",
+				Detail: "this API key's request rate is limited; retry after Retry-After seconds"})
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(auth.WithKey(r.Context(), name)))
+	})
 }
 
 // ServeHTTP serves a request, inside an OpenTelemetry server span.
@@ -423,11 +472,11 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeProblem(w, problem{Status: http.StatusBadRequest, Type: typeBadQuery, Title: "Invalid query",
 			Errors: []txmodel.FieldError{{Field: "cursor", Code: txmodel.CodeInvalidValue, Message: "not a cursor this API returned"}}})
 	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
-		h.log.WarnContext(r.Context(), "database unavailable", "route", routeTemplate(r), "err", err)
+		h.log.WarnContext(r.Context(), "database unavailable", "route", routeTemplate(r), "api_key", auth.KeyName(r.Context()), "err", err)
 		writeProblem(w, problem{Status: http.StatusServiceUnavailable, Type: typeUnavailable, Title: "Temporarily unavailable",
 			Detail: "the database cannot be reached; retry with the same transaction_id, it is safe"})
 	default:
-		h.log.ErrorContext(r.Context(), "request failed", "route", routeTemplate(r), "err", err)
+		h.log.ErrorContext(r.Context(), "request failed", "route", routeTemplate(r), "api_key", auth.KeyName(r.Context()), "err", err)
 		writeProblem(w, problem{Status: http.StatusInternalServerError, Detail: "an unexpected error; it is logged with this request's trace id"})
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/txpersister/txpersister/libs/telemetry"
 	"github.com/txpersister/txpersister/libs/txmodel"
+	"github.com/txpersister/txpersister/services/api/internal/auth"
 	"github.com/txpersister/txpersister/services/api/internal/store"
 )
 
@@ -283,5 +284,45 @@ func TestCreateBatch(t *testing.T) {
 	down := newHandler(&fakeTransactions{recs: map[string]store.Record{}, err: fmt.Errorf("x: %w", store.ErrUnavailable)})
 	if rec := do(t, down, http.MethodPost, "/v1/transactions/batch", "application/json", "["+original+"]"); rec.Code != http.StatusServiceUnavailable {
 		t.Errorf("database down: %d, want 503", rec.Code)
+	}
+}
+
+func TestAccess(t *testing.T) {
+	keys, err := auth.ParseKeys(strings.NewReader("alice:" + auth.HashKey("alice-key")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := New(&fakeTransactions{recs: map[string]store.Record{}}, slog.New(slog.NewTextHandler(io.Discard, nil)), telemetry.NewMetrics("test_"),
+		func() time.Time { return now }, time.Second,
+		WithAccess(auth.NewAuthenticator(keys, false), auth.NewLimiter(1, 2)))
+	send := func(authorization string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest(http.MethodGet, "/v1/transactions", nil)
+		if authorization != "" {
+			req.Header.Set("Authorization", authorization)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	for _, bad := range []string{"", "Bearer wrong", "Basic YWxpY2U6YWxpY2Uta2V5"} {
+		rec := send(bad)
+		if rec.Code != http.StatusUnauthorized || rec.Header().Get("WWW-Authenticate") == "" || !strings.Contains(rec.Body.String(), "/problems/unauthorized") {
+			t.Errorf("%q: %d %v %s, want a 401 problem with WWW-Authenticate", bad, rec.Code, rec.Header(), rec.Body)
+		}
+	}
+	// A burst of 2, then 429 with Retry-After for alice.
+	for i := range 2 {
+		if rec := send("Bearer alice-key"); rec.Code != http.StatusOK {
+			t.Fatalf("request %d: %d %s", i, rec.Code, rec.Body)
+		}
+	}
+	rec := send("Bearer alice-key")
+	if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") != "1" || !strings.Contains(rec.Body.String(), "/problems/rate-limited") {
+		t.Errorf("over the limit: %d %v %s, want 429 with Retry-After: 1", rec.Code, rec.Header(), rec.Body)
+	}
+	var metrics strings.Builder
+	h.metrics.WritePrometheus(&metrics)
+	if strings.Contains(metrics.String(), "alice-key") || !strings.Contains(metrics.String(), `test_rate_limited_total{key="alice"} 1`) {
+		t.Errorf("metrics must name the key, never show it:\n%s", metrics.String())
 	}
 }

@@ -17,6 +17,8 @@ const (
 	typeUnavailable   = "/problems/unavailable"
 	typeNotFound      = "/problems/not-found"
 	typeBadQuery      = "/problems/invalid-query"
+	typeUnauthorized  = "/problems/unauthorized"
+	typeRateLimited   = "/problems/rate-limited"
 )
 
 // problem is an RFC 9457 problem detail.
