@@ -92,14 +92,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		metrics.Gauge(name, f)
 	}
 	rates, err := ratesclient.New(ratesclient.Config{
-		BaseURL:    cfg.RatesURL,
-		Provider:   cfg.RatesProvider,
-		Timeout:    cfg.RatesTimeout,
+		BaseURL:  cfg.RatesURL,
+		Provider: cfg.RatesProvider,
+		Timeout:  cfg.RatesTimeout,
 		// The client span is named by the method alone, as OpenTelemetry's
 		// HTTP conventions say for a client without a route template.
 		HTTPClient: &http.Client{Transport: otelhttp.NewTransport(http.DefaultTransport,
 			otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method }))},
-		Observer:   newRatesObserver(metrics, cfg.RatesProvider),
+		Observer: newRatesObserver(metrics, cfg.RatesProvider),
 	})
 	if err != nil {
 		return fmt.Errorf("rates client: %w", err)

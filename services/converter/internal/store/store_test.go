@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"io"
 	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
