@@ -1,8 +1,10 @@
 package txmodel
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -52,9 +54,14 @@ func EncodeMessage(t Transaction, receivedAt time.Time) ([]byte, error) {
 // The timestamp may lie at most MaxFutureSkew after the receipt.
 //
 // It returns an error wrapping ErrMalformed for a body that is not a
-// message, ErrUnsupportedVersion for a version newer than MessageVersion,
-// and a *ValidationError for a transaction that breaks the rules.
+// message (or whose received_at is missing or outside the years 0000 to
+// 9999), ErrUnsupportedVersion for a version missing or outside 1 to
+// MessageVersion, and a *ValidationError for a transaction that breaks the
+// rules.
 func DecodeMessage(body []byte) (Transaction, time.Time, error) {
+	if err := checkMessageKeys(body); err != nil {
+		return Transaction{}, time.Time{}, err
+	}
 	var m Message
 	if err := json.Unmarshal(body, &m); err != nil {
 		return Transaction{}, time.Time{}, fmt.Errorf("%w: message: %s", ErrMalformed, jsonErrorText(err))
@@ -64,6 +71,9 @@ func DecodeMessage(body []byte) (Transaction, time.Time, error) {
 	}
 	if m.ReceivedAt.IsZero() {
 		return Transaction{}, time.Time{}, fmt.Errorf("%w: message has no received_at", ErrMalformed)
+	}
+	if !inRFC3339Range(m.ReceivedAt) {
+		return Transaction{}, time.Time{}, fmt.Errorf("%w: received_at %s lies outside the years 0000 to 9999 in UTC", ErrMalformed, m.ReceivedAt.UTC())
 	}
 	var v validator
 	t := Transaction{ID: m.TransactionID, UserID: m.UserID}
@@ -75,11 +85,58 @@ func DecodeMessage(body []byte) (Transaction, time.Time, error) {
 	}
 	t.Amount = Money{Amount: v.amount(m.Amount, c, err == nil), Currency: c}
 	t.Timestamp = normaliseTime(m.Timestamp)
-	if t.Timestamp.After(m.ReceivedAt.Add(MaxFutureSkew)) {
+	switch {
+	case m.Timestamp.IsZero():
+		v.fail(FieldTimestamp, CodeRequired, "is required")
+	case !inRFC3339Range(t.Timestamp):
+		v.fail(FieldTimestamp, CodeInvalidValue, "lies outside the years 0000 to 9999 in UTC")
+	case t.Timestamp.After(m.ReceivedAt.Add(MaxFutureSkew)):
 		v.fail(FieldTimestamp, CodeInFuture, "must not be more than %s after the receipt", MaxFutureSkew)
 	}
 	if len(v.errs) > 0 {
 		return Transaction{}, time.Time{}, &ValidationError{Errors: v.sorted()}
 	}
 	return t, m.ReceivedAt.UTC(), nil
+}
+
+// messageFields are the JSON names of Message's fields.
+var messageFields = []string{"version", FieldTransactionID, FieldUserID, FieldAmount, FieldCurrency, FieldTimestamp, "received_at"}
+
+// checkMessageKeys refuses, with ErrMalformed, a message that is not a JSON
+// object, names a field twice, or names one of Message's fields in another
+// case ("Amount", or "tranſaction_id" with a long s). encoding/json would
+// quietly let the last copy win and match names regardless of case; a
+// message this code did not write must not be read one way here and
+// another way elsewhere. Fields it does not know are left alone.
+func checkMessageKeys(body []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	tok, err := dec.Token()
+	if err != nil {
+		return fmt.Errorf("%w: message: %s", ErrMalformed, jsonErrorText(err))
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return fmt.Errorf("%w: message: want a JSON object", ErrMalformed)
+	}
+	seen := make(map[string]bool, len(messageFields))
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return fmt.Errorf("%w: message: %s", ErrMalformed, jsonErrorText(err))
+		}
+		key, _ := tok.(string) // inside an object the decoder yields only string keys here
+		if seen[key] {
+			return fmt.Errorf("%w: message: field %q given more than once", ErrMalformed, truncate(key, 64))
+		}
+		seen[key] = true
+		for _, f := range messageFields {
+			if key != f && strings.EqualFold(key, f) {
+				return fmt.Errorf("%w: message: field %q is not %q", ErrMalformed, truncate(key, 64), f)
+			}
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return fmt.Errorf("%w: message: %s", ErrMalformed, jsonErrorText(err))
+		}
+	}
+	return nil
 }

@@ -2,8 +2,11 @@ package txmodel_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/txpersister/txpersister/libs/txmodel"
 )
@@ -42,6 +45,12 @@ func TestDecodeMessageRejects(t *testing.T) {
 		{"future version", `{"version": 2, "transaction_id": "t", "user_id": "u", "amount": "1.00", "currency": "USD", "timestamp": "2024-09-11T00:00:00Z", "received_at": "2024-09-11T00:00:00Z"}`, txmodel.ErrUnsupportedVersion},
 		{"no version", `{"transaction_id": "t", "user_id": "u", "amount": "1.00", "currency": "USD", "timestamp": "2024-09-11T00:00:00Z", "received_at": "2024-09-11T00:00:00Z"}`, txmodel.ErrUnsupportedVersion},
 		{"no received_at", `{"version": 1, "transaction_id": "t", "user_id": "u", "amount": "1.00", "currency": "USD", "timestamp": "2024-09-11T00:00:00Z"}`, txmodel.ErrMalformed},
+		{"received_at beyond 9999 in UTC", `{"version": 1, "transaction_id": "t", "user_id": "u", "amount": "1.00", "currency": "USD", "timestamp": "2024-09-11T00:00:00Z", "received_at": "9999-12-31T23:59:59-23:59"}`, txmodel.ErrMalformed},
+		{"duplicate amount", `{"version": 1, "transaction_id": "t", "user_id": "u", "amount": "1.00", "amount": "1000.00", "currency": "USD", "timestamp": "2024-09-11T00:00:00Z", "received_at": "2024-09-11T00:00:00Z"}`, txmodel.ErrMalformed},
+		{"field in another case", `{"version": 1, "transaction_id": "t", "user_id": "u", "Amount": "1.00", "currency": "USD", "timestamp": "2024-09-11T00:00:00Z", "received_at": "2024-09-11T00:00:00Z"}`, txmodel.ErrMalformed},
+		{"field with a long s", `{"version": 1, "tranſaction_id": "t", "user_id": "u", "amount": "1.00", "currency": "USD", "timestamp": "2024-09-11T00:00:00Z", "received_at": "2024-09-11T00:00:00Z"}`, txmodel.ErrMalformed},
+		{"array", `[1]`, txmodel.ErrMalformed},
+		{"deep nesting", strings.Repeat("[", 100000) + strings.Repeat("]", 100000), txmodel.ErrMalformed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -50,10 +59,30 @@ func TestDecodeMessageRejects(t *testing.T) {
 			}
 		})
 	}
-	var ve *txmodel.ValidationError
-	_, _, err := txmodel.DecodeMessage([]byte(`{"version": 1, "transaction_id": "t", "user_id": "u", "amount": "1.001", "currency": "XAU", "timestamp": "2024-09-11T00:00:00Z", "received_at": "2024-09-11T00:00:00Z"}`))
-	if !errors.As(err, &ve) || len(ve.Errors) != 1 || ve.Errors[0].Field != "currency" {
-		t.Errorf("err = %v, want a validation error on currency", err)
+	invalid := []struct {
+		name, body string
+		want       []txmodel.FieldError // compared on Field and Code
+	}{
+		{"unknown currency", `{"version": 1, "transaction_id": "t", "user_id": "u", "amount": "1.001", "currency": "XAU", "timestamp": "2024-09-11T00:00:00Z", "received_at": "2024-09-11T00:00:00Z"}`,
+			fe("currency", txmodel.CodeUnknownCurr)},
+		{"no timestamp", `{"version": 1, "transaction_id": "t", "user_id": "u", "amount": "1.00", "currency": "USD", "received_at": "2024-09-11T00:00:00Z"}`,
+			fe("timestamp", txmodel.CodeRequired)},
+		{"timestamp before year 0 in UTC", `{"version": 1, "transaction_id": "t", "user_id": "u", "amount": "1.00", "currency": "USD", "timestamp": "0000-01-01T00:00:00+01:00", "received_at": "2024-09-11T00:00:00Z"}`,
+			fe("timestamp", txmodel.CodeInvalidValue)},
+	}
+	for _, tt := range invalid {
+		t.Run(tt.name, func(t *testing.T) {
+			_, _, err := txmodel.DecodeMessage([]byte(tt.body))
+			var ve *txmodel.ValidationError
+			if !errors.As(err, &ve) {
+				t.Fatalf("err = %v, want a *ValidationError", err)
+			}
+			if diff := cmp.Diff(tt.want, ve.Errors, cmp.Comparer(func(a, b txmodel.FieldError) bool {
+				return a.Field == b.Field && a.Code == b.Code
+			})); diff != "" {
+				t.Errorf("field errors (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 

@@ -268,19 +268,37 @@ var zonedLayouts = []string{
 }
 
 // ParseTimestamp parses an RFC 3339 / ISO 8601 date-time; without a zone it
-// means UTC. The result is in UTC, truncated to microseconds.
+// means UTC. The result is in UTC, truncated to microseconds, and within the
+// years 0000 to 9999 that RFC 3339 can write.
 func ParseTimestamp(s string) (time.Time, error) {
 	for _, layout := range zonedLayouts {
 		if t, err := time.Parse(layout, s); err == nil {
-			return normaliseTime(t), nil
+			return checkRange(normaliseTime(t), s)
 		}
 	}
 	for _, layout := range zonelessLayouts {
 		if t, err := time.ParseInLocation(layout, s, time.UTC); err == nil {
-			return normaliseTime(t), nil
+			return checkRange(normaliseTime(t), s)
 		}
 	}
 	return time.Time{}, fmt.Errorf("%q is not an RFC 3339 date-time such as 2024-09-11T00:00:00Z", truncate(s, 64))
+}
+
+// checkRange refuses an instant that falls outside the years 0000 to 9999
+// once in UTC, such as "0000-01-01T00:00:00+01:00": no RFC 3339 text in UTC
+// names it, so neither the queue message nor the API's answer could carry
+// it.
+func checkRange(t time.Time, s string) (time.Time, error) {
+	if !inRFC3339Range(t) {
+		return time.Time{}, fmt.Errorf("%q lies outside the years 0000 to 9999 in UTC", truncate(s, 64))
+	}
+	return t, nil
+}
+
+// inRFC3339Range reports whether t, in UTC, has a four-digit year.
+func inRFC3339Range(t time.Time) bool {
+	y := t.UTC().Year()
+	return y >= 0 && y <= 9999
 }
 
 func normaliseTime(t time.Time) time.Time {

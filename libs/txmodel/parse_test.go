@@ -116,6 +116,7 @@ func TestParseTransactionRejects(t *testing.T) {
 		{"bad timestamp", body(map[string]string{"timestamp": `"11/09/2024"`}), fe("timestamp", txmodel.CodeInvalidValue)},
 		{"timestamp as number", body(map[string]string{"timestamp": `1726012800`}), fe("timestamp", txmodel.CodeInvalidType)},
 		{"future", body(map[string]string{"timestamp": `"2024-09-11T12:05:01Z"`}), fe("timestamp", txmodel.CodeInFuture)},
+		{"before year 0 in UTC", body(map[string]string{"timestamp": `"0000-01-01T00:00:00+01:00"`}), fe("timestamp", txmodel.CodeInvalidValue)},
 		{"typo field", body(map[string]string{"ammount": `100`}), fe("ammount", txmodel.CodeUnknownField)},
 		{"duplicate amount", `{"transaction_id": "t", "user_id": "u", "amount": 1, "amount": 1000, "currency": "USD", "timestamp": "2024-09-11T00:00:00"}`,
 			fe("amount", txmodel.CodeDuplicateField)},
@@ -165,6 +166,9 @@ func TestParseTransactionMalformed(t *testing.T) {
 		{"two objects", `{} {}`},
 		{"invalid UTF-8", "{\"transaction_id\": \"\xff\xfe\"}"},
 		{"trailing comma", `{"transaction_id": "x",}`},
+		{"deep nesting", `{"amount": ` + strings.Repeat("[", 100000) + strings.Repeat("]", 100000) + `}`},
+		{"NaN token", `{"amount": NaN}`},
+		{"Infinity token", `{"amount": Infinity}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
