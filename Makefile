@@ -16,7 +16,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 MODULES := $(shell go work edit -json | sed -n 's/.*"DiskPath": "\.\/\(.*\)".*/\1/p')
 BINARIES := bin/api bin/converter bin/ratesd
 
-.PHONY: start up stop prod run jaeger prometheus-local build migrate test check-compose lint fmt tidy clean help
+.PHONY: start up stop prod run jaeger prometheus-local build migrate test test-faults check-compose lint fmt tidy clean help
 
 start: ## start the system (compose where Docker runs, else local processes)
 	@if command -v docker >/dev/null && docker info >/dev/null 2>&1; then $(MAKE) up; \
@@ -61,6 +61,11 @@ test: ## every module's tests against real PostgreSQL and RabbitMQ, and the cont
 	scripts/jaeger.sh >/dev/null
 	@for m in $(MODULES); do echo "== $$m"; (cd $$m && go test -race -count=1 ./...); done
 	$(MAKE) check-compose
+
+test-faults: ## the fault suite: stops and restarts PostgreSQL and RabbitMQ under load (run it alone)
+	scripts/check-services.sh
+	mkdir -p results
+	cd tests/e2e && FAULTS_REPORT_DIR=$(CURDIR)/results go test -tags faults -run TestFaults -count=1 -timeout 40m -v . 2>&1 | tee $(CURDIR)/results/faults.log | grep -E '^(=== RUN|--- |ok|FAIL|PASS)|faults_test.go'
 
 check-compose: ## compose files, Dockerfiles and Prometheus config, checked without a Docker engine
 	scripts/check-compose.sh
