@@ -1,0 +1,5 @@
+module github.com/txpersister/txpersister/tools/ceilings
+
+go 1.26.0
+
+require github.com/rabbitmq/amqp091-go v1.16.0
