@@ -1,0 +1,197 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/txpersister/txpersister/libs/pgkit"
+	"github.com/txpersister/txpersister/libs/testkit/pgtest"
+	"github.com/txpersister/txpersister/tools/loadgen/internal/drain"
+)
+
+const (
+	apiMigrations       = "../../services/api/internal/store/migrations"
+	converterMigrations = "../../services/converter/internal/store/migrations"
+)
+
+// newDB returns the URL of a fresh database with both services' schemas.
+func newDB(t *testing.T) string {
+	t.Helper()
+	url := pgtest.NewDatabase(t)
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	ctx := context.Background()
+	if err := pgkit.Migrate(ctx, url, os.DirFS(apiMigrations), "api_schema_version", quiet); err != nil {
+		t.Fatalf("api migrations: %v", err)
+	}
+	if err := pgkit.Migrate(ctx, url, os.DirFS(converterMigrations), "converter_schema_version", quiet); err != nil {
+		t.Fatalf("converter migrations: %v", err)
+	}
+	return url
+}
+
+func exec(t *testing.T, url, sql string) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	if _, err := conn.Exec(ctx, sql); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// loadgen runs the command with args and returns its exit status, stdout
+// and stderr.
+func loadgen(t *testing.T, stdin string, env map[string]string, args ...string) (int, string, string) {
+	t.Helper()
+	var stdout, stderr strings.Builder
+	code := run(context.Background(), args, strings.NewReader(stdin), &stdout, &stderr, func(k string) string { return env[k] })
+	return code, stdout.String(), stderr.String()
+}
+
+func TestReportExitStatus(t *testing.T) {
+	t.Parallel()
+	url := newDB(t)
+	exec(t, url, `INSERT INTO transactions (transaction_id, user_id, amount, currency, occurred_at, received_at) VALUES
+		('load-ok-1', 'u', 1, 'USD', now(), now()), ('load-ok-2', 'u', 1, 'USD', now(), now()),
+		('load-bad-1', 'u', 1, 'USD', now(), now()), ('load-bad-2', 'u', 1, 'USD', now(), now());
+		INSERT INTO conversions (transaction_id, status, failure_reason, processed_at) VALUES
+		('load-ok-1', 'failed', 'no rate', now()), ('load-ok-2', 'failed', 'no rate', now()),
+		('load-bad-1', 'failed', 'no rate', now())`)
+	since := time.Now().Add(-time.Second).UTC().Format(time.RFC3339Nano)
+
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode int
+		wantLost int64
+	}{
+		{"all there", []string{"-run", "ok", "-expect", "2", "-since", since}, exitOK, 0},
+		{"one pending", []string{"-run", "bad", "-expect", "2", "-drain", "100ms"}, exitLost, 1},
+		{"fewer rows than answers", []string{"-run", "ok", "-expect", "3"}, exitLost, 1},
+		{"expect unknown", []string{"-run", "ok"}, exitOK, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			jsonFile, shellFile := filepath.Join(dir, "drain.json"), filepath.Join(dir, "drain.env")
+			args := append([]string{"report", "-json", jsonFile, "-shell", shellFile}, tt.args...)
+			code, out, errOut := loadgen(t, "", map[string]string{"DATABASE_URL": url}, args...)
+			if code != tt.wantCode {
+				t.Fatalf("exit status %d, want %d; stdout:\n%s\nstderr:\n%s", code, tt.wantCode, out, errOut)
+			}
+			b, err := os.ReadFile(jsonFile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var r drain.Report
+			if err := json.Unmarshal(b, &r); err != nil {
+				t.Fatalf("drain.json: %v\n%s", err, b)
+			}
+			if r.Lost != tt.wantLost {
+				t.Errorf("drain.json says %d lost, want %d:\n%s", r.Lost, tt.wantLost, b)
+			}
+			env, err := os.ReadFile(shellFile)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := fmt.Sprintf("\nlost=%d\n", tt.wantLost); !strings.Contains(string(env), want) {
+				t.Errorf("drain.env lacks %q:\n%s", want, env)
+			}
+			if (tt.wantLost > 0) != strings.Contains(out, "LOST") {
+				t.Errorf("text report, want LOST only when lost:\n%s", out)
+			}
+		})
+	}
+}
+
+func TestReportUsageErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+	}{
+		{"no run", nil, []string{"report"}},
+		{"bad run", nil, []string{"report", "-run", "a_b"}},
+		{"bad since", nil, []string{"report", "-run", "a", "-since", "yesterday"}},
+		{"unreachable database", nil, []string{"report", "-run", "a", "-database-url", "postgres://postgres@127.0.0.1:1/x?connect_timeout=2"}},
+		{"unknown command", nil, []string{"attack"}},
+		{"no command", nil, nil},
+		{"bad batch", nil, []string{"targets", "-run", "r", "-batch", "1001"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if code, _, errOut := loadgen(t, "", tt.env, tt.args...); code != exitError || errOut == "" {
+				t.Errorf("exit status %d, stderr %q; want %d and a message", code, errOut, exitError)
+			}
+		})
+	}
+}
+
+func TestCheck(t *testing.T) {
+	t.Parallel()
+	url := newDB(t)
+	if code, out, errOut := loadgen(t, "", nil, "check", "-database-url", url); code != exitOK {
+		t.Errorf("migrated database: exit status %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	empty := pgtest.NewDatabase(t)
+	if code, _, errOut := loadgen(t, "", map[string]string{"DATABASE_URL": empty}, "check"); code != exitError || !strings.Contains(errOut, "no transactions or conversions table") {
+		t.Errorf("empty database: exit status %d, stderr %q; want %d and what is missing", code, errOut, exitError)
+	}
+}
+
+func TestTargetsCount(t *testing.T) {
+	t.Parallel()
+	code, out, errOut := loadgen(t, "", nil, "targets", "-run", "x", "-n", "3", "-batch", "2")
+	if code != exitOK {
+		t.Fatalf("exit status %d: %s", code, errOut)
+	}
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("%d lines, want 3:\n%s", len(lines), out)
+	}
+	for _, l := range lines {
+		if !strings.Contains(l, `"url":"http://127.0.0.1:8080/v1/transactions/batch"`) {
+			t.Errorf("target %s, want the batch endpoint on the default URL", l)
+		}
+	}
+}
+
+func TestResultsShell(t *testing.T) {
+	t.Parallel()
+	in := `{"code":201,"timestamp":"2025-01-01T00:00:00Z","latency":2000000,"error":"","body":null}
+{"code":0,"timestamp":"2025-01-01T00:00:01Z","latency":3000000,"error":"timeout","body":null}
+`
+	shell := filepath.Join(t.TempDir(), "attack.env")
+	code, text, errOut := loadgen(t, in, nil, "results", "-shell", shell)
+	if code != exitOK {
+		t.Fatalf("exit status %d: %s", code, errOut)
+	}
+	if !strings.Contains(text, "requests 2 ") {
+		t.Errorf("text summary lacks the request count:\n%s", text)
+	}
+	b, err := os.ReadFile(shell)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := string(b)
+	for _, want := range []string{"requests=2\n", "accepted=1\n", "error_ratio=0.500000\n", "codes=0:1,201:1\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+}
