@@ -71,6 +71,8 @@ type stack struct {
 	// logs maps each process (ratesd, api, converter) to the file its
 	// output, JSON log lines, goes to.
 	logs map[string]string
+	// pids maps each process (ratesd, api, converter) to its process id.
+	pids map[string]int
 }
 
 // options change how a stack starts.
@@ -106,7 +108,7 @@ func freeAddr(t *testing.T) string {
 func start(t *testing.T, o options) *stack {
 	t.Helper()
 	build(t)
-	s := &stack{t: t, dbURL: pgtest.NewDatabase(t), amqpURL: amqptest.NewVhost(t), logs: map[string]string{}}
+	s := &stack{t: t, dbURL: pgtest.NewDatabase(t), amqpURL: amqptest.NewVhost(t), logs: map[string]string{}, pids: map[string]int{}}
 	ratesAddr, apiAddr, apiAdmin, convAdmin := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
 	s.ratesd = "http://" + ratesAddr
 	s.api = "http://" + apiAddr
@@ -161,6 +163,7 @@ func (s *stack) run(name, bin string, env []string) {
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
+	s.pids[name] = cmd.Process.Pid
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
 	t.Cleanup(func() {
