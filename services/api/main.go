@@ -102,7 +102,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		log.WarnContext(ctx, "authentication is disabled (AUTH_DISABLED=true): every request is let in")
 	}
 	handler := httpapi.New(txs, log, metrics, time.Now, cfg.RequestTimeout,
-		httpapi.WithAccess(auth.NewAuthenticator(cfg.Keys, cfg.AuthDisabled), auth.NewLimiter(cfg.RateLimit, cfg.RateBurst)))
+		httpapi.WithAccess(auth.NewAuthenticator(cfg.Keys, cfg.AuthDisabled), auth.NewLimiter(cfg.RateLimit, cfg.RateBurst)),
+		httpapi.WithOpenAPI(openAPISpec))
 	public := &http.Server{
 		Addr:              cfg.HTTPAddr,
 		Handler:           handler,

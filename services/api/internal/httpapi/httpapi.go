@@ -75,6 +75,8 @@ type Handler struct {
 	router  *mux.Router
 	auth    *auth.Authenticator
 	limiter *auth.Limiter
+	// spec is the OpenAPI document served at GET /openapi.yaml.
+	spec []byte
 	// traced is router inside an OpenTelemetry server span.
 	traced http.Handler
 }
@@ -94,6 +96,7 @@ func New(txs Transactions, log *slog.Logger, m *telemetry.Metrics, now func() ti
 	r.HandleFunc("/transaction", h.create).Methods(http.MethodPost) // the original's clients
 	r.HandleFunc("/v1/transactions", h.list).Methods(http.MethodGet)
 	r.HandleFunc("/v1/transactions/{id}", h.get).Methods(http.MethodGet)
+	r.HandleFunc("/openapi.yaml", h.openAPI).Methods(http.MethodGet).Name(routeOpenAPI)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeProblem(w, problem{Status: http.StatusNotFound, Detail: "no such endpoint"})
 	})
@@ -170,7 +173,7 @@ func WithAccess(a *auth.Authenticator, l *auth.Limiter) Option {
 // 429 problems, counted by reason and key name (never the key).
 func (h *Handler) access(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if h.auth == nil {
+		if h.auth == nil || isPublic(r) {
 			next.ServeHTTP(w, r)
 			return
 		}
