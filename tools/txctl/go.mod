@@ -4,11 +4,13 @@ go 1.26.0
 
 require (
 	github.com/Masterminds/squirrel v1.5.4
+	github.com/google/go-cmp v0.7.0
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/rabbitmq/amqp091-go v1.16.0
 	github.com/txpersister/txpersister/libs/amqpx v0.1.0
 	github.com/txpersister/txpersister/libs/pgkit v0.1.0
 	github.com/txpersister/txpersister/libs/telemetry v0.1.0
+	github.com/txpersister/txpersister/libs/testkit v0.1.0
 	github.com/txpersister/txpersister/libs/txmodel v0.1.0
 )
 
