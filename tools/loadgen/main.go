@@ -3,7 +3,7 @@
 // for the pipeline to drain, reporting from the database what became of
 // every accepted transaction.
 //
-//	loadgen targets -url http://127.0.0.1:8080 -run RUN [-batch N] [-n COUNT] [-seed S]
+//	[API_KEY=key] loadgen targets -url http://127.0.0.1:8080 -run RUN [-batch N] [-n COUNT] [-seed S]
 //	loadgen results [-batch N] [-shell FILE] [-json FILE] < results.json
 //	loadgen check [-database-url URL]
 //	loadgen report -run RUN [-database-url URL] [-expect N] [-drain 30s]
@@ -63,7 +63,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	var err error
 	switch args[0] {
 	case "targets":
-		err = runTargets(args[1:], stdout, stderr)
+		err = runTargets(args[1:], stdout, stderr, getenv)
 	case "results":
 		err = runResults(args[1:], stdin, stdout, stderr)
 	case "check":
@@ -82,7 +82,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	return exitOK
 }
 
-func runTargets(args []string, stdout, stderr io.Writer) error {
+// runTargets writes the targets. The API key, if any, comes from $API_KEY,
+// not a flag, so that it does not show in the process list.
+func runTargets(args []string, stdout, stderr io.Writer, getenv func(string) string) error {
 	fs := flag.NewFlagSet("targets", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	url := fs.String("url", "http://127.0.0.1:8080", "the api's base URL")
@@ -99,7 +101,7 @@ func runTargets(args []string, stdout, stderr io.Writer) error {
 		h.Write([]byte(*runID))
 		s = h.Sum64()
 	}
-	g, err := targets.New(targets.Config{URL: *url, Run: *runID, Batch: *batch, Seed: s})
+	g, err := targets.New(targets.Config{URL: *url, Run: *runID, Batch: *batch, Seed: s, APIKey: getenv("API_KEY")})
 	if err != nil {
 		return fmt.Errorf("targets: %w", err)
 	}

@@ -286,7 +286,7 @@ func (r Report) WriteText(w io.Writer) error {
 		fmt.Fprintf(&b, "  answered, no row  %10d%s\n", r.Missing, lostMark(r.Missing))
 	}
 	if r.Drained {
-		fmt.Fprintf(&b, "  drained           yes, %.2f s after this report started", r.DrainSeconds)
+		fmt.Fprintf(&b, "  drained           yes, seen %.2f s after this report started", r.DrainSeconds)
 	} else {
 		fmt.Fprintf(&b, "  drained           NO, gave up after %.2f s", r.DrainSeconds)
 	}
@@ -295,7 +295,7 @@ func (r Report) WriteText(w io.Writer) error {
 	}
 	b.WriteString("\n")
 	if r.LastOutcomeAfterAttackSeconds != nil {
-		fmt.Fprintf(&b, "  last outcome      %+.3f s from the attack's end\n", *r.LastOutcomeAfterAttackSeconds)
+		fmt.Fprintf(&b, "  last outcome      %+.3f s from the attack's end (processed_at)\n", *r.LastOutcomeAfterAttackSeconds)
 	}
 	if l := r.Latency; l != nil {
 		fmt.Fprintf(&b, "  end-to-end latency (received -> outcome): p50 %s  p90 %s  p95 %s  p99 %s  max %s\n",

@@ -77,6 +77,8 @@ type Config struct {
 	// Seed makes the users, amounts, currencies and dates reproducible;
 	// the ids do not depend on it.
 	Seed uint64
+	// APIKey, when set, is sent as Authorization: Bearer <APIKey>.
+	APIKey string
 }
 
 // Generator makes the transactions and targets of one run. It is not safe
@@ -84,6 +86,7 @@ type Config struct {
 type Generator struct {
 	cfg        Config
 	url        string
+	header     map[string][]string
 	currencies []txmodel.Currency // one entry per percent of the mix
 	rnd        *rand.Rand
 	next       uint64 // the number of the next transaction
@@ -114,9 +117,14 @@ func New(cfg Config) (*Generator, error) {
 	if cfg.Batch > 0 {
 		path = "/v1/transactions/batch"
 	}
+	header := map[string][]string{"Content-Type": {"application/json"}}
+	if cfg.APIKey != "" {
+		header["Authorization"] = []string{"Bearer " + cfg.APIKey}
+	}
 	return &Generator{
 		cfg:        cfg,
 		url:        trimSlash(cfg.URL) + path,
+		header:     header,
 		currencies: currencies,
 		rnd:        rand.New(rand.NewPCG(cfg.Seed, 0x7478706572736973)),
 		next:       1,
@@ -226,7 +234,7 @@ func (g *Generator) Target() Target {
 	return Target{
 		Method: "POST",
 		URL:    g.url,
-		Header: map[string][]string{"Content-Type": {"application/json"}},
+		Header: g.header,
 		Body:   g.Body(),
 	}
 }
@@ -237,12 +245,18 @@ func (g *Generator) Target() Target {
 // keep ahead of vegeta at tens of thousands of transactions a second.
 func (g *Generator) WriteTargets(w io.Writer, count int64) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
-	prefix, err := json.Marshal(g.url)
+	url, err := json.Marshal(g.url)
 	if err != nil {
 		return fmt.Errorf("encode url: %w", err)
 	}
-	head := append([]byte(`{"method":"POST","url":`), prefix...)
-	head = append(head, `,"header":{"Content-Type":["application/json"]},"body":"`...)
+	header, err := json.Marshal(g.header)
+	if err != nil {
+		return fmt.Errorf("encode header: %w", err)
+	}
+	head := append([]byte(`{"method":"POST","url":`), url...)
+	head = append(head, `,"header":`...)
+	head = append(head, header...)
+	head = append(head, `,"body":"`...)
 	var line []byte
 	for i := int64(0); count < 0 || i < count; i++ {
 		body := g.Body()

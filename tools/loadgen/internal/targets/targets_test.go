@@ -183,8 +183,8 @@ func TestSameSeedSameTransactions(t *testing.T) {
 func TestTransactionMatchesTarget(t *testing.T) {
 	t.Parallel()
 	// The hand-built lines of WriteTargets carry what Target says.
-	g1, _ := New(Config{URL: "http://x", Run: "r", Batch: 3, Seed: 5})
-	g2, _ := New(Config{URL: "http://x", Run: "r", Batch: 3, Seed: 5})
+	g1, _ := New(Config{URL: "http://x", Run: "r", Batch: 3, Seed: 5, APIKey: "k\"1"})
+	g2, _ := New(Config{URL: "http://x", Run: "r", Batch: 3, Seed: 5, APIKey: "k\"1"})
 	var out bytes.Buffer
 	if err := g1.WriteTargets(&out, 2); err != nil {
 		t.Fatal(err)
@@ -193,6 +193,9 @@ func TestTransactionMatchesTarget(t *testing.T) {
 	want := []Target{g2.Target(), g2.Target()}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-Target +WriteTargets):\n%s", diff)
+	}
+	if auth := got[0].Header["Authorization"]; len(auth) != 1 || auth[0] != "Bearer k\"1" {
+		t.Errorf("Authorization %q, want the API key as a bearer token", auth)
 	}
 }
 
