@@ -2,18 +2,20 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/txpersister/txpersister/libs/txmodel"
 	"github.com/txpersister/txpersister/services/api/internal/store"
 )
 
 // FuzzCreate drives the create endpoints, the single one on both paths and
 // the batch one, with arbitrary bodies and content types through a fake use
-// case that always works: whatever a client sends, the answer is never a 5xx
+// case that works for every transaction the queue can carry: whatever a client sends, the answer is never a 5xx
 // or a panic, and every non-2xx answer is an RFC 9457 problem whose status is
 // the response's.
 func FuzzCreate(f *testing.F) {
@@ -30,7 +32,7 @@ func FuzzCreate(f *testing.F) {
 	f.Add(uint8(0), "application/json", []byte(`{"transaction_id": "t", "user_id": "u", "amount": "0.01", "currency": "usd", "timestamp": "0000-01-01T00:00:00+01:00"}`))
 
 	fake := &fakeTransactions{}
-	h := newHandler(fake)
+	h := newHandler(encodingTransactions{fake})
 	paths := []string{"/v1/transactions", "/transaction", "/v1/transactions/batch"}
 	f.Fuzz(func(t *testing.T, route uint8, contentType string, body []byte) {
 		fake.recs = map[string]store.Record{}
@@ -103,4 +105,26 @@ func checkProblem(t *testing.T, status int, contentType string, body []byte) {
 	if p.Status != status || p.Type == "" || p.Title == "" {
 		t.Fatalf("problem %+v for a %d", p, status)
 	}
+}
+
+// encodingTransactions is fakeTransactions that, like the real use case,
+// encodes each transaction as its queue message before it stores it, so a
+// transaction the handler accepts but the queue cannot carry shows as the
+// 500 it would be.
+type encodingTransactions struct{ *fakeTransactions }
+
+func (e encodingTransactions) Accept(ctx context.Context, tx txmodel.Transaction) (store.Result, error) {
+	if _, err := txmodel.EncodeMessage(tx, now); err != nil {
+		return store.Result{}, err
+	}
+	return e.fakeTransactions.Accept(ctx, tx)
+}
+
+func (e encodingTransactions) AcceptBatch(ctx context.Context, txs []txmodel.Transaction) ([]store.Result, error) {
+	for _, tx := range txs {
+		if _, err := txmodel.EncodeMessage(tx, now); err != nil {
+			return nil, err
+		}
+	}
+	return e.fakeTransactions.AcceptBatch(ctx, txs)
 }
