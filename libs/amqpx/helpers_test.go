@@ -2,8 +2,6 @@ package amqpx
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -178,36 +176,13 @@ func recv[T any](t testing.TB, c <-chan T) T {
 	}
 }
 
-// queueInfo is one queue as rabbitmqctl lists it.
-type queueInfo struct {
-	Type string
-	Args map[string]any
-}
+// queueInfo is one queue as the broker describes it.
+type queueInfo = amqptest.Queue
 
 // listQueues lists the queues of url's vhost with their types and arguments.
 func listQueues(t testing.TB, url string) map[string]queueInfo {
 	t.Helper()
-	out := amqptest.Rabbitmqctl(t, "list_queues", "-p", amqptest.Vhost(t, url), "name", "type", "arguments", "--formatter", "json")
-	var rows []struct {
-		Name      string  `json:"name"`
-		Type      string  `json:"type"`
-		Arguments [][]any `json:"arguments"`
-	}
-	if err := json.Unmarshal([]byte(out), &rows); err != nil {
-		t.Fatalf("parse list_queues output %q: %v", out, err)
-	}
-	qs := make(map[string]queueInfo, len(rows))
-	for _, r := range rows {
-		args := make(map[string]any, len(r.Arguments))
-		for _, a := range r.Arguments {
-			if len(a) != 3 {
-				t.Fatalf("queue %q: unexpected argument %v", r.Name, a)
-			}
-			args[fmt.Sprint(a[0])] = a[2]
-		}
-		qs[r.Name] = queueInfo{Type: r.Type, Args: args}
-	}
-	return qs
+	return amqptest.Queues(t, url)
 }
 
 // testLogger logs to t until the test's cleanups have run.
