@@ -290,7 +290,9 @@ func TestRequeueMovesOnlyTheSelected(t *testing.T) {
 // failingPublisher never gets a confirm.
 type failingPublisher struct{}
 
-func (failingPublisher) Publish(context.Context, ...amqpx.Message) error { return amqpx.ErrNotConfirmed }
+func (failingPublisher) Publish(context.Context, ...amqpx.Message) error {
+	return amqpx.ErrNotConfirmed
+}
 
 func TestRequeueKeepsMessagesWhenThePublishFails(t *testing.T) {
 	t.Parallel()
