@@ -37,7 +37,15 @@ func runDLQList(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	if err := printList(e, msgs, *asJSON); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stderr, "%d messages listed; all are still in %s (their order there may have changed)\n", len(msgs), dlq)
+	return nil
+}
+
+func printList(e env, msgs []queues.Message, asJSON bool) error {
+	if asJSON {
 		if msgs == nil {
 			msgs = []queues.Message{}
 		}
@@ -55,7 +63,6 @@ func runDLQList(ctx context.Context, args []string, e env) error {
 	if err := w.Flush(); err != nil {
 		return fmt.Errorf("write list: %w", err)
 	}
-	fmt.Fprintf(e.stderr, "%d messages listed; all are still in %s (their order there may have changed)\n", len(msgs), dlq)
 	return nil
 }
 
