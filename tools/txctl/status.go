@@ -42,7 +42,7 @@ func runStatus(ctx context.Context, args []string, e env) error {
 	fs := newFlags("status", e)
 	asJSON := fs.Bool("json", false, "print JSON")
 	delays := durationsFlag(cfg.RetryDelays)
-	fs.Var(&delays, "retry-delays", "the converter's retry ladder, which names the delay queues (default RETRY_DELAYS or the services' default)")
+	fs.Var(&delays, "retry-delays", "comma-separated `delays` of the converter's retry ladder, which name the delay queues; the default is RETRY_DELAYS or the services' default")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
