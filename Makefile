@@ -14,7 +14,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 # Every module of the workspace, as listed in go.work.
 MODULES := $(shell go work edit -json | sed -n 's/.*"DiskPath": "\.\/\(.*\)".*/\1/p')
-BINARIES := bin/api bin/converter bin/ratesd
+BINARIES := bin/api bin/converter bin/ratesd bin/txctl
 
 .PHONY: start up stop prod run jaeger prometheus-local build migrate test test-faults check-compose lint fmt tidy clean help
 
@@ -44,10 +44,10 @@ prometheus-local: ## Prometheus in the foreground scraping a local run (make run
 	"$$(scripts/prometheus.sh)" --config.file=ops/prometheus/prometheus.local.yml \
 		--storage.tsdb.path=results/prometheus-data --web.listen-address=127.0.0.1:9090
 
-build: $(BINARIES) ## build bin/api, bin/converter, bin/ratesd
+build: $(BINARIES) ## build bin/api, bin/converter, bin/ratesd, bin/txctl
 
-bin/api bin/converter bin/ratesd: FORCE
-	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)" -o $@ ./$(if $(filter bin/ratesd,$@),tools,services)/$(notdir $@)
+bin/api bin/converter bin/ratesd bin/txctl: FORCE
+	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)" -o $@ ./$(if $(filter bin/ratesd bin/txctl,$@),tools,services)/$(notdir $@)
 
 FORCE:
 
