@@ -166,7 +166,7 @@ func hostileBodies(t *testing.T, s *stack) {
 			if tt.contentType == "" {
 				tt.contentType = "application/json"
 			}
-			resp, err := http.Post(s.api+tt.path, tt.contentType, strings.NewReader(tt.body))
+			resp, err := s.client.Post(s.api+tt.path, tt.contentType, strings.NewReader(tt.body))
 			if err != nil {
 				t.Fatalf("POST: %v", err)
 			}

@@ -231,7 +231,7 @@ func TestBatchEndpoint(t *testing.T) {
 		b.WriteString(body(fmt.Sprintf("batch-%04d", i), "100.0", "USD", "2024-09-11T00:00:00Z"))
 	}
 	b.WriteString("]")
-	resp, err := http.Post(s.api+"/v1/transactions/batch", "application/json", strings.NewReader(b.String()))
+	resp, err := s.client.Post(s.api+"/v1/transactions/batch", "application/json", strings.NewReader(b.String()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -73,6 +73,10 @@ type stack struct {
 	logs map[string]string
 	// pids maps each process (ratesd, api, converter) to its process id.
 	pids map[string]int
+	// client talks to the api and holds every request and answer against
+	// services/api/openapi.yaml, failing the test on a mismatch
+	// (contractClient). Use it for every request to s.api.
+	client *http.Client
 }
 
 // options change how a stack starts.
@@ -91,6 +95,8 @@ type options struct {
 	otlpEndpoint string
 	// apiKeys, when set, is the api's API_KEYS; unset, AUTH_DISABLED=true.
 	apiKeys string
+	// apiEnv is more of the api's environment, e.g. "RATE_LIMIT=1".
+	apiEnv []string
 }
 
 func freeAddr(t *testing.T) string {
@@ -140,7 +146,8 @@ func start(t *testing.T, o options) *stack {
 	if o.apiKeys != "" {
 		access = "API_KEYS=" + o.apiKeys
 	}
-	s.run("api", binaries.api, append(common, "HTTP_ADDR="+apiAddr, "ADMIN_ADDR="+apiAdmin, access))
+	s.client = contractClient(t, s.api, o.apiKeys != "")
+	s.run("api", binaries.api, append(append(common, "HTTP_ADDR="+apiAddr, "ADMIN_ADDR="+apiAdmin, access), o.apiEnv...))
 	s.run("converter", binaries.converter, append(common, "ADMIN_ADDR="+convAdmin, "RATES_API_URL="+ratesURL, "RETRY_DELAYS="+o.retryDelays))
 	s.waitReady(s.apiAdmin + "/readyz")
 	s.waitReady(s.convAdmin + "/readyz")
@@ -214,7 +221,7 @@ func (s *stack) waitReady(url string) {
 // post sends body to path and returns the status and decoded JSON answer.
 func (s *stack) post(path, body string) (int, map[string]any) {
 	s.t.Helper()
-	resp, err := http.Post(s.api+path, "application/json", strings.NewReader(body))
+	resp, err := s.client.Post(s.api+path, "application/json", strings.NewReader(body))
 	if err != nil {
 		s.t.Fatalf("POST %s: %v", path, err)
 	}
@@ -223,7 +230,7 @@ func (s *stack) post(path, body string) (int, map[string]any) {
 
 func (s *stack) get(path string) (int, map[string]any) {
 	s.t.Helper()
-	resp, err := http.Get(s.api + path)
+	resp, err := s.client.Get(s.api + path)
 	if err != nil {
 		s.t.Fatalf("GET %s: %v", path, err)
 	}
