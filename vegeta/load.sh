@@ -93,8 +93,10 @@ go build -C "$root" -o "$loadgen" ./tools/loadgen || fail "could not build tools
 if command -v curl >/dev/null; then
 	auth=()
 	[ -n "${API_KEY:-}" ] && auth=(-H @-)
-	printf 'Authorization: Bearer %s\n' "${API_KEY:-}" |
-		curl -sS -o /dev/null --max-time 5 "${auth[@]}" "$API_URL/v1/transactions?limit=1" ||
+	# The key goes in through stdin, not the command line (no pipe: curl
+	# need not read it, and an unread pipe would fail the check).
+	curl -sS -o /dev/null --max-time 5 "${auth[@]}" "$API_URL/v1/transactions?limit=1" \
+		<<<"Authorization: Bearer ${API_KEY:-}" ||
 		fail "the api does not answer at $API_URL; start it (make run, or docker compose up)"
 fi
 

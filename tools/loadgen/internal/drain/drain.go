@@ -215,7 +215,8 @@ func stats(ctx context.Context, db Querier, where string, args []any, opts Optio
 		r.Latency = &Latency{P50: ms(pcts[0]), P90: ms(pcts[1]), P95: ms(pcts[2]), P99: ms(pcts[3]), Max: ms(*maxLatency)}
 	}
 	if r.LastOutcome != nil && !opts.AttackEnd.IsZero() {
-		d := r.LastOutcome.Sub(opts.AttackEnd).Seconds()
+		// To the millisecond, and + 0 so that a rounded -0.0004 reads 0.
+		d := math.Round(r.LastOutcome.Sub(opts.AttackEnd).Seconds()*1000)/1000 + 0
 		r.LastOutcomeAfterAttackSeconds = &d
 	}
 
