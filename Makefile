@@ -16,7 +16,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 MODULES := $(shell go work edit -json | sed -n 's/.*"DiskPath": "\.\/\(.*\)".*/\1/p')
 BINARIES := bin/api bin/converter bin/ratesd bin/txctl
 
-.PHONY: start up stop prod run jaeger prometheus-local build migrate test test-faults check-compose lint fmt tidy clean help
+.PHONY: start up stop prod run jaeger prometheus-local build migrate test test-faults load load-knee ceilings check-compose lint fmt tidy clean help
 
 start: ## start the system (compose where Docker runs, else local processes)
 	@if command -v docker >/dev/null && docker info >/dev/null 2>&1; then $(MAKE) up; \
@@ -66,6 +66,15 @@ test-faults: ## the fault suite: stops and restarts PostgreSQL and RabbitMQ unde
 	scripts/check-services.sh
 	mkdir -p results
 	cd tests/e2e && FAULTS_REPORT_DIR=$(CURDIR)/results go test -tags faults -run TestFaults -count=1 -timeout 40m -v . 2>&1 | tee $(CURDIR)/results/faults.log | grep -E '^(=== RUN|--- |ok|FAIL|PASS)|faults_test.go'
+
+load: ## vegeta attack on the running api, then the drain report (RATE=1000 DURATION=30s [MODE=batch BATCH=100] [DRAIN=30s] [API_KEY=...])
+	vegeta/load.sh
+
+load-knee: ## rising rates until a bound breaks (START=500 STEP=500 MAX=8000 STEP_DURATION=10s [MODE=batch BATCH=100] [MAX_P99=50ms])
+	vegeta/knee.sh
+
+ceilings: ## the machine's own ceilings: pgbench, a confirmed publisher, wrk on a trivial handler (run it alone)
+	vegeta/ceilings.sh
 
 check-compose: ## compose files, Dockerfiles and Prometheus config, checked without a Docker engine
 	scripts/check-compose.sh
