@@ -1,18 +1,28 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/txpersister/txpersister/libs/telemetry"
+	"github.com/txpersister/txpersister/libs/txmodel"
 	"github.com/txpersister/txpersister/services/api/internal/httpapi"
+	"github.com/txpersister/txpersister/services/api/internal/store"
 )
 
 // loadSpec parses the embedded openapi.yaml.
@@ -59,5 +69,69 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 	h := httpapi.New(nil, slog.New(slog.NewTextHandler(io.Discard, nil)), telemetry.NewMetrics("test_"), time.Now, time.Second)
 	if diff := cmp.Diff(inSpec, h.Routes()); diff != "" {
 		t.Errorf("routes in openapi.yaml (-) and in the router (+) differ:\n%s", diff)
+	}
+}
+
+// failing is a use case whose every call fails with err.
+type failing struct{ err error }
+
+func (f failing) AcceptBatch(context.Context, []txmodel.Transaction) ([]store.Result, error) {
+	return nil, f.err
+}
+
+func (f failing) Accept(context.Context, txmodel.Transaction) (store.Result, error) {
+	return store.Result{}, f.err
+}
+func (f failing) Get(context.Context, string) (store.Record, error)      { return store.Record{}, f.err }
+func (f failing) List(context.Context, store.Filter) (store.Page, error) { return store.Page{}, f.err }
+
+// TestOpenAPIFailures holds the answers the end-to-end tests cannot
+// provoke against openapi.yaml: 503 when PostgreSQL is unreachable, 500 on
+// an unexpected error, for every operation that reaches the database.
+func TestOpenAPIFailures(t *testing.T) {
+	doc := loadSpec(t)
+	router, err := gorillamux.NewRouter(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const tx = `{"transaction_id": "tx-0001", "amount": 100.0, "currency": "USD", "user_id": "123", "timestamp": "2024-09-11T00:00:00"}`
+	requests := []struct{ method, path, body string }{
+		{http.MethodPost, "/v1/transactions", tx},
+		{http.MethodPost, "/transaction", tx},
+		{http.MethodPost, "/v1/transactions/batch", "[" + tx + "]"},
+		{http.MethodGet, "/v1/transactions/tx-0001", ""},
+		{http.MethodGet, "/v1/transactions?status=processed", ""},
+	}
+	for _, f := range []struct {
+		err  error
+		want int
+	}{{fmt.Errorf("insert: %w", store.ErrUnavailable), http.StatusServiceUnavailable}, {errors.New("boom"), http.StatusInternalServerError}} {
+		h := httpapi.New(failing{f.err}, slog.New(slog.NewTextHandler(io.Discard, nil)), telemetry.NewMetrics("test_"),
+			func() time.Time { return time.Date(2024, 9, 11, 12, 0, 0, 0, time.UTC) }, time.Second)
+		for _, r := range requests {
+			t.Run(fmt.Sprintf("%d %s %s", f.want, r.method, r.path), func(t *testing.T) {
+				req := httptest.NewRequest(r.method, "http://localhost:8080"+r.path, strings.NewReader(r.body))
+				if r.body != "" {
+					req.Header.Set("Content-Type", "application/json")
+				}
+				req.Header.Set("Authorization", "Bearer k")
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, req)
+				if rec.Code != f.want {
+					t.Fatalf("%d %s, want %d", rec.Code, rec.Body, f.want)
+				}
+				route, params, err := router.FindRoute(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				in := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route,
+					Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}}
+				out := &openapi3filter.ResponseValidationInput{RequestValidationInput: in, Status: rec.Code, Header: rec.Header(),
+					Body: io.NopCloser(bytes.NewReader(rec.Body.Bytes())), Options: &openapi3filter.Options{IncludeResponseStatus: true}}
+				if err := openapi3filter.ValidateResponse(context.Background(), out); err != nil {
+					t.Errorf("the answer breaks openapi.yaml: %v\nanswer: %v %s", err, rec.Header(), rec.Body)
+				}
+			})
+		}
 	}
 }
