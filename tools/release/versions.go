@@ -1,0 +1,152 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"go.yaml.in/yaml/v3"
+	"golang.org/x/mod/module"
+	"golang.org/x/mod/semver"
+)
+
+// versionsFile is versions.yaml in the form opentelemetry-go-contrib keeps
+// it: module sets, each one version shared by its modules, and the modules
+// that are never released.
+type versionsFile struct {
+	ModuleSets      map[string]moduleSet `yaml:"module-sets"`
+	ExcludedModules []string             `yaml:"excluded-modules"`
+}
+
+// moduleSet is a group of modules released together at one version.
+type moduleSet struct {
+	Version string   `yaml:"version"`
+	Modules []string `yaml:"modules"`
+}
+
+// versions is what versions.yaml says: each released module's current
+// version, and the modules it leaves out of releases.
+type versions struct {
+	// version maps a module path to its version.
+	version map[string]string
+	// set maps a module path to the name of its module set.
+	set map[string]string
+	// excluded holds the module paths that are never released.
+	excluded map[string]bool
+}
+
+// parseVersions reads versions.yaml. A file without module sets (such as
+// the flat list versions.yaml held before the first release) is valid and
+// names no versions: that is how the history before the first release reads.
+func parseVersions(data []byte) (versions, error) {
+	v := versions{version: map[string]string{}, set: map[string]string{}, excluded: map[string]bool{}}
+	var f versionsFile
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&f); err != nil && !errors.Is(err, io.EOF) {
+		return v, fmt.Errorf("parse versions.yaml: %w", err)
+	}
+	for _, name := range sortedKeys(f.ModuleSets) {
+		s := f.ModuleSets[name]
+		if !semver.IsValid(s.Version) || semver.Canonical(s.Version) != s.Version {
+			return v, fmt.Errorf("versions.yaml: module set %s: %q is not a canonical semantic version (vX.Y.Z)", name, s.Version)
+		}
+		if len(s.Modules) == 0 {
+			return v, fmt.Errorf("versions.yaml: module set %s has no modules", name)
+		}
+		for _, p := range s.Modules {
+			if other, ok := v.set[p]; ok {
+				return v, fmt.Errorf("versions.yaml: %s is in module sets %s and %s", p, other, name)
+			}
+			if err := module.Check(p, s.Version); err != nil {
+				return v, fmt.Errorf("versions.yaml: module set %s: %w", name, err)
+			}
+			v.version[p] = s.Version
+			v.set[p] = name
+		}
+	}
+	for _, p := range f.ExcludedModules {
+		if _, ok := v.set[p]; ok {
+			return v, fmt.Errorf("versions.yaml: %s is both in module set %s and excluded", p, v.set[p])
+		}
+		v.excluded[p] = true
+	}
+	return v, nil
+}
+
+// released lists the released module paths, sorted.
+func (v versions) released() []string { return sortedKeys(v.version) }
+
+// sortedKeys returns the keys of m in order.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// bump names the smallest version change semantic versioning asks for.
+type bump int
+
+const (
+	bumpNone  bump = iota // nothing changed in the API
+	bumpPatch             // changes, none to the API
+	bumpMinor             // compatible additions to the API, or any change before v1
+	bumpMajor             // incompatible changes from v1 on
+)
+
+// String names the bump as a maintainer says it.
+func (b bump) String() string {
+	return [...]string{"none", "patch", "minor", "major"}[b]
+}
+
+// bumpBetween says which kind of change leads from the version from to the
+// version to; it is bumpNone when to is not greater than from.
+func bumpBetween(from, to string) bump {
+	if semver.Compare(to, from) <= 0 {
+		return bumpNone
+	}
+	switch {
+	case semver.Major(from) != semver.Major(to):
+		return bumpMajor
+	case semver.MajorMinor(from) != semver.MajorMinor(to):
+		return bumpMinor
+	default:
+		return bumpPatch
+	}
+}
+
+// requiredBump is the bump semantic versioning asks for API changes made
+// after version from: an incompatible change needs a new major version, or
+// a new minor version while the major version is 0; a compatible addition
+// needs a new minor version.
+func requiredBump(from string, incompatible, compatible bool) bump {
+	switch {
+	case incompatible && semver.Major(from) == "v0":
+		return bumpMinor
+	case incompatible:
+		return bumpMajor
+	case compatible:
+		return bumpMinor
+	default:
+		return bumpPatch
+	}
+}
+
+// nextVersion is the smallest version after from that the bump b allows.
+func nextVersion(from string, b bump) string {
+	var major, minor, patch int
+	fmt.Sscanf(strings.TrimPrefix(semver.Canonical(from), "v"), "%d.%d.%d", &major, &minor, &patch)
+	switch b {
+	case bumpMajor:
+		return fmt.Sprintf("v%d.0.0", major+1)
+	case bumpMinor:
+		return fmt.Sprintf("v%d.%d.0", major, minor+1)
+	default:
+		return fmt.Sprintf("v%d.%d.%d", major, minor, patch+1)
+	}
+}
