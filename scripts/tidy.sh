@@ -11,9 +11,15 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 prefix=github.com/txpersister/txpersister
 libs=$(cd "$root" && ls -d libs/*/)
 
-# version prints a module's current version from versions.yaml.
+# version prints a module's current version from versions.yaml: the version
+# of the module set that lists the module (tools/release reads the same file
+# with a YAML parser; this reader knows only the layout versions.yaml keeps).
 version() {
-	awk -v m="$1" '$1 == m":" { print $2 }' "$root/versions.yaml"
+	awk -v m="$prefix/$1" '
+		/^[^ #]/ || /^  [^ #-]/ { v = "" }
+		$1 == "version:" { v = $2 }
+		$1 == "-" && $2 == m && v != "" { print v; exit }
+	' "$root/versions.yaml"
 }
 
 mods=${*:-$(cd "$root" && find libs services tools tests -name go.mod -not -path '*/testdata/*' -exec dirname {} \; | sort)}
