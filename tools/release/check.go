@@ -140,7 +140,7 @@ func (c *checker) run(ctx context.Context) []string {
 			return append(fs, err.Error())
 		}
 		for _, d := range drift {
-			fs = append(fs, "go.work: "+d+" (run `make sync-versions`, or `go -C tools/release run . sync`)")
+			fs = append(fs, "go.work: "+d+" (run: GOWORK=off go -C tools/release run . sync)")
 		}
 		return fs
 	})
