@@ -480,3 +480,16 @@ func TestTags(t *testing.T) {
 		t.Errorf("tags (-want +got):\n%s", diff)
 	}
 }
+
+func TestShallowCloneIsRefused(t *testing.T) {
+	t.Parallel()
+	r := newTestRepo(t, testFiles)
+	r.write("libs/tiny/more.go", "package tiny\n")
+	r.commit("more")
+	clone := &testRepo{t: t, dir: t.TempDir()}
+	clone.git("clone", "-q", "--depth", "1", "file://"+r.dir, ".")
+	out, err := clone.run("versions")
+	if err == nil || !strings.Contains(err.Error(), "shallow") {
+		t.Errorf("versions in a shallow clone: error %v, want one about the shallow clone\n%s", err, out)
+	}
+}

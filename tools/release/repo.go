@@ -127,6 +127,11 @@ func (r repo) history(ctx context.Context, current versions) (map[string][]relea
 	has := func(p, v string) bool {
 		return slices.ContainsFunc(hist[p], func(rel release) bool { return rel.Version == v })
 	}
+	// In a shallow clone the history would start at the clone's depth and
+	// every module would seem released there.
+	if shallow, err := r.git(ctx, "rev-parse", "--is-shallow-repository"); err == nil && strings.TrimSpace(shallow) == "true" {
+		return nil, nil, errors.New("the releases are read from the history of versions.yaml, and this clone is shallow: git fetch --unshallow (in CI: fetch the full history)")
+	}
 	out, err := r.git(ctx, "log", "--first-parent", "--reverse", "--format=%H %cI", "HEAD", "--", "versions.yaml")
 	if err != nil {
 		// A repository without commits has no history.
