@@ -198,8 +198,8 @@ func waitURL(t *testing.T, url string, timeout time.Duration) {
 // phaseStats is what clients saw during one phase.
 type phaseStats struct {
 	requests, ok, unavailable, serverErrors, netErrors, other atomic.Int64
-	max503                                                   atomic.Int64 // nanoseconds
-	no503RetryAfter                                          atomic.Int64
+	max503                                                    atomic.Int64 // nanoseconds
+	no503RetryAfter                                           atomic.Int64
 }
 
 // loader drives a steady load of unique transactions, retrying each with
@@ -654,4 +654,3 @@ func faultReport(results []phaseResult, accepted, lost, failed, wrong int, sent 
 	b.WriteString("Recovery: from the end of the fault until a transaction posted then is processed.\n")
 	return b.String()
 }
-

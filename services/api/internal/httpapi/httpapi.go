@@ -85,7 +85,7 @@ type Handler struct {
 // against the database; now is the clock against which timestamps in the
 // future are refused.
 func New(txs Transactions, log *slog.Logger, m *telemetry.Metrics, now func() time.Time, timeout time.Duration, opts ...Option) *Handler {
-	h := &Handler{txs: txs, log: log, now: now, timeout: timeout, metrics: m, router: mux.NewRouter()}
+	h := &Handler{txs: txs, log: log, now: now, timeout: timeout, metrics: m, router: mux.NewRouter().UseEncodedPath()}
 	for _, o := range opts {
 		o(h)
 	}
@@ -101,7 +101,7 @@ func New(txs Transactions, log *slog.Logger, m *telemetry.Metrics, now func() ti
 		writeProblem(w, problem{Status: http.StatusNotFound, Detail: "no such endpoint"})
 	})
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		writeProblem(w, problem{Status: http.StatusMethodNotAllowed})
+		writeProblem(w, problem{Status: http.StatusMethodNotAllowed, Detail: "this endpoint does not take that method"})
 	})
 	preRegister(r, m)
 	// The span starts before the router has matched a route, so it is
@@ -277,6 +277,7 @@ func (h *Handler) createBatch(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(raws) == 0 || len(raws) > MaxBatch {
 		writeProblem(w, problem{Status: http.StatusUnprocessableEntity, Type: typeInvalidFields, Title: "Invalid batch",
+			Detail: "the batch is empty or too large",
 			Errors: []txmodel.FieldError{{Field: "(body)", Code: txmodel.CodeInvalidValue,
 				Message: fmt.Sprintf("a batch holds 1 to %d transactions, got %d", MaxBatch, len(raws))}}})
 		return
@@ -408,7 +409,13 @@ func (h *Handler) rejection(err error) problem {
 }
 
 func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
-	id := mux.Vars(r)["id"]
+	// The router matches the encoded path, so an id holding "/" (sent as
+	// %2F, as Location writes it) stays one path segment.
+	id, err := url.PathUnescape(mux.Vars(r)["id"])
+	if err != nil {
+		writeProblem(w, problem{Status: http.StatusNotFound, Type: typeNotFound, Title: "Transaction not found", Detail: "the id is not a valid path segment"})
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
 	defer cancel()
 	rec, err := h.txs.Get(ctx, id)
@@ -422,7 +429,7 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 	f, errs := parseFilter(r.URL.Query())
 	if len(errs) > 0 {
-		writeProblem(w, problem{Status: http.StatusBadRequest, Type: typeBadQuery, Title: "Invalid query", Errors: errs})
+		writeProblem(w, problem{Status: http.StatusBadRequest, Type: typeBadQuery, Title: "Invalid query", Detail: "one or more query parameters are invalid", Errors: errs})
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
@@ -470,9 +477,9 @@ func parseFilter(q url.Values) (store.Filter, []txmodel.FieldError) {
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		writeProblem(w, problem{Status: http.StatusNotFound, Type: typeNotFound, Title: "Transaction not found"})
+		writeProblem(w, problem{Status: http.StatusNotFound, Type: typeNotFound, Title: "Transaction not found", Detail: "no transaction has this transaction_id"})
 	case errors.Is(err, store.ErrBadCursor):
-		writeProblem(w, problem{Status: http.StatusBadRequest, Type: typeBadQuery, Title: "Invalid query",
+		writeProblem(w, problem{Status: http.StatusBadRequest, Type: typeBadQuery, Title: "Invalid query", Detail: "the cursor is not one this API returned",
 			Errors: []txmodel.FieldError{{Field: "cursor", Code: txmodel.CodeInvalidValue, Message: "not a cursor this API returned"}}})
 	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		h.log.WarnContext(r.Context(), "database unavailable", "route", routeTemplate(r), "api_key", auth.KeyName(r.Context()), "err", err)
