@@ -16,7 +16,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 MODULES := $(shell go work edit -json | sed -n 's/.*"DiskPath": "\.\/\(.*\)".*/\1/p')
 BINARIES := bin/api bin/converter bin/ratesd bin/txctl
 
-.PHONY: start up stop prod run jaeger prometheus-local build migrate test test-faults load load-knee ceilings check-compose lint fmt tidy clean help
+.PHONY: start up stop prod run jaeger prometheus-local build migrate test test-faults load load-knee ceilings versions release-check check-compose lint fmt tidy clean help
 
 start: ## start the system (compose where Docker runs, else local processes)
 	@if command -v docker >/dev/null && docker info >/dev/null 2>&1; then $(MAKE) up; \
@@ -75,6 +75,16 @@ load-knee: ## rising rates until a bound breaks (START=500 STEP=500 MAX=8000 STE
 
 ceilings: ## the machine's own ceilings: pgbench, a confirmed publisher, wrk on a trivial handler (run it alone)
 	vegeta/ceilings.sh
+
+# tools/release: a module outside go.work (README, "Releasing a module").
+RELEASE := GOWORK=off go -C tools/release run .
+
+versions: ## each module's version, the commit that released it, unreleased changes since
+	@$(RELEASE) versions
+
+release-check: ## every module requiring our libs built and tested outside go.work against the versions it requires; lib APIs against their versions
+	cd tools/release && GOWORK=off go test -count=1 ./...
+	$(RELEASE) check
 
 check-compose: ## compose files, Dockerfiles and Prometheus config, checked without a Docker engine
 	scripts/check-compose.sh
