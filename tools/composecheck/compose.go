@@ -98,8 +98,10 @@ func loadProject(ctx context.Context, files []string, env []string) (p *types.Pr
 // checkProject reports what would go wrong when the project is built and
 // started: missing bind-mount sources, Dockerfiles that fail their checks,
 // service_healthy dependencies on services with no healthcheck, variables
-// without a value.
-func checkProject(p *types.Project) error {
+// without a value. The Dockerfiles of builds whose context is the project's
+// directory are checked against buildContext when it is not empty: a copy
+// of that context as the build sees it (see copyContext).
+func checkProject(p *types.Project, buildContext string) error {
 	var pr problems
 	dockerfiles := map[string]*dockerfile{}
 	for _, name := range p.ServiceNames() {
@@ -109,10 +111,14 @@ func checkProject(p *types.Project) error {
 			if !filepath.IsAbs(path) {
 				path = filepath.Join(s.Build.Context, path)
 			}
+			contextDir := s.Build.Context
+			if buildContext != "" && sameDir(contextDir, p.WorkingDir) {
+				contextDir = buildContext
+			}
 			d, err := parseDockerfile(path)
 			if err != nil {
 				pr.add("%s: build: %w", name, err)
-			} else if err := d.check(s.Build.Context); err != nil {
+			} else if err := d.check(contextDir); err != nil {
 				pr.add("%s: build: %w", name, err)
 			} else {
 				dockerfiles[name] = d
@@ -227,15 +233,23 @@ func splitList(s string) []string {
 	return out
 }
 
+// sameDir reports whether a and b name the same directory.
+func sameDir(a, b string) bool {
+	a, errA := filepath.Abs(a)
+	b, errB := filepath.Abs(b)
+	return errA == nil && errB == nil && a == b
+}
+
 func runCompose(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("compose", flag.ContinueOnError)
 	published := fs.String("published", "", "comma-separated service:port: exactly the host ports to be published (unchecked when empty)")
 	requireEnv := fs.String("require-env", "", "comma-separated service:VARIABLE that must have a non-empty value")
+	buildContext := fs.String("context", "", "check the Dockerfiles of builds whose context is the project directory against this copy of it (see composecheck context)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() == 0 {
-		return fmt.Errorf("%w: compose [-published svc:port,...] [-require-env svc:VAR,...] FILE...", errUsage)
+		return fmt.Errorf("%w: compose [-published svc:port,...] [-require-env svc:VAR,...] [-context DIR] FILE...", errUsage)
 	}
 	files := fs.Args()
 	label := strings.Join(files, " + ")
@@ -247,7 +261,7 @@ func runCompose(ctx context.Context, args []string, stdout io.Writer) error {
 		fmt.Fprintf(stdout, "%s: note: %s\n", label, n)
 	}
 	pr := problems{}
-	if err := checkProject(p); err != nil {
+	if err := checkProject(p, *buildContext); err != nil {
 		pr = append(pr, err)
 	}
 	if *published != "" {

@@ -123,7 +123,7 @@ func TestComposeChecks(t *testing.T) {
 			})
 			p, _, err := loadProject(context.Background(), []string{filepath.Join(dir, "compose.yml")}, nil)
 			if err == nil {
-				err = checkProject(p)
+				err = checkProject(p, "")
 			}
 			checkErr(t, err, tt.wantErr)
 		})

@@ -237,7 +237,10 @@ func replayCopy(contextDir, root, workdir string, srcs []string, dest string) er
 // as written, in workdir (or where the script is run when workdir is
 // empty), with the stage's ENV and ARG defaults (an ARG already in the
 // environment wins, as --build-arg does) and /out/ replaced by outDir.
-func (d *dockerfile) goBuildScript(w io.Writer, workdir, outDir string) error {
+// When stageRoot is not empty it is the directory standing for the stage's
+// "/" (see materialize), and GOPROXY's file:// entries, which name
+// directories of the stage, are moved under it.
+func (d *dockerfile) goBuildScript(w io.Writer, stageRoot, workdir, outDir string) error {
 	stage, run, err := d.goBuild()
 	if err != nil {
 		return fmt.Errorf("%s: %w", d.path, err)
@@ -254,7 +257,13 @@ func (d *dockerfile) goBuildScript(w io.Writer, workdir, outDir string) error {
 		switch c := c.(type) {
 		case *instructions.EnvCommand:
 			for _, kv := range c.Env {
-				fmt.Fprintf(&b, "export %s=%s\n", kv.Key, shellQuote(kv.Value))
+				v := kv.Value
+				if kv.Key == "GOPROXY" && stageRoot != "" {
+					if v, err = rebaseProxy(v, stageRoot); err != nil {
+						return fmt.Errorf("%s:%d: ENV GOPROXY: %w", d.path, line(c.Location()), err)
+					}
+				}
+				fmt.Fprintf(&b, "export %s=%s\n", kv.Key, shellQuote(v))
 			}
 		case *instructions.ArgCommand:
 			for _, kv := range c.Args {
@@ -273,6 +282,41 @@ func (d *dockerfile) goBuildScript(w io.Writer, workdir, outDir string) error {
 	fmt.Fprintf(&b, "set -x\n%s\n", cmd)
 	_, err = io.WriteString(w, b.String())
 	return err
+}
+
+// rebaseProxy moves the file:// entries of the GOPROXY list v, absolute
+// paths in the build stage, under stageRoot, the directory standing for
+// the stage's "/". An entry naming a directory the stage does not hold is
+// an error: go would only report the module as not found there.
+func rebaseProxy(v, stageRoot string) (string, error) {
+	var b strings.Builder
+	for v != "" {
+		entry, rest := v, ""
+		if i := strings.IndexAny(v, ",|"); i >= 0 {
+			entry, rest = v[:i], v[i:]
+		}
+		if p, ok := strings.CutPrefix(entry, "file://"); ok {
+			if !strings.HasPrefix(p, "/") {
+				return "", fmt.Errorf("%s: not an absolute path", entry)
+			}
+			root, err := filepath.Abs(stageRoot)
+			if err != nil {
+				return "", err
+			}
+			dir := filepath.Join(root, filepath.FromSlash(p))
+			if info, err := os.Stat(dir); err != nil || !info.IsDir() {
+				return "", fmt.Errorf("%s: the build stage holds no directory %s (is a COPY of it missing?)", entry, p)
+			}
+			entry = "file://" + filepath.ToSlash(dir)
+		}
+		b.WriteString(entry)
+		if rest != "" {
+			b.WriteString(rest[:1])
+			rest = rest[1:]
+		}
+		v = rest
+	}
+	return b.String(), nil
 }
 
 // shellQuote quotes s for sh.
@@ -307,7 +351,7 @@ func runDockerfile(args []string, stdout io.Writer) error {
 				return err
 			}
 		}
-		if err := d.goBuildScript(&b, workdir, *out); err != nil {
+		if err := d.goBuildScript(&b, *stageDir, workdir, *out); err != nil {
 			return err
 		}
 		if err := os.WriteFile(*script, b.Bytes(), 0o644); err != nil {

@@ -98,7 +98,7 @@ COPY --from=build /out/app /app
 		t.Fatal(err)
 	}
 	var b bytes.Buffer
-	if err := d.goBuildScript(&b, "", "/tmp/x y"); err != nil {
+	if err := d.goBuildScript(&b, "", "", "/tmp/x y"); err != nil {
 		t.Fatal(err)
 	}
 	script := b.String()
@@ -179,6 +179,12 @@ func TestCopyContext(t *testing.T) {
 	want := []string{".dockerignore", "KEEP.md", "app/main.go", "app/migrations/1.sql", "go.work", "libs/lib/data/keep.csv", "libs/lib/lib.go"}
 	if strings.Join(got, " ") != strings.Join(want, " ") || n != len(want) {
 		t.Errorf("copied %d files %q, want %q", n, got, want)
+	}
+	// An excluded directory is not there, even empty: a COPY of it fails.
+	for _, dir := range []string{"bin", "app/testdata", "libs/lib/testdata"} {
+		if _, err := os.Stat(filepath.Join(dst, dir)); err == nil {
+			t.Errorf("the copy holds the excluded directory %s", dir)
+		}
 	}
 }
 
