@@ -22,14 +22,19 @@ start: ## start the system (compose where Docker runs, else local processes)
 	@if command -v docker >/dev/null && docker info >/dev/null 2>&1; then $(MAKE) up; \
 	else echo "No Docker engine here: running local processes against PostgreSQL and RabbitMQ on localhost."; $(MAKE) run; fi
 
-up: ## the whole stack with docker compose
+.PHONY: images-proxy
+images-proxy: ## the module proxy of our libs' releases the images build from, in results/goproxy (needs the git history)
+	rm -rf results/goproxy
+	$(RELEASE) proxy -o "$(CURDIR)/results/goproxy"
+
+up: images-proxy ## the whole stack with docker compose
 	VERSION=$(VERSION) docker compose up -d --build --wait
 	@echo "API http://localhost:8080  Jaeger http://localhost:16686  Grafana http://localhost:3000  Prometheus http://localhost:9090"
 
 stop: ## take the compose stack down
 	docker compose down
 
-prod: ## the production variant of the compose stack (needs .env.prod)
+prod: images-proxy ## the production variant of the compose stack (needs .env.prod)
 	@test -f .env.prod || { echo "cp .env.prod.example .env.prod and set its secrets" >&2; exit 1; }
 	VERSION=$(VERSION) docker compose -f docker-compose.yml -f docker-compose.prod.yml up -d --build --wait
 
