@@ -11,8 +11,13 @@
 #      .env.prod.example when .env.prod is absent);
 #   2. every Dockerfile with BuildKit's parser and linter, then its `go build`
 #      line, as written, in its build stage as its WORKDIR and COPY lines lay
-#      it out from the build context filtered by .dockerignore; the binaries
-#      must be static (CGO_ENABLED=0);
+#      it out from the build context filtered by .dockerignore, with the
+#      module proxy of our libs at results/goproxy, built the way `make up`
+#      builds it (tools/release proxy): so a build that reads anything but
+#      its own module's directory, or requires a lib version that was never
+#      released, fails here. Each binary must be static (CGO_ENABLED=0),
+#      the build of the module of its Dockerfile's directory, and built from
+#      versions, no module taken from a local directory;
 #   3. ops/prometheus with promtool (config, which includes the rule files,
 #      and the rules), and the alert rules' unit tests (alerts_test.yml).
 #
@@ -20,7 +25,9 @@
 # Go toolchain (a module outside go.work, fetched through the Go module
 # proxy); promtool is taken out of Debian's prometheus package with
 # apt-get download + dpkg-deb, never installed, so no Prometheus server is
-# started. Both are cached under ${XDG_CACHE_HOME:-~/.cache}/txpersister.
+# started. Both are cached under ${XDG_CACHE_HOME:-~/.cache}/txpersister,
+# and so is the module cache of the replayed builds (public modules only:
+# ours are removed from it before every run).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -52,15 +59,34 @@ cc="$cache/composecheck"
 GOWORK=off GOFLAGS= go build -C tools/composecheck -o "$cc" . ||
 	fail "cannot build tools/composecheck"
 
+step "the build context, with the module proxy make up writes to results/goproxy"
+# The same command as `make images-proxy`, into a directory of this run's
+# own, put at results/goproxy of the context copy through .dockerignore.
+GOWORK=off go -C tools/release run . proxy -o "$tmp/goproxy" ||
+	fail "cannot build the module proxy (tools/release proxy)"
+"$cc" context -add "results/goproxy=$tmp/goproxy" -o "$tmp/context" . ||
+	fail "cannot copy the build context"
+
 step "compose files (compose-go)"
-"$cc" compose -published "$dev_ports" docker-compose.yml ||
+"$cc" compose -context "$tmp/context" -published "$dev_ports" docker-compose.yml ||
 	fail "docker-compose.yml"
-"$cc" compose -published "$prod_ports" -require-env "$prod_env" \
+"$cc" compose -context "$tmp/context" -published "$prod_ports" -require-env "$prod_env" \
 	docker-compose.yml docker-compose.prod.yml ||
 	fail "docker-compose.yml + docker-compose.prod.yml"
 
 step "Dockerfiles (BuildKit parser) and their go build lines"
-"$cc" context -o "$tmp/context" . || fail "cannot copy the build context"
+# The builds' module cache: kept between runs for the public modules, never
+# for ours, which must come from the proxy above as in an image build. A
+# run holds it to the end, so that a concurrent one cannot empty it of our
+# modules under its builds.
+modcache="$cache/gomodcache"
+if command -v flock >/dev/null; then
+	exec 9>"$cache/gomodcache.lock"
+	flock 9
+fi
+for d in "$modcache/github.com/txpersister" "$modcache/cache/download/github.com/txpersister"; do
+	if [ -e "$d" ]; then chmod -R u+w "$d" && rm -rf "$d"; fi
+done
 mapfile -t dockerfiles < <(find services tools -name Dockerfile -not -path '*/testdata/*' | sort)
 [ "${#dockerfiles[@]}" -gt 0 ] || fail "no Dockerfile found"
 mkdir -p "$tmp/out"
@@ -71,11 +97,15 @@ for df in "${dockerfiles[@]}"; do
 	"$cc" dockerfile -context "$tmp/context" -go-build "$tmp/build-$name.sh" \
 		-stage "$tmp/stage-$name" -out "$tmp/out" "$df" ||
 		fail "$df"
-	# The build stage's environment is the image's, not this shell's.
-	env -u GOFLAGS -u GOWORK -u GOOS -u GOARCH VERSION=check-compose sh "$tmp/build-$name.sh" ||
+	# The build stage's environment is the image's, not this shell's: no go
+	# env file, no module settings of the caller's.
+	env -u GOFLAGS -u GOWORK -u GOOS -u GOARCH -u GOPROXY -u GONOSUMDB -u GONOPROXY \
+		-u GOPRIVATE -u GOSUMDB -u GOINSECURE GOENV=off GOMODCACHE="$modcache" \
+		VERSION=check-compose sh "$tmp/build-$name.sh" ||
 		fail "$df: its go build line fails in the build context"
+	"$cc" static -module "$(dirname "$df")" "$tmp/out/$name" ||
+		fail "$df: its binary is not static, not built from versions, or not its module's"
 done
-"$cc" static "$tmp/out"/* || fail "a binary is not static"
 
 step "Prometheus configuration (promtool)"
 promtool=$(command -v promtool || true)
