@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
+	"strconv"
 	"sync"
 	"testing"
 	"testing/fstest"
@@ -84,5 +86,17 @@ func TestClassify(t *testing.T) {
 	}
 	if pgkit.Classify(nil) != nil {
 		t.Error("Classify(nil) != nil")
+	}
+}
+
+func TestNewPoolMaxConnsOutOfRange(t *testing.T) {
+	for _, n := range []int{-1, 0, math.MaxInt32 + 1, 1<<32 + 16} { // the last one wrapped to 16
+		t.Run(strconv.Itoa(n), func(t *testing.T) {
+			pool, err := pgkit.NewPool(context.Background(), "postgres://postgres@127.0.0.1:5432/postgres", n)
+			if err == nil {
+				pool.Close()
+				t.Fatalf("NewPool(%d connections) = nil error, want one: the size does not fit pgxpool's int32", n)
+			}
+		})
 	}
 }

@@ -3,14 +3,18 @@ package pgkit
 import (
 	"context"
 	"fmt"
+	"math"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // NewPool returns a connection pool to databaseURL of at most maxConns
-// connections. It does not connect yet: a service starts while PostgreSQL
-// is away and reports it through readiness.
+// connections, from 1 to math.MaxInt32. It does not connect yet: a service
+// starts while PostgreSQL is away and reports it through readiness.
 func NewPool(ctx context.Context, databaseURL string, maxConns int) (*pgxpool.Pool, error) {
+	if maxConns < 1 || maxConns > math.MaxInt32 {
+		return nil, fmt.Errorf("database pool: %d connections, want 1 to %d", maxConns, math.MaxInt32)
+	}
 	cfg, err := pgxpool.ParseConfig(databaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("database URL: %w", err)
