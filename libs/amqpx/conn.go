@@ -353,7 +353,7 @@ func (b *backoff) next() time.Duration {
 		b.cur = min(2*b.cur, maxBackoff)
 	}
 	half := b.cur / 2
-	return half + rand.N(half+1)
+	return half + rand.N(half+1) //nolint:gosec // G404: jitter, not a secret
 }
 
 func (b *backoff) reset() { b.cur = 0 }
