@@ -124,8 +124,10 @@ func (r *Retrier) DeadLetter(ctx context.Context, d Delivery, reason string) err
 
 // brokerHeaders are set by RabbitMQ when it dead-letters or redelivers a
 // message; a copy published by us starts afresh without them.
-var brokerHeaders = []string{"x-death", "x-first-death-exchange", "x-first-death-queue", "x-first-death-reason",
-	"x-last-death-exchange", "x-last-death-queue", "x-last-death-reason", "x-delivery-count"}
+var brokerHeaders = []string{
+	"x-death", "x-first-death-exchange", "x-first-death-queue", "x-first-death-reason",
+	"x-last-death-exchange", "x-last-death-queue", "x-last-death-reason", "x-delivery-count",
+}
 
 func copyHeaders(src amqp.Table) amqp.Table {
 	h := make(amqp.Table, len(src)+2)

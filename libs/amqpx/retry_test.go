@@ -76,8 +76,10 @@ func TestRetryThenDeadLetter(t *testing.T) {
 		errc <- err
 	})
 
-	msg := Message{Exchange: topo.Exchange, RoutingKey: topo.RoutingKey, MessageID: "tx-1", Body: []byte("body"),
-		Headers: amqp.Table{"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}}
+	msg := Message{
+		Exchange: topo.Exchange, RoutingKey: topo.RoutingKey, MessageID: "tx-1", Body: []byte("body"),
+		Headers: amqp.Table{"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},
+	}
 	if err := p.Publish(testContext(t), msg); err != nil {
 		t.Fatal(err)
 	}
