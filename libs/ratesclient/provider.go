@@ -100,7 +100,7 @@ func decodeJSON(body []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("malformed answer %s: %v: %w", snippet(body), err, ErrUnavailable)
+		return fmt.Errorf("malformed answer %s: %w: %w", snippet(body), err, ErrUnavailable)
 	}
 	return nil
 }

@@ -301,7 +301,7 @@ func (c *Client) fetch(ctx context.Context, q query) (Rate, error) {
 		if wait > maxBackoff || wait <= 0 {
 			wait = maxBackoff
 		}
-		wait += rand.N(wait/5 + 1) // jitter, so many clients do not retry in step
+		wait += rand.N(wait/5 + 1) //nolint:gosec // G404: jitter, so many clients do not retry in step; not a secret
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():

@@ -348,7 +348,7 @@ func assertErr(t *testing.T, err, want error, msg string) {
 		t.Errorf("err = %q, want it to wrap %q", err, want)
 	}
 	other := ratesclient.ErrUnavailable
-	if want == ratesclient.ErrUnavailable {
+	if errors.Is(want, ratesclient.ErrUnavailable) {
 		other = ratesclient.ErrNotFound
 	}
 	if errors.Is(err, other) {
