@@ -106,7 +106,7 @@ func TestHTTPMiddlewareCountsByRouteAndStatusClass(t *testing.T) {
 			http.Error(w, "not found", http.StatusNotFound)
 			return
 		}
-		io.WriteString(w, "{}")
+		_, _ = io.WriteString(w, "{}") // the status is what counts here
 	})
 	mux.HandleFunc("POST /v1/transactions", func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusCreated)
@@ -137,8 +137,11 @@ func TestHTTPMiddlewareCountsByRouteAndStatusClass(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s %s: %v", rq.method, rq.path, err)
 		}
-		io.Copy(io.Discard, resp.Body)
+		_, err = io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
+		if err != nil {
+			t.Fatalf("%s %s: read the body: %v", rq.method, rq.path, err)
+		}
 	}
 
 	got := make(map[string]string)
@@ -196,7 +199,9 @@ func TestHTTPMiddlewareNilRouteAndFlusher(t *testing.T) {
 	var flushable bool
 	h := HTTPMiddleware(m, nil)(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		_, flushable = w.(http.Flusher)
-		io.WriteString(w, "chunk")
+		if _, err := io.WriteString(w, "chunk"); err != nil {
+			t.Errorf("write: %v", err)
+		}
 		if err := http.NewResponseController(w).Flush(); err != nil {
 			t.Errorf("ResponseController.Flush: %v", err)
 		}
@@ -222,7 +227,7 @@ func TestStatusRecorder(t *testing.T) {
 		want  int
 	}{
 		{name: "nothing written", write: func(http.ResponseWriter) {}, want: 200},
-		{name: "body only", write: func(w http.ResponseWriter) { io.WriteString(w, "x") }, want: 200},
+		{name: "body only", write: func(w http.ResponseWriter) { _, _ = io.WriteString(w, "x") }, want: 200},
 		{name: "explicit", write: func(w http.ResponseWriter) { w.WriteHeader(503) }, want: 503},
 		{name: "first wins", write: func(w http.ResponseWriter) { w.WriteHeader(404); w.WriteHeader(500) }, want: 404},
 		{name: "after 1xx", write: func(w http.ResponseWriter) { w.WriteHeader(103); w.WriteHeader(201) }, want: 201},

@@ -60,7 +60,9 @@ func Serve(ctx context.Context, srv *http.Server, ln net.Listener, log *slog.Log
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		// Requests still running after the grace period: cut them off.
 		closeErr := srv.Close()
-		<-served
+		if serveErr := <-served; !errors.Is(serveErr, http.ErrServerClosed) {
+			closeErr = errors.Join(closeErr, serveErr)
+		}
 		return fmt.Errorf("shut down http server on %s: %w", addr, errors.Join(err, closeErr))
 	}
 	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {

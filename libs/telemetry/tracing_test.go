@@ -203,7 +203,9 @@ func newFakeHTTPCollector(t *testing.T) (*fakeHTTPCollector, *httptest.Server) {
 		c.mu.Unlock()
 		w.Header().Set("Content-Type", "application/x-protobuf")
 		out, _ := proto.Marshal(&collectortrace.ExportTraceServiceResponse{})
-		w.Write(out)
+		if _, err := w.Write(out); err != nil {
+			t.Errorf("collector: write the answer: %v", err)
+		}
 	}))
 	t.Cleanup(srv.Close)
 	return c, srv
@@ -290,7 +292,11 @@ func TestSetupTracingSamplerFromEnv(t *testing.T) {
 	isolateTracing(t)
 	t.Setenv("OTEL_TRACES_SAMPLER", "always_off")
 	shutdown := setupTracing(t, "api", "")
-	t.Cleanup(func() { shutdown(context.Background()) })
+	t.Cleanup(func() {
+		if err := shutdown(context.Background()); err != nil {
+			t.Errorf("shut down tracing: %v", err)
+		}
+	})
 
 	_, span := otel.Tracer("test").Start(context.Background(), "op")
 	defer span.End()
@@ -326,8 +332,14 @@ func TestSetupTracingExportsOverGRPC(t *testing.T) {
 	collector := &fakeGRPCCollector{}
 	gs := grpc.NewServer()
 	collectortrace.RegisterTraceServiceServer(gs, collector)
-	go gs.Serve(ln)
-	t.Cleanup(gs.Stop)
+	served := make(chan error, 1)
+	go func() { served <- gs.Serve(ln) }()
+	t.Cleanup(func() {
+		gs.Stop()
+		if err := <-served; err != nil {
+			t.Errorf("gRPC collector: %v", err)
+		}
+	})
 
 	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
 	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://"+ln.Addr().String())
