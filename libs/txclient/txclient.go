@@ -308,7 +308,7 @@ func (c *Client) backoff(attempt int) time.Duration {
 	if d <= 0 || d > c.retry.MaxDelay {
 		d = c.retry.MaxDelay
 	}
-	return d/2 + rand.N(d/2+1)
+	return d/2 + rand.N(d/2+1) //nolint:gosec // G404: jitter, not a secret
 }
 
 // retryAfter parses a Retry-After header: seconds, or an HTTP date.
