@@ -42,7 +42,7 @@ func (m RoundingMode) String() string {
 // Round brings d to places fraction digits with the mode.
 func (m RoundingMode) Round(d decimal.Decimal, places int) decimal.Decimal {
 	// RoundHalfEven is the only mode; a new one gets its own case.
-	return d.RoundBank(int32(places))
+	return d.RoundBank(int32(places)) //nolint:gosec // G115: places are a currency's fraction digits, 0 to 4
 }
 
 // Money is an exact amount in a currency.
@@ -67,7 +67,7 @@ func NewMoney(amount decimal.Decimal, currency Currency) (Money, error) {
 // String formats the amount with exactly the currency's minor digits and
 // no currency: "100.00" for USD, "12345" for JPY, "1.234" for BHD.
 func (m Money) String() string {
-	return m.Amount.StringFixed(int32(m.Currency.MinorUnit()))
+	return m.Amount.StringFixed(int32(m.Currency.MinorUnit())) //nolint:gosec // G115: ISO 4217 minor units, 0 to 4
 }
 
 // Equal reports whether m and o are the same amount in the same currency;
@@ -163,7 +163,7 @@ func checkAmount(amount decimal.Decimal, currency Currency) (code, msg string) {
 		return CodeNotPositive, "must be greater than 0"
 	}
 	minor := currency.MinorUnit()
-	if !amount.Equal(amount.Truncate(int32(minor))) {
+	if !amount.Equal(amount.Truncate(int32(minor))) { //nolint:gosec // G115: ISO 4217 minor units, 0 to 4
 		if minor == 0 {
 			return CodeTooPrecise, fmt.Sprintf("%s has no minor unit: the amount must be a whole number", currency.Code())
 		}
