@@ -114,8 +114,10 @@ const processed = `{"transaction_id":"tx-0001","user_id":"123","amount":"100.00"
  "processed_at":"2024-09-11T08:30:00.181818Z","failure_reason":null}`
 
 func original() Transaction {
-	return Transaction{ID: "tx-0001", UserID: "123", Amount: decimal.RequireFromString("100.00"), Currency: "USD",
-		Timestamp: time.Date(2024, 9, 11, 0, 0, 0, 0, time.UTC)}
+	return Transaction{
+		ID: "tx-0001", UserID: "123", Amount: decimal.RequireFromString("100.00"), Currency: "USD",
+		Timestamp: time.Date(2024, 9, 11, 0, 0, 0, 0, time.UTC),
+	}
 }
 
 const originalBody = `{"transaction_id":"tx-0001","user_id":"123","amount":"100","currency":"USD","timestamp":"2024-09-11T00:00:00Z"}`
@@ -142,9 +144,11 @@ func TestCreate(t *testing.T) {
 			if created != tt.wantCreated {
 				t.Errorf("created = %v, want %v", created, tt.wantCreated)
 			}
-			want := Resource{ID: "tx-0001", UserID: "123", Amount: decimal.RequireFromString("100.00"), Currency: "USD",
+			want := Resource{
+				ID: "tx-0001", UserID: "123", Amount: decimal.RequireFromString("100.00"), Currency: "USD",
 				Timestamp: time.Date(2024, 9, 11, 0, 0, 0, 0, time.UTC), Status: StatusReceived,
-				ReceivedAt: time.Date(2024, 9, 11, 8, 30, 0, 123456000, time.UTC)}
+				ReceivedAt: time.Date(2024, 9, 11, 8, 30, 0, 123456000, time.UTC),
+			}
 			if diff := cmp.Diff(want, res, cmpDecimal); diff != "" {
 				t.Errorf("resource (-want +got):\n%s", diff)
 			}
@@ -178,15 +182,21 @@ func TestAmountsNeverFloat(t *testing.T) {
 }
 
 func TestRetries(t *testing.T) {
-	unavailable := reply{status: 503, header: map[string]string{"Retry-After": "1", "Content-Type": "application/problem+json"},
-		body: `{"type":"/problems/unavailable","title":"Temporarily unavailable","status":503,"detail":"the database cannot be reached"}`}
-	limited := reply{status: 429, header: map[string]string{"Retry-After": "2", "Content-Type": "application/problem+json"},
-		body: `{"type":"/problems/rate-limited","title":"Too many requests","status":429,"detail":"slow down"}`}
+	unavailable := reply{
+		status: 503, header: map[string]string{"Retry-After": "1", "Content-Type": "application/problem+json"},
+		body: `{"type":"/problems/unavailable","title":"Temporarily unavailable","status":503,"detail":"the database cannot be reached"}`,
+	}
+	limited := reply{
+		status: 429, header: map[string]string{"Retry-After": "2", "Content-Type": "application/problem+json"},
+		body: `{"type":"/problems/rate-limited","title":"Too many requests","status":429,"detail":"slow down"}`,
+	}
 	created := reply{status: 201, body: received}
 	replayed := reply{status: 200, body: received}
 	problem := func(status int, typ string) reply {
-		return reply{status: status, header: map[string]string{"Content-Type": "application/problem+json"},
-			body: `{"type":"` + typ + `","title":"t","status":` + strconv.Itoa(status) + `,"errors":[{"field":"amount","code":"not_positive","message":"must be greater than 0"}]}`}
+		return reply{
+			status: status, header: map[string]string{"Content-Type": "application/problem+json"},
+			body: `{"type":"` + typ + `","title":"t","status":` + strconv.Itoa(status) + `,"errors":[{"field":"amount","code":"not_positive","message":"must be greater than 0"}]}`,
+		}
 	}
 	tests := []struct {
 		name     string
@@ -204,27 +214,43 @@ func TestRetries(t *testing.T) {
 		wantRetryAfter time.Duration
 		wantNetErr     bool
 	}{
-		{name: "503 with Retry-After, then created", replies: []reply{unavailable, unavailable, created},
-			attempts: 3, waits: []time.Duration{time.Second, time.Second}, wantCreated: true},
-		{name: "429 with Retry-After, then replayed", replies: []reply{limited, replayed},
-			attempts: 2, waits: []time.Duration{2 * time.Second}},
-		{name: "503 without Retry-After backs off", policy: RetryPolicy{BaseDelay: 100 * time.Millisecond, MaxDelay: time.Second},
+		{
+			name: "503 with Retry-After, then created", replies: []reply{unavailable, unavailable, created},
+			attempts: 3, waits: []time.Duration{time.Second, time.Second}, wantCreated: true,
+		},
+		{
+			name: "429 with Retry-After, then replayed", replies: []reply{limited, replayed},
+			attempts: 2, waits: []time.Duration{2 * time.Second},
+		},
+		{
+			name: "503 without Retry-After backs off", policy: RetryPolicy{BaseDelay: 100 * time.Millisecond, MaxDelay: time.Second},
 			replies: []reply{{status: 503}, {status: 503}, {status: 503}, created}, attempts: 4, wantCreated: true,
-			waitRange: [][2]time.Duration{{50 * time.Millisecond, 100 * time.Millisecond}, {100 * time.Millisecond, 200 * time.Millisecond}, {200 * time.Millisecond, 400 * time.Millisecond}}},
-		{name: "connection dropped, then created", policy: RetryPolicy{BaseDelay: 100 * time.Millisecond},
+			waitRange: [][2]time.Duration{{50 * time.Millisecond, 100 * time.Millisecond}, {100 * time.Millisecond, 200 * time.Millisecond}, {200 * time.Millisecond, 400 * time.Millisecond}},
+		},
+		{
+			name: "connection dropped, then created", policy: RetryPolicy{BaseDelay: 100 * time.Millisecond},
 			replies: []reply{{hangUp: true}, created}, attempts: 2, wantCreated: true,
-			waitRange: [][2]time.Duration{{50 * time.Millisecond, 100 * time.Millisecond}}},
-		{name: "503 every time: MaxAttempts, then the problem", policy: RetryPolicy{MaxAttempts: 3},
+			waitRange: [][2]time.Duration{{50 * time.Millisecond, 100 * time.Millisecond}},
+		},
+		{
+			name: "503 every time: MaxAttempts, then the problem", policy: RetryPolicy{MaxAttempts: 3},
 			replies: []reply{unavailable}, attempts: 3, waits: []time.Duration{time.Second, time.Second},
-			wantProblem: 503, wantRetryAfter: time.Second},
-		{name: "a Retry-After beyond MaxElapsed is not waited", policy: RetryPolicy{MaxElapsed: 10 * time.Second},
+			wantProblem: 503, wantRetryAfter: time.Second,
+		},
+		{
+			name: "a Retry-After beyond MaxElapsed is not waited", policy: RetryPolicy{MaxElapsed: 10 * time.Second},
 			replies: []reply{{status: 503, header: map[string]string{"Retry-After": "60"}}}, attempts: 1,
-			wantProblem: 503, wantRetryAfter: time.Minute},
-		{name: "MaxElapsed ends the retries", policy: RetryPolicy{MaxElapsed: 2500 * time.Millisecond},
+			wantProblem: 503, wantRetryAfter: time.Minute,
+		},
+		{
+			name: "MaxElapsed ends the retries", policy: RetryPolicy{MaxElapsed: 2500 * time.Millisecond},
 			replies: []reply{unavailable}, attempts: 3, waits: []time.Duration{time.Second, time.Second},
-			wantProblem: 503, wantRetryAfter: time.Second},
-		{name: "connection dropped every time", policy: RetryPolicy{MaxAttempts: 2},
-			replies: []reply{{hangUp: true}}, attempts: 2, waitRange: [][2]time.Duration{{50 * time.Millisecond, 100 * time.Millisecond}}, wantNetErr: true},
+			wantProblem: 503, wantRetryAfter: time.Second,
+		},
+		{
+			name: "connection dropped every time", policy: RetryPolicy{MaxAttempts: 2},
+			replies: []reply{{hangUp: true}}, attempts: 2, waitRange: [][2]time.Duration{{50 * time.Millisecond, 100 * time.Millisecond}}, wantNetErr: true,
+		},
 		{name: "422 is final", replies: []reply{problem(422, TypeInvalidFields), created}, attempts: 1, wantProblem: 422},
 		{name: "409 is final", replies: []reply{problem(409, TypeConflict), created}, attempts: 1, wantProblem: 409},
 		{name: "400 is final", replies: []reply{problem(400, TypeMalformedBody), created}, attempts: 1, wantProblem: 400},
@@ -305,8 +331,11 @@ func TestProblem(t *testing.T) {
 			Type: TypeInvalidFields, Title: "Invalid transaction", Status: 422, Detail: "one or more fields are invalid",
 			Errors: []FieldError{{"amount", "not_positive", "must be greater than 0"}, {"ammount", "unknown_field", "unknown field"}},
 		}},
-		{"a proxy's page", reply{status: 502, header: map[string]string{"Content-Type": "text/html"}, body: "<html>bad gateway</html>"},
-			&Problem{Type: TypeBlank, Title: "Bad Gateway", Status: 502}},
+		{
+			"a proxy's page",
+			reply{status: 502, header: map[string]string{"Content-Type": "text/html"}, body: "<html>bad gateway</html>"},
+			&Problem{Type: TypeBlank, Title: "Bad Gateway", Status: 502},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -327,19 +356,23 @@ func TestProblem(t *testing.T) {
 }
 
 func TestGet(t *testing.T) {
-	c, api, _ := newClient(t, []reply{{status: 200, body: processed},
-		{status: 404, header: map[string]string{"Content-Type": "application/problem+json"}, body: `{"type":"/problems/not-found","title":"Transaction not found","status":404}`}})
+	c, api, _ := newClient(t, []reply{
+		{status: 200, body: processed},
+		{status: 404, header: map[string]string{"Content-Type": "application/problem+json"}, body: `{"type":"/problems/not-found","title":"Transaction not found","status":404}`},
+	})
 	res, err := c.Get(context.Background(), "tx-0001")
 	if err != nil {
 		t.Fatal(err)
 	}
 	processedAt := time.Date(2024, 9, 11, 8, 30, 0, 181818000, time.UTC)
-	want := Resource{ID: "tx-0001", UserID: "123", Amount: decimal.RequireFromString("100.00"), Currency: "USD",
+	want := Resource{
+		ID: "tx-0001", UserID: "123", Amount: decimal.RequireFromString("100.00"), Currency: "USD",
 		Timestamp: time.Date(2024, 9, 11, 0, 0, 0, 0, time.UTC), Status: StatusProcessed,
 		ReceivedAt:      time.Date(2024, 9, 11, 8, 30, 0, 123456000, time.UTC),
 		ConvertedAmount: decimal.NullDecimal{Decimal: decimal.RequireFromString("90.56"), Valid: true}, TargetCurrency: "EUR",
 		ExchangeRate: decimal.NullDecimal{Decimal: decimal.RequireFromString("0.9055510278"), Valid: true}, RateDate: "2024-09-11",
-		ProcessedAt: &processedAt}
+		ProcessedAt: &processedAt,
+	}
 	if diff := cmp.Diff(want, res, cmpDecimal); diff != "" {
 		t.Errorf("resource (-want +got):\n%s", diff)
 	}
@@ -404,8 +437,10 @@ func TestListAndAll(t *testing.T) {
 		t.Errorf("queries (-want +got):\n%s", diff)
 	}
 
-	c, _, _ = newClient(t, []reply{{status: 400, header: map[string]string{"Content-Type": "application/problem+json"},
-		body: `{"type":"/problems/invalid-query","title":"Invalid query","status":400,"errors":[{"field":"cursor","code":"invalid_value","message":"m"}]}`}})
+	c, _, _ = newClient(t, []reply{{
+		status: 400, header: map[string]string{"Content-Type": "application/problem+json"},
+		body: `{"type":"/problems/invalid-query","title":"Invalid query","status":400,"errors":[{"field":"cursor","code":"invalid_value","message":"m"}]}`,
+	}})
 	_, err := c.List(context.Background(), ListOptions{Cursor: "bogus"})
 	var p *Problem
 	if !errors.As(err, &p) || p.Type != TypeInvalidQuery || p.Errors[0].Field != "cursor" {
