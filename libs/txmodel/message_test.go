@@ -63,12 +63,18 @@ func TestDecodeMessageRejects(t *testing.T) {
 		name, body string
 		want       []txmodel.FieldError // compared on Field and Code
 	}{
-		{"unknown currency", `{"version": 1, "transaction_id": "t", "user_id": "u", "amount": "1.001", "currency": "XAU", "timestamp": "2024-09-11T00:00:00Z", "received_at": "2024-09-11T00:00:00Z"}`,
-			fe("currency", txmodel.CodeUnknownCurr)},
-		{"no timestamp", `{"version": 1, "transaction_id": "t", "user_id": "u", "amount": "1.00", "currency": "USD", "received_at": "2024-09-11T00:00:00Z"}`,
-			fe("timestamp", txmodel.CodeRequired)},
-		{"timestamp before year 0 in UTC", `{"version": 1, "transaction_id": "t", "user_id": "u", "amount": "1.00", "currency": "USD", "timestamp": "0000-01-01T00:00:00+01:00", "received_at": "2024-09-11T00:00:00Z"}`,
-			fe("timestamp", txmodel.CodeInvalidValue)},
+		{
+			"unknown currency", `{"version": 1, "transaction_id": "t", "user_id": "u", "amount": "1.001", "currency": "XAU", "timestamp": "2024-09-11T00:00:00Z", "received_at": "2024-09-11T00:00:00Z"}`,
+			fe("currency", txmodel.CodeUnknownCurr),
+		},
+		{
+			"no timestamp", `{"version": 1, "transaction_id": "t", "user_id": "u", "amount": "1.00", "currency": "USD", "received_at": "2024-09-11T00:00:00Z"}`,
+			fe("timestamp", txmodel.CodeRequired),
+		},
+		{
+			"timestamp before year 0 in UTC", `{"version": 1, "transaction_id": "t", "user_id": "u", "amount": "1.00", "currency": "USD", "timestamp": "0000-01-01T00:00:00+01:00", "received_at": "2024-09-11T00:00:00Z"}`,
+			fe("timestamp", txmodel.CodeInvalidValue),
+		},
 	}
 	for _, tt := range invalid {
 		t.Run(tt.name, func(t *testing.T) {

@@ -118,9 +118,12 @@ func TestParseTransactionRejects(t *testing.T) {
 		{"future", body(map[string]string{"timestamp": `"2024-09-11T12:05:01Z"`}), fe("timestamp", txmodel.CodeInFuture)},
 		{"before year 0 in UTC", body(map[string]string{"timestamp": `"0000-01-01T00:00:00+01:00"`}), fe("timestamp", txmodel.CodeInvalidValue)},
 		{"typo field", body(map[string]string{"ammount": `100`}), fe("ammount", txmodel.CodeUnknownField)},
-		{"duplicate amount", `{"transaction_id": "t", "user_id": "u", "amount": 1, "amount": 1000, "currency": "USD", "timestamp": "2024-09-11T00:00:00"}`,
-			fe("amount", txmodel.CodeDuplicateField)},
-		{"every field wrong at once", `{"transaction_id": "", "user_id": 1, "amount": -5, "currency": "EURO", "timestamp": "yesterday", "x": 1}`,
+		{
+			"duplicate amount", `{"transaction_id": "t", "user_id": "u", "amount": 1, "amount": 1000, "currency": "USD", "timestamp": "2024-09-11T00:00:00"}`,
+			fe("amount", txmodel.CodeDuplicateField),
+		},
+		{
+			"every field wrong at once", `{"transaction_id": "", "user_id": 1, "amount": -5, "currency": "EURO", "timestamp": "yesterday", "x": 1}`,
 			[]txmodel.FieldError{
 				{Field: "transaction_id", Code: txmodel.CodeRequired},
 				{Field: "user_id", Code: txmodel.CodeInvalidType},
@@ -128,7 +131,8 @@ func TestParseTransactionRejects(t *testing.T) {
 				{Field: "currency", Code: txmodel.CodeUnknownCurr},
 				{Field: "timestamp", Code: txmodel.CodeInvalidValue},
 				{Field: "x", Code: txmodel.CodeUnknownField},
-			}},
+			},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
