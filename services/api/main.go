@@ -69,7 +69,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return err
 	}
 	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		if err := shutdownTracing(ctx); err != nil {
 			log.Warn("flush traces", "err", err)
@@ -147,13 +147,21 @@ func runRelays(ctx context.Context, cfg config.Config, topo amqpx.Topology, rel 
 	if err != nil {
 		return nil // stopped before the broker came
 	}
-	defer conn.Close()
+	defer func() {
+		if err := conn.Close(); err != nil {
+			log.Warn("close the RabbitMQ connection", "err", err)
+		}
+	}()
 	log.InfoContext(ctx, "outbox relay running", "exchange", topo.Exchange, "relays", cfg.Relays)
 	g, ctx := errgroup.WithContext(ctx)
 	for range cfg.Relays {
 		g.Go(func() error {
 			pub := amqpx.NewPublisher(conn)
-			defer pub.Close()
+			defer func() {
+				if err := pub.Close(); err != nil {
+					log.Warn("close a relay's publisher", "err", err)
+				}
+			}()
 			return rel.Run(ctx, pub)
 		})
 	}

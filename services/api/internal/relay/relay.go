@@ -109,7 +109,7 @@ func (r *Relay) Run(ctx context.Context, pub Publisher) error {
 	var l *store.Listener
 	defer func() {
 		if l != nil {
-			l.Close()
+			l.Close(context.WithoutCancel(ctx))
 		}
 	}()
 	backoff := time.Duration(0)
@@ -140,7 +140,7 @@ func (r *Relay) Run(ctx context.Context, pub Publisher) error {
 			continue
 		}
 		if err := l.Wait(ctx, r.cfg.PollPeriod); err != nil {
-			l.Close()
+			l.Close(ctx)
 			l = nil
 		}
 	}
@@ -167,7 +167,7 @@ func (r *Relay) publish(ctx context.Context, pub Publisher, entries []store.Outb
 			))
 		spans[i] = span
 		headers := amqp.Table{}
-		r.prop.Inject(sctx, amqpx.HeaderCarrier(headers))
+		r.prop.Inject(sctx, amqpx.HeaderCarrier(headers)) //nolint:contextcheck // sctx descends from the request's trace in the outbox row, on purpose not from the relay loop's ctx
 		msgs[i] = amqpx.Message{
 			Exchange:    r.cfg.Exchange,
 			RoutingKey:  r.cfg.RoutingKey,

@@ -39,7 +39,7 @@ type Page struct {
 func (s *Store) List(ctx context.Context, f Filter) (Page, error) {
 	q := s.selectRecords().
 		OrderBy("t.received_at DESC", "t.transaction_id DESC").
-		Limit(uint64(f.Limit) + 1) // one more tells whether a next page exists
+		Limit(uint64(f.Limit) + 1) //nolint:gosec // G115: Limit is at least 1. One more tells whether a next page exists.
 	if f.UserID != "" {
 		q = q.Where(sq.Eq{"t.user_id": f.UserID})
 	}

@@ -128,8 +128,9 @@ func (l *Listener) Wait(ctx context.Context, timeout time.Duration) error {
 }
 
 // Close gives the connection back, closing it: a connection that waited
-// for notifications may hold an interrupted read.
-func (l *Listener) Close() {
-	_ = l.conn.Conn().Close(context.Background())
+// for notifications may hold an interrupted read. ctx bounds the goodbye to
+// PostgreSQL; the connection is closed either way.
+func (l *Listener) Close(ctx context.Context) {
+	_ = l.conn.Conn().Close(ctx)
 	l.conn.Release()
 }

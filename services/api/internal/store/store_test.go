@@ -358,7 +358,7 @@ func TestListenOutboxWakesOnCommit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
+	defer l.Close(ctx)
 	woke := make(chan error, 1)
 	go func() {
 		// A long timeout: only the notification ends this wait early.
