@@ -82,7 +82,9 @@ func (f failing) AcceptBatch(context.Context, []txmodel.Transaction) ([]store.Re
 func (f failing) Accept(context.Context, txmodel.Transaction) (store.Result, error) {
 	return store.Result{}, f.err
 }
-func (f failing) Get(context.Context, string) (store.Record, error)      { return store.Record{}, f.err }
+
+func (f failing) Get(context.Context, string) (store.Record, error) { return store.Record{}, f.err }
+
 func (f failing) List(context.Context, store.Filter) (store.Page, error) { return store.Page{}, f.err }
 
 // TestOpenAPIFailures holds the answers the end-to-end tests cannot
@@ -124,10 +126,14 @@ func TestOpenAPIFailures(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				in := &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route,
-					Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}}
-				out := &openapi3filter.ResponseValidationInput{RequestValidationInput: in, Status: rec.Code, Header: rec.Header(),
-					Body: io.NopCloser(bytes.NewReader(rec.Body.Bytes())), Options: &openapi3filter.Options{IncludeResponseStatus: true}}
+				in := &openapi3filter.RequestValidationInput{
+					Request: req, PathParams: params, Route: route,
+					Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc},
+				}
+				out := &openapi3filter.ResponseValidationInput{
+					RequestValidationInput: in, Status: rec.Code, Header: rec.Header(),
+					Body: io.NopCloser(bytes.NewReader(rec.Body.Bytes())), Options: &openapi3filter.Options{IncludeResponseStatus: true},
+				}
 				if err := openapi3filter.ValidateResponse(context.Background(), out); err != nil {
 					t.Errorf("the answer breaks openapi.yaml: %v\nanswer: %v %s", err, rec.Header(), rec.Body)
 				}

@@ -191,8 +191,10 @@ func (h *Handler) access(next http.Handler) http.Handler {
 		if ok, wait := h.limiter.Allow(name, h.now()); !ok {
 			h.metrics.Counter(telemetry.MetricName("rate_limited_total", "key", name)).Inc()
 			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-			writeProblem(w, problem{Status: http.StatusTooManyRequests, Type: typeRateLimited, Title: "Too many requests",
-				Detail: "this API key's request rate is limited; retry after Retry-After seconds"})
+			writeProblem(w, problem{
+				Status: http.StatusTooManyRequests, Type: typeRateLimited, Title: "Too many requests",
+				Detail: "this API key's request rate is limited; retry after Retry-After seconds",
+			})
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(auth.WithKey(r.Context(), name)))
@@ -276,10 +278,14 @@ func (h *Handler) createBatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if len(raws) == 0 || len(raws) > MaxBatch {
-		writeProblem(w, problem{Status: http.StatusUnprocessableEntity, Type: typeInvalidFields, Title: "Invalid batch",
+		writeProblem(w, problem{
+			Status: http.StatusUnprocessableEntity, Type: typeInvalidFields, Title: "Invalid batch",
 			Detail: "the batch is empty or too large",
-			Errors: []txmodel.FieldError{{Field: "(body)", Code: txmodel.CodeInvalidValue,
-				Message: fmt.Sprintf("a batch holds 1 to %d transactions, got %d", MaxBatch, len(raws))}}})
+			Errors: []txmodel.FieldError{{
+				Field: "(body)", Code: txmodel.CodeInvalidValue,
+				Message: fmt.Sprintf("a batch holds 1 to %d transactions, got %d", MaxBatch, len(raws)),
+			}},
+		})
 		return
 	}
 	now := h.now()
@@ -479,12 +485,16 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, store.ErrNotFound):
 		writeProblem(w, problem{Status: http.StatusNotFound, Type: typeNotFound, Title: "Transaction not found", Detail: "no transaction has this transaction_id"})
 	case errors.Is(err, store.ErrBadCursor):
-		writeProblem(w, problem{Status: http.StatusBadRequest, Type: typeBadQuery, Title: "Invalid query", Detail: "the cursor is not one this API returned",
-			Errors: []txmodel.FieldError{{Field: "cursor", Code: txmodel.CodeInvalidValue, Message: "not a cursor this API returned"}}})
+		writeProblem(w, problem{
+			Status: http.StatusBadRequest, Type: typeBadQuery, Title: "Invalid query", Detail: "the cursor is not one this API returned",
+			Errors: []txmodel.FieldError{{Field: "cursor", Code: txmodel.CodeInvalidValue, Message: "not a cursor this API returned"}},
+		})
 	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		h.log.WarnContext(r.Context(), "database unavailable", "route", routeTemplate(r), "api_key", auth.KeyName(r.Context()), "err", err)
-		writeProblem(w, problem{Status: http.StatusServiceUnavailable, Type: typeUnavailable, Title: "Temporarily unavailable",
-			Detail: "the database cannot be reached; retry with the same transaction_id, it is safe"})
+		writeProblem(w, problem{
+			Status: http.StatusServiceUnavailable, Type: typeUnavailable, Title: "Temporarily unavailable",
+			Detail: "the database cannot be reached; retry with the same transaction_id, it is safe",
+		})
 	default:
 		h.log.ErrorContext(r.Context(), "request failed", "route", routeTemplate(r), "api_key", auth.KeyName(r.Context()), "err", err)
 		writeProblem(w, problem{Status: http.StatusInternalServerError, Detail: "an unexpected error; it is logged with this request's trace id"})

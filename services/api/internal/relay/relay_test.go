@@ -78,8 +78,10 @@ func insert(t *testing.T, st *store.Store, ids ...string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		items = append(items, store.NewTransaction{Transaction: tx, ReceivedAt: now, Message: msg,
-			Headers: map[string]string{"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}})
+		items = append(items, store.NewTransaction{
+			Transaction: tx, ReceivedAt: now, Message: msg,
+			Headers: map[string]string{"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
+		})
 	}
 	if _, err := st.Insert(context.Background(), items); err != nil {
 		t.Fatal(err)
