@@ -70,7 +70,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return err
 	}
 	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		if err := shutdownTracing(ctx); err != nil {
 			log.Warn("flush traces", "err", err)
@@ -120,9 +120,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return nil // stopped before the broker came
 	}
-	defer conn.Close()
+	defer func() {
+		if err := conn.Close(); err != nil {
+			log.Warn("close the RabbitMQ connection", "err", err)
+		}
+	}()
 	pub := amqpx.NewPublisher(conn)
-	defer pub.Close()
+	defer func() {
+		if err := pub.Close(); err != nil {
+			log.Warn("close the retry publisher", "err", err)
+		}
+	}()
 	// Concurrent messages share the round trip and commit of their writes.
 	saver := st.Batched(pgkit.BatchConfig{Flushers: 2, MaxSize: cfg.Prefetch, Timeout: 10 * time.Second})
 	defer saver.Close()

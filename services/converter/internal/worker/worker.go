@@ -96,7 +96,7 @@ func (w *Worker) Handle(ctx context.Context, d amqpx.Delivery) {
 		attribute.String("messaging.destination.name", d.Exchange),
 		attribute.String("messaging.destination.subscription.name", w.queue),
 		attribute.String("messaging.message.id", d.MessageId),
-		attribute.Int("messaging.rabbitmq.message.delivery_tag", int(d.DeliveryTag)),
+		attribute.Int("messaging.rabbitmq.message.delivery_tag", int(d.DeliveryTag)), //nolint:gosec // G115: a channel's delivery count, far below 2^63
 		attribute.Int("messaging.rabbitmq.attempt", amqpx.Attempt(d)),
 	}
 	if d.RoutingKey != "" {
