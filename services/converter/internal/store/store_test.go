@@ -118,9 +118,11 @@ func TestSaveBatchReportsEachOutcome(t *testing.T) {
 	eur, usd := txmodel.MustCurrency("EUR"), txmodel.MustCurrency("USD")
 	now := time.Now().UTC()
 	processed := func(id, amount string) Outcome {
-		return Outcome{Attempts: 1, Conversion: txmodel.Conversion{TransactionID: id, Status: txmodel.StatusProcessed,
+		return Outcome{Attempts: 1, Conversion: txmodel.Conversion{
+			TransactionID: id, Status: txmodel.StatusProcessed,
 			Converted: txmodel.Money{Amount: dec(t, amount), Currency: eur},
-			Rate:      txmodel.Rate{From: usd, To: eur, Value: dec(t, "0.9"), Date: time.Date(2024, 9, 11, 0, 0, 0, 0, time.UTC)}, ProcessedAt: now}}
+			Rate:      txmodel.Rate{From: usd, To: eur, Value: dec(t, "0.9"), Date: time.Date(2024, 9, 11, 0, 0, 0, 0, time.UTC)}, ProcessedAt: now,
+		}}
 	}
 	failed := Outcome{Attempts: 6, Conversion: txmodel.Conversion{TransactionID: "f", Status: txmodel.StatusFailed, FailureReason: "gone", ProcessedAt: now}}
 	if _, err := s.Save(ctx, processed("old", "1.00").Conversion, 1); err != nil {
