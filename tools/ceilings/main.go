@@ -81,7 +81,9 @@ func serveTrivial(ctx context.Context, addr string) error {
 	srv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		<-ctx.Done()
-		_ = srv.Shutdown(context.Background())
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
 	}()
 	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
 		return err
@@ -97,7 +99,7 @@ func measureAMQP(ctx context.Context, out io.Writer, url string, n, inflight, pr
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }() // the measurement is printed; nothing is left to lose
 	ch, err := conn.Channel()
 	if err != nil {
 		return err
@@ -119,8 +121,13 @@ func measureAMQP(ctx context.Context, out io.Writer, url string, n, inflight, pr
 	errc := make(chan error, 1)
 	go func() {
 		for dc := range pending {
-			if ok, err := dc.WaitContext(ctx); err != nil || !ok {
-				errc <- fmt.Errorf("message %d not confirmed: %v", dc.DeliveryTag, err)
+			ok, err := dc.WaitContext(ctx)
+			if err != nil {
+				errc <- fmt.Errorf("message %d not confirmed: %w", dc.DeliveryTag, err)
+				return
+			}
+			if !ok {
+				errc <- fmt.Errorf("message %d not confirmed: the broker nacked it", dc.DeliveryTag)
 				return
 			}
 		}
