@@ -249,7 +249,7 @@ func runCompose(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	if fs.NArg() == 0 {
-		return fmt.Errorf("%w: compose [-published svc:port,...] [-require-env svc:VAR,...] [-context DIR] FILE...", errUsage)
+		return fmt.Errorf("%w: compose [-published svc:port,...] [-require-env svc:VAR,...] [-context DIR] FILE...", errUsage) //nolint:staticcheck // ST1005: a usage line, "..." means repeated
 	}
 	files := fs.Args()
 	label := strings.Join(files, " + ")

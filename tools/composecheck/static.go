@@ -23,7 +23,7 @@ func checkStatic(path string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // read only: Close loses nothing
 	for _, prog := range f.Progs {
 		if prog.Type == elf.PT_INTERP {
 			p.add("%s: dynamically linked: it has an ELF interpreter", path)
@@ -103,7 +103,7 @@ func runStatic(args []string, stdout io.Writer) error {
 		return err
 	}
 	if fs.NArg() == 0 {
-		return fmt.Errorf("%w: static [-module DIR] BINARY...", errUsage)
+		return fmt.Errorf("%w: static [-module DIR] BINARY...", errUsage) //nolint:staticcheck // ST1005: a usage line, "..." means repeated
 	}
 	var want string
 	if *moduleDir != "" {
