@@ -233,8 +233,10 @@ func TestMaterialize(t *testing.T) {
 		{
 			name:   "everything",
 			copies: "COPY . .\n",
-			want: []string{"src/README.md", "src/go.work", "src/go.work.sum", "src/libs/a/a.go",
-				"src/services/api/main.go", "src/tests/e2e/go.mod"},
+			want: []string{
+				"src/README.md", "src/go.work", "src/go.work.sum", "src/libs/a/a.go",
+				"src/services/api/main.go", "src/tests/e2e/go.mod",
+			},
 		},
 		{
 			name:   "a file renamed, absolute destination",

@@ -146,8 +146,10 @@ func TestReplayAgainstProxy(t *testing.T) {
 			if err := os.MkdirAll(out, 0o755); err != nil {
 				t.Fatal(err)
 			}
-			err := run(context.Background(), []string{"dockerfile", "-context", ctxDir, "-go-build", script, "-stage", stage, "-out", out,
-				filepath.Join(src, "services", "app", "Dockerfile")}, &stdout)
+			err := run(context.Background(), []string{
+				"dockerfile", "-context", ctxDir, "-go-build", script, "-stage", stage, "-out", out,
+				filepath.Join(src, "services", "app", "Dockerfile"),
+			}, &stdout)
 			checkErr(t, err, tt.wantErr)
 			if tt.wantErr != nil {
 				return
