@@ -82,8 +82,10 @@ func TestSingleTargets(t *testing.T) {
 	}
 	var bodies [][]byte
 	for i, tg := range ts {
-		want := Target{Method: "POST", URL: "http://127.0.0.1:8080/v1/transactions",
-			Header: map[string][]string{"Content-Type": {"application/json"}}, Body: tg.Body}
+		want := Target{
+			Method: "POST", URL: "http://127.0.0.1:8080/v1/transactions",
+			Header: map[string][]string{"Content-Type": {"application/json"}}, Body: tg.Body,
+		}
 		if diff := cmp.Diff(want, tg); diff != "" {
 			t.Fatalf("target %d (-want +got):\n%s", i+1, diff)
 		}
