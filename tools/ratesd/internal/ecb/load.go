@@ -50,7 +50,7 @@ func Load(ctx context.Context, source string, hc *http.Client) (*Table, error) {
 		if err != nil {
 			return nil, fmt.Errorf("open rates file: %w", err)
 		}
-		defer f.Close()
+		defer f.Close() //nolint:errcheck // read only: Close loses nothing
 		t, err := Parse(f)
 		if err != nil {
 			return nil, fmt.Errorf("rates file %s: %w", source, err)

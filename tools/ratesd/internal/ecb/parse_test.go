@@ -165,7 +165,9 @@ func TestLoad(t *testing.T) {
 			http.NotFound(w, r)
 			return
 		}
-		w.Write(hist)
+		if _, err := w.Write(hist); err != nil {
+			t.Errorf("serve the fixture: %v", err)
+		}
 	}))
 	t.Cleanup(srv.Close)
 

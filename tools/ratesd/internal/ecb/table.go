@@ -86,7 +86,7 @@ func (d Day) Convert(base string, symbols []string, amount decimal.Decimal) (map
 func divRoundSignificant(num, den decimal.Decimal, digits int32) decimal.Decimal {
 	// Where the first significant digit is, from a generous approximation.
 	approx := num.DivRound(den, 60)
-	lead := int32(approx.NumDigits()) + approx.Exponent() // digits before the point
+	lead := int32(approx.NumDigits()) + approx.Exponent() //nolint:gosec // G115: 60 places and a rate's integer digits, far below 2^31. Digits before the point.
 	places := digits - lead
 	q, r := num.QuoRem(den, places)
 	unit := decimal.New(1, -places)
