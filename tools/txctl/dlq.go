@@ -31,7 +31,7 @@ func runDLQList(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }() // a lookup: its close loses nothing
 	dlq := amqpx.DefaultTopology().DLQ
 	msgs, err := queues.List(ctx, conn, dlq, *limit)
 	if err != nil {
@@ -101,9 +101,17 @@ func runDLQRequeue(ctx context.Context, args []string, e env) error {
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
+	defer func() {
+		if err := conn.Close(); err != nil {
+			fmt.Fprintf(e.stderr, "txctl: warning: close the RabbitMQ connection: %v\n", err)
+		}
+	}()
 	pub := amqpx.NewPublisher(conn)
-	defer pub.Close()
+	defer func() {
+		if err := pub.Close(); err != nil {
+			fmt.Fprintf(e.stderr, "txctl: warning: close the publisher: %v\n", err)
+		}
+	}()
 
 	selected := func(queues.Message) bool { return true }
 	if !*all {

@@ -177,7 +177,7 @@ func (s *Store) selectFailed(f Filter, after string, limit int) sq.SelectBuilder
 		Where(f.where()).
 		Where(sq.Gt{"t.transaction_id": after}).
 		OrderBy("t.transaction_id").
-		Limit(uint64(limit))
+		Limit(uint64(limit)) //nolint:gosec // G115: a batch size, at least 1 (Reprocess)
 }
 
 func (s *Store) failedIDs(ctx context.Context, f Filter, after string, limit int) ([]string, error) {
