@@ -182,8 +182,10 @@ func List(ctx context.Context, conn Channeler, dlq string, limit int) ([]Message
 
 // brokerHeaders are set by RabbitMQ when it dead-letters or redelivers a
 // message; a copy published by us starts afresh without them.
-var brokerHeaders = []string{"x-death", "x-first-death-exchange", "x-first-death-queue", "x-first-death-reason",
-	"x-last-death-exchange", "x-last-death-queue", "x-last-death-reason", "x-delivery-count"}
+var brokerHeaders = []string{
+	"x-death", "x-first-death-exchange", "x-first-death-queue", "x-first-death-reason",
+	"x-last-death-exchange", "x-last-death-queue", "x-last-death-reason", "x-delivery-count",
+}
 
 // workCopy returns the message that puts d back to work in topo: its body
 // and properties, its headers with the attempt count reset to 0 and the

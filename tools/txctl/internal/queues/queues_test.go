@@ -124,8 +124,10 @@ func TestNames(t *testing.T) {
 	if diff := cmp.Diff(want, Names(topo)); diff != "" {
 		t.Errorf("Names (-want +got):\n%s", diff)
 	}
-	want = []string{"transactions.convert", "transactions.convert.delay.5s", "transactions.convert.delay.30s",
-		"transactions.convert.delay.2m", "transactions.convert.delay.5m", "transactions.convert.delay.8m", "transactions.convert.dlq"}
+	want = []string{
+		"transactions.convert", "transactions.convert.delay.5s", "transactions.convert.delay.30s",
+		"transactions.convert.delay.2m", "transactions.convert.delay.5m", "transactions.convert.delay.8m", "transactions.convert.dlq",
+	}
 	if diff := cmp.Diff(want, Names(amqpx.Topology{})); diff != "" {
 		t.Errorf("Names of the default topology (-want +got):\n%s", diff)
 	}
@@ -163,8 +165,10 @@ func TestListLeavesMessagesInTheDLQ(t *testing.T) {
 	ctx := context.Background()
 	deadLetter(t, pub, "a", "b", "c")
 	stamp := time.Date(2024, 9, 11, 12, 0, 0, 0, time.UTC)
-	if err := pub.Publish(ctx, amqpx.Message{RoutingKey: topo.DLQ, MessageID: "poison", Body: []byte("not json"),
-		Headers: amqp.Table{"x-first-death-reason": "delivery_limit"}, Timestamp: stamp}); err != nil {
+	if err := pub.Publish(ctx, amqpx.Message{
+		RoutingKey: topo.DLQ, MessageID: "poison", Body: []byte("not json"),
+		Headers: amqp.Table{"x-first-death-reason": "delivery_limit"}, Timestamp: stamp,
+	}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -173,8 +177,10 @@ func TestListLeavesMessagesInTheDLQ(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := func(id string) Message {
-		return Message{MessageID: id, TransactionID: id, Error: "retries exhausted: rates provider: 503",
-			LastError: "rates provider: 503", Attempt: 5, Timestamp: stamp}
+		return Message{
+			MessageID: id, TransactionID: id, Error: "retries exhausted: rates provider: 503",
+			LastError: "rates provider: 503", Attempt: 5, Timestamp: stamp,
+		}
 	}
 	want := []Message{m("a"), m("b"), m("c"), {MessageID: "poison", DeathReason: "delivery_limit", Timestamp: stamp}}
 	slices.SortFunc(got, func(a, b Message) int { return strings.Compare(a.MessageID, b.MessageID) })

@@ -193,8 +193,10 @@ func mustTx(t *testing.T, id, user, amount, currency string, at time.Time) txmod
 func TestReprocess(t *testing.T) {
 	t.Parallel()
 	at := time.Date(2024, 9, 11, 8, 0, 0, 0, time.UTC)
-	f1 := outboxEntry{TransactionID: "f1", Headers: "{}", ReceivedAt: received,
-		Transaction: mustTx(t, "f1", "u2", "100.25", "USD", time.Date(2024, 9, 10, 23, 59, 59, 123456000, time.UTC))}
+	f1 := outboxEntry{
+		TransactionID: "f1", Headers: "{}", ReceivedAt: received,
+		Transaction: mustTx(t, "f1", "u2", "100.25", "USD", time.Date(2024, 9, 10, 23, 59, 59, 123456000, time.UTC)),
+	}
 	f2 := outboxEntry{TransactionID: "f2", Headers: "{}", ReceivedAt: received, Transaction: mustTx(t, "f2", "u2", "3", "GBP", at)}
 	f3 := outboxEntry{TransactionID: "f3", Headers: "{}", ReceivedAt: received, Transaction: mustTx(t, "f3", "u3", "0.001", "BHD", at)}
 
@@ -205,8 +207,12 @@ func TestReprocess(t *testing.T) {
 		queued []outboxEntry
 	}{
 		{"every failed", Filter{}, []string{"f1", "f2", "f3"}, []outboxEntry{f1, f2, f3}},
-		{"by id, skipping processed, received and unknown ones",
-			Filter{IDs: []string{"p1", "f2", "r1", "nope", "f1"}}, []string{"f1", "f2"}, []outboxEntry{f1, f2}},
+		{
+			"by id, skipping processed, received and unknown ones",
+			Filter{IDs: []string{"p1", "f2", "r1", "nope", "f1"}},
+			[]string{"f1", "f2"},
+			[]outboxEntry{f1, f2},
+		},
 		{"processed ids only", Filter{IDs: []string{"p1", "p2"}}, nil, nil},
 		{"by reason", Filter{ReasonLike: "rates provider:%"}, []string{"f1", "f2"}, []outboxEntry{f1, f2}},
 		{"reason pattern is case-sensitive", Filter{ReasonLike: "NO RATE%"}, nil, nil},
