@@ -195,11 +195,13 @@ func runPrometheus(t *testing.T, bin, config, addr string) string {
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(os.Interrupt)
 		select {
-		case <-done:
+		case err := <-done:
+			if err != nil {
+				t.Logf("prometheus exited: %v", err)
+			}
 		case <-time.After(15 * time.Second):
 			_ = cmd.Process.Kill()
-			<-done
-			t.Errorf("prometheus did not stop within 15 s of SIGINT")
+			t.Errorf("prometheus did not stop within 15 s of SIGINT; killed: %v", <-done)
 		}
 		logFile.Close()
 		if t.Failed() {
@@ -342,7 +344,7 @@ func findPrometheus() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer os.RemoveAll(tmp)
+	defer func() { _ = os.RemoveAll(tmp) }() // best effort: a temporary directory
 	download := func() ([]byte, error) {
 		cmd := exec.Command("apt-get", "download", "prometheus")
 		cmd.Dir = tmp
@@ -351,10 +353,10 @@ func findPrometheus() (string, error) {
 	if out, err := download(); err != nil {
 		// The package lists may be missing or stale.
 		if upd, uerr := exec.Command("apt-get", "update", "-qq").CombinedOutput(); uerr != nil {
-			return "", fmt.Errorf("apt-get download prometheus: %v: %s; apt-get update: %v: %s", err, out, uerr, upd)
+			return "", fmt.Errorf("apt-get download prometheus: %w: %s; apt-get update: %w: %s", err, out, uerr, upd)
 		}
 		if out, err := download(); err != nil {
-			return "", fmt.Errorf("apt-get download prometheus: %v: %s", err, out)
+			return "", fmt.Errorf("apt-get download prometheus: %w: %s", err, out)
 		}
 	}
 	debs, _ := filepath.Glob(filepath.Join(tmp, "prometheus_*.deb"))
@@ -373,11 +375,11 @@ func findPrometheus() (string, error) {
 		}
 	}
 	if out, err := exec.Command("dpkg-deb", "-x", debs[0], staging).CombinedOutput(); err != nil {
-		os.RemoveAll(staging)
-		return "", fmt.Errorf("dpkg-deb -x %s: %v: %s", debs[0], err, out)
+		_ = os.RemoveAll(staging) // best effort: the error below says what failed
+		return "", fmt.Errorf("dpkg-deb -x %s: %w: %s", debs[0], err, out)
 	}
 	if err := os.Rename(staging, deb); err != nil {
-		os.RemoveAll(staging)
+		_ = os.RemoveAll(staging) // best effort: a temporary directory
 		if _, serr := os.Stat(bin); serr == nil {
 			return bin, nil // unpacked meanwhile by someone else
 		}

@@ -49,7 +49,7 @@ func build(t *testing.T) {
 			cmd := exec.Command("go", "build", "-o", *b.out, b.pkg)
 			cmd.Dir = root
 			if out, err := cmd.CombinedOutput(); err != nil {
-				binaries.err = fmt.Errorf("go build %s: %v\n%s", b.pkg, err, out)
+				binaries.err = fmt.Errorf("go build %s: %w\n%s", b.pkg, err, out)
 				return
 			}
 		}
@@ -286,7 +286,9 @@ func metric(t *testing.T, adminURL, name string) float64 {
 	for _, line := range strings.Split(string(b), "\n") {
 		if v, ok := strings.CutPrefix(line, name+" "); ok {
 			var f float64
-			fmt.Sscan(v, &f)
+			if _, err := fmt.Sscan(v, &f); err != nil {
+				t.Fatalf("metric %s: value %q: %v", name, v, err)
+			}
 			return f
 		}
 	}

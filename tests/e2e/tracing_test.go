@@ -212,11 +212,13 @@ func startJaeger(t *testing.T) *jaeger {
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(os.Interrupt)
 		select {
-		case <-done:
+		case err := <-done:
+			if err != nil {
+				t.Logf("Jaeger exited: %v", err)
+			}
 		case <-time.After(15 * time.Second):
 			_ = cmd.Process.Kill()
-			<-done
-			t.Errorf("Jaeger did not stop within 15 s of SIGINT")
+			t.Errorf("Jaeger did not stop within 15 s of SIGINT; killed: %v", <-done)
 		}
 		logFile.Close()
 		if t.Failed() {
