@@ -359,8 +359,10 @@ func TestFaults(t *testing.T) {
 	f.addAPI()
 	f.addConverter(ratesURL)
 
-	l := &loader{f: f, accepted: map[string]txmodel.Transaction{}, rejected: map[string]int{},
-		client: &http.Client{Timeout: 10 * time.Second}}
+	l := &loader{
+		f: f, accepted: map[string]txmodel.Transaction{}, rejected: map[string]int{},
+		client: &http.Client{Timeout: 10 * time.Second},
+	}
 	l.phase.Store(&phaseStats{})
 	ctx, stopLoad := context.WithCancel(context.Background())
 	loadDone := make(chan struct{})

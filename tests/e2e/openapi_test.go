@@ -388,14 +388,16 @@ func TestOpenAPIContract(t *testing.T) {
 		{"not JSON, original's path", "/transaction", "application/json", `[]`, http.StatusBadRequest, "/problems/malformed-body"},
 		{"text/plain", "/v1/transactions", "text/plain", original, http.StatusUnsupportedMediaType, "about:blank"},
 		{"over 64 KiB", "/v1/transactions", "application/json", original + strings.Repeat(" ", 64<<10), http.StatusRequestEntityTooLarge, "about:blank"},
-		{"a batch", "/v1/transactions/batch", "application/json",
+		{
+			"a batch", "/v1/transactions/batch", "application/json",
 			"[" + strings.Join([]string{
 				body("contract-b1", `"5"`, "EUR", "2024-09-11T00:00:00Z"),
 				original,
 				body("contract-1", "1", "USD", "2024-09-11T00:00:00Z"),
 				body("contract-b2", "-1", "USD", "2024-09-11T00:00:00Z"),
 				`"not an object"`,
-			}, ",") + "]", http.StatusOK, ""},
+			}, ",") + "]", http.StatusOK, "",
+		},
 		{"an empty batch", "/v1/transactions/batch", "application/json", `[]`, http.StatusUnprocessableEntity, "/problems/invalid-fields"},
 		{"a batch that is no array", "/v1/transactions/batch", "application/json", original, http.StatusBadRequest, "/problems/malformed-body"},
 		{"a batch in text/plain", "/v1/transactions/batch", "text/plain", "[" + original + "]", http.StatusUnsupportedMediaType, "about:blank"},

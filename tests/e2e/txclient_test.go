@@ -23,8 +23,10 @@ func TestTxclient(t *testing.T) {
 	ctx := context.Background()
 	c := txclient.New(s.api, txclient.WithHTTPClient(s.client))
 	tx := func(id, amount string) txclient.Transaction {
-		return txclient.Transaction{ID: id, UserID: "txclient-user", Amount: decimal.RequireFromString(amount), Currency: "USD",
-			Timestamp: time.Date(2024, 9, 11, 0, 0, 0, 0, time.UTC)}
+		return txclient.Transaction{
+			ID: id, UserID: "txclient-user", Amount: decimal.RequireFromString(amount), Currency: "USD",
+			Timestamp: time.Date(2024, 9, 11, 0, 0, 0, 0, time.UTC),
+		}
 	}
 
 	res, created, err := c.Create(ctx, tx("txc-1", "100.0"))
@@ -100,8 +102,10 @@ func TestTxclientRetriesRateLimited(t *testing.T) {
 	const n = 5
 	for i := range n {
 		id := fmt.Sprintf("txc-limited-%d", i)
-		_, created, err := c.Create(ctx, txclient.Transaction{ID: id, UserID: "u", Amount: decimal.RequireFromString("1"), Currency: "EUR",
-			Timestamp: time.Date(2024, 9, 11, 0, 0, 0, 0, time.UTC)})
+		_, created, err := c.Create(ctx, txclient.Transaction{
+			ID: id, UserID: "u", Amount: decimal.RequireFromString("1"), Currency: "EUR",
+			Timestamp: time.Date(2024, 9, 11, 0, 0, 0, 0, time.UTC),
+		})
 		if err != nil || !created {
 			t.Fatalf("%s: created=%v err=%v, want created after waiting out the rate limit", id, created, err)
 		}
