@@ -84,7 +84,7 @@ func (c *checker) loadAPI(ctx context.Context, m repoModule, version, commit str
 	api := &apidiff.Module{Path: m.Path}
 	for _, p := range pkgs {
 		for _, e := range p.Errors {
-			errs = append(errs, fmt.Errorf("%s", e))
+			errs = append(errs, e)
 		}
 		if p.Name == "main" || p.Types == nil || slices.Contains(strings.Split(p.PkgPath, "/"), "internal") {
 			continue

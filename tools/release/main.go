@@ -163,7 +163,11 @@ func check(ctx context.Context, root string, out io.Writer, keep bool, compileOn
 	if keep {
 		fmt.Fprintf(out, "work directory (kept): %s\n", work)
 	} else {
-		defer removeAll(work)
+		defer func() {
+			if err := removeAll(work); err != nil {
+				fmt.Fprintf(out, "warning: work directory left behind: %v\n", err)
+			}
+		}()
 	}
 	c := &checker{state: st, work: work, proxy: filepath.Join(work, "proxy"), upstream: up, compileOnly: compileOnly, out: out}
 	failures := c.run(ctx)

@@ -102,7 +102,7 @@ func writeZip(zipPath string, r repo, m repoModule, mv module.Version, commit st
 			err = cerr
 		}
 		if err != nil {
-			os.Remove(zipPath)
+			_ = os.Remove(zipPath) // no half-written zip; err says what failed
 		}
 	}()
 	if commit == "" {

@@ -140,7 +140,8 @@ func requiredBump(from string, incompatible, compatible bool) bump {
 // nextVersion is the smallest version after from that the bump b allows.
 func nextVersion(from string, b bump) string {
 	var major, minor, patch int
-	fmt.Sscanf(strings.TrimPrefix(semver.Canonical(from), "v"), "%d.%d.%d", &major, &minor, &patch)
+	// from is canonical: every version comes through parseVersions, which checks it.
+	_, _ = fmt.Sscanf(strings.TrimPrefix(semver.Canonical(from), "v"), "%d.%d.%d", &major, &minor, &patch)
 	switch b {
 	case bumpMajor:
 		return fmt.Sprintf("v%d.0.0", major+1)
