@@ -95,13 +95,22 @@ check-compose: ## compose files, Dockerfiles and Prometheus config, checked with
 	scripts/check-compose.sh
 	cd tools/composecheck && GOWORK=off go test -race -count=1 ./...
 
-lint: ## gofmt and go vet over every module
-	@unformatted=$$(gofmt -l $(MODULES)); if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
-	@for m in $(MODULES); do (cd $$m && go vet ./...); done
-	@echo "lint: gofmt and go vet clean"
+# golangci-lint (configuration: .golangci.yml), built from tools/golangci-lint,
+# a module outside go.work, into ~/.cache/txpersister once; it caches its
+# analyses in ~/.cache/golangci-lint.
+GOLANGCI_LINT = scripts/gotool.sh tools/golangci-lint github.com/golangci/golangci-lint/v2 github.com/golangci/golangci-lint/v2/cmd/golangci-lint
+# The modules outside go.work that hold Go code, linted with GOWORK=off.
+LINT_STANDALONE := tools/composecheck tools/release
 
-fmt: ## gofmt every module
-	gofmt -w $(MODULES)
+lint: ## gofmt, then golangci-lint (errcheck, govet, staticcheck, gosec, ...; gofumpt) over every module
+	@unformatted=$$(gofmt -l $(MODULES) $(LINT_STANDALONE)); if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
+	@lint=$$($(GOLANGCI_LINT)); \
+	echo "golangci-lint: the workspace"; $$lint run $(addsuffix /...,$(addprefix ./,$(MODULES))); \
+	for m in $(LINT_STANDALONE); do echo "golangci-lint: $$m"; (cd $$m && GOWORK=off $$lint run ./...); done
+	@echo "lint: gofmt and golangci-lint clean"
+
+fmt: ## gofumpt every module (golangci-lint fmt)
+	@lint=$$($(GOLANGCI_LINT)); $$lint fmt $(MODULES) $(LINT_STANDALONE)
 
 tidy: ## go mod tidy in every module (libs resolved locally)
 	scripts/tidy.sh
