@@ -59,6 +59,7 @@ func (s *Store) Outbox(ctx context.Context) (Outbox, error) {
 // when no transaction has it. Errors wrap pgkit.ErrUnavailable when
 // PostgreSQL cannot be reached.
 func (s *Store) CountByStatus(ctx context.Context) (map[txmodel.Status]int64, error) {
+	//nolint:rowserrcheck // pgx.ForEachRow below checks rows.Err
 	rows, err := s.pool.Query(ctx, `
 		SELECT coalesce(c.status, 'received'), count(*)
 		FROM transactions t LEFT JOIN conversions c USING (transaction_id)

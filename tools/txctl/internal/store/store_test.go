@@ -155,6 +155,7 @@ type outboxEntry struct {
 // (the seed's), their payloads decoded with the converter's decoder.
 func outboxAfter(t *testing.T, pool *pgxpool.Pool) []outboxEntry {
 	t.Helper()
+	//nolint:rowserrcheck // pgx.ForEachRow below checks rows.Err
 	rows, err := pool.Query(context.Background(),
 		`SELECT transaction_id, headers::text, payload FROM outbox WHERE transaction_id <> 'r1' ORDER BY transaction_id, id`)
 	if err != nil {
