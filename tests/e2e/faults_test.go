@@ -441,8 +441,15 @@ func TestFaults(t *testing.T) {
 		}
 		f.addAPI()
 	})
-	phase("rates provider answers 503 for 60 s, then 3 s a call for 20 s", func() {
+	phase("rates provider answers 503 for 60 s, then 3 s a call for 20 s (converter's cache cold)", func() {
 		f.rates.mode.Store("down")
+		// Rates of past days are cached for good: a fresh converter, whose
+		// cache is empty, makes every (currency, day) ask the provider.
+		old := conv(0)
+		f.addConverter(ratesURL)
+		old.proc.signal(syscall.SIGTERM)
+		old.proc.wait(30 * time.Second)
+		f.remove(old)
 		time.Sleep(60 * time.Second)
 		f.rates.mode.Store("slow")
 		time.Sleep(20 * time.Second)
@@ -475,6 +482,11 @@ func TestFaults(t *testing.T) {
 		t.Errorf("%d transactions got a final answer other than 201/200: %v", len(rejected), firstN(rejected, 5))
 	}
 	lost, failed, wrong := drainAndCheck(t, f, accepted, 5*time.Minute)
+	var retried, maxAttempts int
+	if conn, err := pgx.Connect(context.Background(), f.dbURL); err == nil {
+		_ = conn.QueryRow(context.Background(), `SELECT count(*) FILTER (WHERE attempts > 1), coalesce(max(attempts), 0) FROM conversions`).Scan(&retried, &maxAttempts)
+		conn.Close(context.Background())
+	}
 
 	for _, in := range append(slices.Clone(f.apis), f.convs...) {
 		if !in.proc.running() {
@@ -490,6 +502,7 @@ func TestFaults(t *testing.T) {
 	}
 
 	report := faultReport(results, len(accepted), lost, failed, wrong, l.sent.Load())
+	report += fmt.Sprintf("%d transactions were converted after more than one delivery through the retry (delay) queues, while the rates provider was away; the most attempts one took: %d.\n", retried, maxAttempts)
 	t.Log("\n" + report)
 	if dir := os.Getenv("FAULTS_REPORT_DIR"); dir != "" {
 		if err := os.MkdirAll(dir, 0o755); err == nil {
