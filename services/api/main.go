@@ -63,6 +63,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return fmt.Errorf("unknown arguments %q (usage: api [migrate|healthcheck])", args)
 	}
 
+	if err := cfg.CheckAccess(); err != nil {
+		return err
+	}
 	log.InfoContext(ctx, "starting", "version", version, "config", cfg)
 	shutdownTracing, err := telemetry.SetupTracing(ctx, "api", version)
 	if err != nil {

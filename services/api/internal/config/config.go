@@ -68,13 +68,19 @@ func Load(getenv func(string) string) (Config, error) {
 		RateBurst:       e.Int("RATE_BURST", 20000, 1, 1e9),
 	}
 	c.Keys = loadKeys(e, getenv)
-	if len(c.Keys) == 0 && !c.AuthDisabled {
-		e.Fail("API_KEYS", "no API key configured: set API_KEYS or API_KEYS_FILE, or AUTH_DISABLED=true to run without authentication on purpose")
-	}
 	if err := e.Err(); err != nil {
 		return Config{}, fmt.Errorf("configuration: %w", err)
 	}
 	return c, nil
+}
+
+// CheckAccess refuses to serve with no API key unless authentication is
+// disabled on purpose. Only serving needs it: `api migrate` does not.
+func (c Config) CheckAccess() error {
+	if len(c.Keys) == 0 && !c.AuthDisabled {
+		return fmt.Errorf("configuration: API_KEYS: no API key configured: set API_KEYS or API_KEYS_FILE, or AUTH_DISABLED=true to run without authentication on purpose")
+	}
+	return nil
 }
 
 // LogValue is the configuration as it is logged at start: passwords in

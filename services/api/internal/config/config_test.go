@@ -27,8 +27,11 @@ func TestLoadDefaults(t *testing.T) {
 }
 
 func TestLoadRefusesToRunOpenByAccident(t *testing.T) {
-	_, err := Load(getenv(nil))
-	if err == nil || !strings.Contains(err.Error(), "API_KEYS") || !strings.Contains(err.Error(), "AUTH_DISABLED") {
+	c, err := Load(getenv(nil))
+	if err != nil {
+		t.Fatalf("Load without keys (as api migrate runs): %v", err)
+	}
+	if err := c.CheckAccess(); err == nil || !strings.Contains(err.Error(), "API_KEYS") || !strings.Contains(err.Error(), "AUTH_DISABLED") {
 		t.Errorf("no keys and auth not disabled: err = %v, want a refusal naming API_KEYS and AUTH_DISABLED", err)
 	}
 	if _, err := Load(getenv(map[string]string{"API_KEYS": "alice:nothex"})); err == nil || !strings.Contains(err.Error(), "API_KEYS") {
