@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
 )
@@ -124,6 +125,8 @@ type Consumer struct {
 	tag         string
 	log         *slog.Logger
 	consuming   atomic.Bool
+	ackMax      int           // WithBatchedAcks; 0: one ack frame per delivery
+	ackDelay    time.Duration // WithBatchedAcks
 }
 
 // NewConsumer returns a Consumer of queue on c that lets at most prefetch
@@ -204,6 +207,10 @@ func (c *Consumer) consumeOnce(ctx context.Context, h Handler) (subscribed bool,
 	defer c.consuming.Store(false)
 	c.log.Debug("rabbitmq consumer subscribed")
 
+	var acker *batchAcker
+	if c.ackMax > 0 {
+		acker = newBatchAcker(ch, c.ackMax, c.ackDelay)
+	}
 	var wg sync.WaitGroup
 	for range c.concurrency {
 		wg.Go(func() {
@@ -219,12 +226,18 @@ func (c *Consumer) consumeOnce(ctx context.Context, h Handler) (subscribed bool,
 						// Left unsettled: closing the channel requeues it.
 						return
 					}
+					if acker != nil {
+						d.Acknowledger = acker
+					}
 					h(ctx, NewDelivery(d))
 				}
 			}
 		})
 	}
 	wg.Wait()
+	if acker != nil {
+		acker.close()
+	}
 	select {
 	case e := <-closed:
 		if e != nil {
