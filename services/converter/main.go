@@ -136,7 +136,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	defer saver.Close()
 	w := worker.New(convert.New(rates, saver, cfg.Target, time.Now), amqpx.NewRetrier(pub, topo), topo.Queue, log, metrics, time.Now)
 	consumer := amqpx.NewConsumer(conn, topo.Queue, cfg.Prefetch,
-		amqpx.WithConcurrency(cfg.Concurrency), amqpx.WithConsumerLogger(log), amqpx.WithConsumerTag("txpersister-converter"))
+		amqpx.WithConcurrency(cfg.Concurrency), amqpx.WithConsumerLogger(log), amqpx.WithConsumerTag("txpersister-converter"),
+		// One cumulative ack for many messages instead of a frame each; an
+		// ack lost with the process is a redelivery, which changes nothing.
+		amqpx.WithBatchedAcks(max(cfg.Prefetch/4, 2), 5*time.Millisecond))
 
 	ready := func(ctx context.Context) error {
 		if err := st.Ping(ctx); err != nil {
