@@ -23,7 +23,7 @@
 #
 # It installs what it lacks by itself: tools/composecheck is built with the
 # Go toolchain (a module outside go.work, fetched through the Go module
-# proxy); promtool is taken out of Debian's prometheus package with
+# proxy); promtool comes from scripts/prometheus.sh, out of Debian's prometheus package with
 # apt-get download + dpkg-deb, never installed, so no Prometheus server is
 # started. Both are cached under ${XDG_CACHE_HOME:-~/.cache}/txpersister,
 # and so is the module cache of the replayed builds (public modules only:
@@ -108,20 +108,7 @@ for df in "${dockerfiles[@]}"; do
 done
 
 step "Prometheus configuration (promtool)"
-promtool=$(command -v promtool || true)
-if [ -z "$promtool" ]; then
-	promtool="$cache/prometheus-deb/usr/bin/promtool"
-	if [ ! -x "$promtool" ]; then
-		command -v apt-get >/dev/null || fail "promtool is missing and there is no apt-get to fetch it"
-		echo "fetching promtool from Debian's prometheus package (downloaded, not installed)"
-		(cd "$tmp" && apt-get download prometheus >/dev/null 2>&1) ||
-			(apt-get update -qq && cd "$tmp" && apt-get download prometheus >/dev/null) ||
-			fail "cannot download Debian's prometheus package"
-		rm -rf "$cache/prometheus-deb"
-		dpkg-deb -x "$tmp"/prometheus_*.deb "$cache/prometheus-deb" ||
-			fail "cannot unpack Debian's prometheus package"
-	fi
-fi
+promtool=$("$root/scripts/prometheus.sh" promtool) || fail "no promtool (see scripts/prometheus.sh above)"
 "$promtool" --version 2>&1 | head -1
 for cfg in ops/prometheus/prometheus.yml ops/prometheus/prometheus.local.yml; do
 	"$promtool" check config "$cfg" || fail "$cfg"

@@ -304,11 +304,10 @@ var promBinary struct {
 	err  error
 }
 
-// prometheusBinary returns a Prometheus server binary: $PROMETHEUS, a
-// prometheus on the PATH, or the one of Debian's prometheus package,
-// unpacked (apt-get download + dpkg-deb -x, never installed: installing
-// would start a service) into the cache scripts/check-compose.sh shares,
-// ${XDG_CACHE_HOME:-~/.cache}/txpersister/check-compose/prometheus-deb. It
+// prometheusBinary returns a Prometheus server binary from
+// scripts/prometheus.sh: $PROMETHEUS, a prometheus on the PATH, or the one
+// of Debian's prometheus package, unpacked (never installed: installing
+// would start a service) into the cache scripts/check-compose.sh shares. It
 // fails the test, saying why, when none can be had.
 func prometheusBinary(t *testing.T) string {
 	t.Helper()
@@ -322,71 +321,16 @@ func prometheusBinary(t *testing.T) string {
 }
 
 func findPrometheus() (string, error) {
-	if p := os.Getenv("PROMETHEUS"); p != "" {
-		return p, nil
-	}
-	if p, err := exec.LookPath("prometheus"); err == nil {
-		return p, nil
-	}
-	cacheDir, err := os.UserCacheDir()
-	if err != nil {
-		return "", fmt.Errorf("no cache directory to unpack it in: %w", err)
-	}
-	deb := filepath.Join(cacheDir, "txpersister", "check-compose", "prometheus-deb")
-	bin := filepath.Join(deb, "usr", "bin", "prometheus")
-	if _, err := os.Stat(bin); err == nil {
-		return bin, nil
-	}
-	if _, err := exec.LookPath("apt-get"); err != nil {
-		return "", fmt.Errorf("not on the PATH, not in %s, and no apt-get to fetch Debian's prometheus package; set $PROMETHEUS", deb)
-	}
-	tmp, err := os.MkdirTemp("", "txpersister-prometheus-deb")
+	root, err := filepath.Abs("../..")
 	if err != nil {
 		return "", err
 	}
-	defer func() { _ = os.RemoveAll(tmp) }() // best effort: a temporary directory
-	download := func() ([]byte, error) {
-		cmd := exec.Command("apt-get", "download", "prometheus")
-		cmd.Dir = tmp
-		return cmd.CombinedOutput()
-	}
-	if out, err := download(); err != nil {
-		// The package lists may be missing or stale.
-		if upd, uerr := exec.Command("apt-get", "update", "-qq").CombinedOutput(); uerr != nil {
-			return "", fmt.Errorf("apt-get download prometheus: %w: %s; apt-get update: %w: %s", err, out, uerr, upd)
-		}
-		if out, err := download(); err != nil {
-			return "", fmt.Errorf("apt-get download prometheus: %w: %s", err, out)
-		}
-	}
-	debs, _ := filepath.Glob(filepath.Join(tmp, "prometheus_*.deb"))
-	if len(debs) != 1 {
-		return "", fmt.Errorf("apt-get download prometheus left %q in %s", debs, tmp)
-	}
-	// Unpack next to the cache and rename into place, so that a concurrent
-	// check-compose.sh never sees half a tree.
-	staging, err := os.MkdirTemp(filepath.Dir(deb), "prometheus-deb-")
+	var stderr strings.Builder
+	cmd := exec.Command(filepath.Join(root, "scripts", "prometheus.sh"))
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	if err != nil {
-		if err := os.MkdirAll(filepath.Dir(deb), 0o755); err != nil {
-			return "", err
-		}
-		if staging, err = os.MkdirTemp(filepath.Dir(deb), "prometheus-deb-"); err != nil {
-			return "", err
-		}
+		return "", fmt.Errorf("scripts/prometheus.sh: %w: %s", err, stderr.String())
 	}
-	if out, err := exec.Command("dpkg-deb", "-x", debs[0], staging).CombinedOutput(); err != nil {
-		_ = os.RemoveAll(staging) // best effort: the error below says what failed
-		return "", fmt.Errorf("dpkg-deb -x %s: %w: %s", debs[0], err, out)
-	}
-	if err := os.Rename(staging, deb); err != nil {
-		_ = os.RemoveAll(staging) // best effort: a temporary directory
-		if _, serr := os.Stat(bin); serr == nil {
-			return bin, nil // unpacked meanwhile by someone else
-		}
-		return "", err
-	}
-	if _, err := os.Stat(bin); err != nil {
-		return "", fmt.Errorf("Debian's prometheus package has no %s", strings.TrimPrefix(bin, deb))
-	}
-	return bin, nil
+	return strings.TrimSpace(string(out)), nil
 }
