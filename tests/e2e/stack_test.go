@@ -99,14 +99,36 @@ type options struct {
 	apiEnv []string
 }
 
+// handedOut holds every address freeAddr has returned in this process.
+var handedOut = struct {
+	sync.Mutex
+	addrs map[string]bool
+}{addrs: map[string]bool{}}
+
+// freeAddr returns a loopback address with a port nobody listens on now and
+// that it has not returned before. The port is closed again before the
+// address is returned, and the kernel may hand the same port to the next
+// caller: without the memory of what was handed out, two services of one
+// stack could be given one port (the api's public port was once the
+// converter's admin port too, and the converter could not start).
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	handedOut.Lock()
+	defer handedOut.Unlock()
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		l.Close()
+		if !handedOut.addrs[addr] {
+			handedOut.addrs[addr] = true
+			return addr
+		}
 	}
-	defer l.Close()
-	return l.Addr().String()
+	t.Fatal("no free port found that was not handed out before")
+	return ""
 }
 
 // start builds the commands if needed and starts ratesd, the api and the
