@@ -52,9 +52,11 @@ func Load(getenv func(string) string) (Config, error) {
 		RatesProvider: e.String("RATES_PROVIDER", ratesclient.ProviderFrankfurter),
 		RatesTimeout:  e.Duration("RATES_TIMEOUT", 5*time.Second),
 		DBMaxConns:    e.Int("DB_MAX_CONNS", 16, 1, 1000),
-		Prefetch:      e.Int("PREFETCH", 256, 1, 65535),
-		Concurrency:   e.Int("CONCURRENCY", 128, 1, 1024),
-		RetryDelays:   e.Durations("RETRY_DELAYS", amqpx.DefaultRetryDelays()),
+		// A wide window: each message waits for a shared commit, so the
+		// messages in flight bound the throughput (docs/PERFORMANCE.md).
+		Prefetch:    e.Int("PREFETCH", 2048, 1, 65535),
+		Concurrency: e.Int("CONCURRENCY", 1024, 1, 4096),
+		RetryDelays: e.Durations("RETRY_DELAYS", amqpx.DefaultRetryDelays()),
 	}
 	if p := c.RatesProvider; p != ratesclient.ProviderFrankfurter && p != ratesclient.ProviderExchangeRateAPI {
 		e.Fail("RATES_PROVIDER", "%q is not %s or %s", p, ratesclient.ProviderFrankfurter, ratesclient.ProviderExchangeRateAPI)

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -57,6 +58,11 @@ type Worker struct {
 	tracer  trace.Tracer
 	prop    propagation.TextMapPropagator
 	now     func() time.Time
+
+	// The series every message touches, looked up once: a lookup by
+	// name builds the prefixed name, an allocation per message.
+	consumed, processed *metrics.Counter
+	handling, latency   *metrics.PrometheusHistogram
 }
 
 // New returns a Worker for deliveries of queue and registers its metrics
@@ -73,12 +79,14 @@ func New(conv Converter, retrier Retrier, queue string, log *slog.Logger, m *tel
 	} {
 		m.Counter(name)
 	}
-	m.Histogram("message_handling_duration_seconds", telemetry.LatencyBuckets())
-	m.Histogram("pipeline_latency_seconds", telemetry.LatencyBuckets())
 	return &Worker{
 		conv: conv, retrier: retrier, queue: queue, log: log, metrics: m, now: now,
-		tracer: otel.Tracer("github.com/txpersister/txpersister/services/converter/internal/worker"),
-		prop:   otel.GetTextMapPropagator(),
+		consumed:  m.Counter("messages_consumed_total"),
+		processed: m.Counter("transactions_processed_total"),
+		handling:  m.Histogram("message_handling_duration_seconds", telemetry.LatencyBuckets()),
+		latency:   m.Histogram("pipeline_latency_seconds", telemetry.LatencyBuckets()),
+		tracer:    otel.Tracer("github.com/txpersister/txpersister/services/converter/internal/worker"),
+		prop:      otel.GetTextMapPropagator(),
 	}
 }
 
@@ -105,7 +113,7 @@ func (w *Worker) Handle(ctx context.Context, d amqpx.Delivery) {
 	ctx, span := w.tracer.Start(ctx, "process "+w.queue,
 		trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attrs...))
 	defer span.End()
-	w.metrics.Counter("messages_consumed_total").Inc()
+	w.consumed.Inc()
 	log := w.log.With("transaction_id", d.MessageId, "attempt", amqpx.Attempt(d)+1)
 
 	err := w.handle(ctx, d, log)
@@ -120,7 +128,7 @@ func (w *Worker) Handle(ctx context.Context, d amqpx.Delivery) {
 		w.metrics.Counter("messages_requeued_total").Inc()
 		log.WarnContext(ctx, "message requeued", "err", err)
 	}
-	w.metrics.Histogram("message_handling_duration_seconds", telemetry.LatencyBuckets()).UpdateDuration(start)
+	w.handling.UpdateDuration(start)
 }
 
 func (w *Worker) handle(ctx context.Context, d amqpx.Delivery, log *slog.Logger) error {
@@ -214,12 +222,15 @@ func (w *Worker) recorded(ctx context.Context, res convert.Result, receivedAt ti
 	}
 	switch c.Status {
 	case txmodel.StatusProcessed:
-		w.metrics.Counter("transactions_processed_total").Inc()
+		w.processed.Inc()
 		if !receivedAt.IsZero() {
-			w.metrics.Histogram("pipeline_latency_seconds", telemetry.LatencyBuckets()).Update(c.ProcessedAt.Sub(receivedAt).Seconds())
+			w.latency.Update(c.ProcessedAt.Sub(receivedAt).Seconds())
 		}
-		log.InfoContext(ctx, "transaction processed", "converted_amount", c.Converted.String(), "target_currency", c.Converted.Currency.Code(),
-			"exchange_rate", c.Rate.Value.String(), "rate_date", c.Rate.Date.Format(time.DateOnly))
+		// The attributes cost allocations; build them only to be written.
+		if log.Enabled(ctx, slog.LevelInfo) {
+			log.InfoContext(ctx, "transaction processed", "converted_amount", c.Converted.String(), "target_currency", c.Converted.Currency.Code(),
+				"exchange_rate", c.Rate.Value.String(), "rate_date", c.Rate.Date.Format(time.DateOnly))
+		}
 	default:
 		w.metrics.Counter("transactions_failed_total").Inc()
 		log.WarnContext(ctx, "transaction failed", "reason", c.FailureReason)
