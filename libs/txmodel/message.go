@@ -3,7 +3,9 @@ package txmodel
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 )
@@ -59,12 +61,9 @@ func EncodeMessage(t Transaction, receivedAt time.Time) ([]byte, error) {
 // MessageVersion, and a *ValidationError for a transaction that breaks the
 // rules.
 func DecodeMessage(body []byte) (Transaction, time.Time, error) {
-	if err := checkMessageKeys(body); err != nil {
+	m, err := decodeMessage(body)
+	if err != nil {
 		return Transaction{}, time.Time{}, err
-	}
-	var m Message
-	if err := json.Unmarshal(body, &m); err != nil {
-		return Transaction{}, time.Time{}, fmt.Errorf("%w: message: %s", ErrMalformed, jsonErrorText(err))
 	}
 	if m.Version < 1 || m.Version > MessageVersion {
 		return Transaction{}, time.Time{}, fmt.Errorf("%w: %d (this reader knows 1 to %d)", ErrUnsupportedVersion, m.Version, MessageVersion)
@@ -102,41 +101,68 @@ func DecodeMessage(body []byte) (Transaction, time.Time, error) {
 // messageFields are the JSON names of Message's fields.
 var messageFields = []string{"version", FieldTransactionID, FieldUserID, FieldAmount, FieldCurrency, FieldTimestamp, "received_at"}
 
-// checkMessageKeys refuses, with ErrMalformed, a message that is not a JSON
-// object, names a field twice, or names one of Message's fields in another
-// case ("Amount", or "tranſaction_id" with a long s). encoding/json would
+// decodeMessage reads a Message from body in one pass, as json.Unmarshal
+// would, but refuses with ErrMalformed a body that is not one JSON object,
+// names a field twice, or names one of Message's fields in another case
+// ("Amount", or "tranſaction_id" with a long s). encoding/json would
 // quietly let the last copy win and match names regardless of case; a
 // message this code did not write must not be read one way here and
-// another way elsewhere. Fields it does not know are left alone.
-func checkMessageKeys(body []byte) error {
+// another way elsewhere. Fields it does not know are skipped.
+func decodeMessage(body []byte) (Message, error) {
+	var m Message
+	malformed := func(err error) error { return fmt.Errorf("%w: message: %s", ErrMalformed, jsonErrorText(err)) }
 	dec := json.NewDecoder(bytes.NewReader(body))
 	tok, err := dec.Token()
 	if err != nil {
-		return fmt.Errorf("%w: message: %s", ErrMalformed, jsonErrorText(err))
+		return Message{}, malformed(err)
 	}
 	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return fmt.Errorf("%w: message: want a JSON object", ErrMalformed)
+		return Message{}, fmt.Errorf("%w: message: want a JSON object", ErrMalformed)
 	}
-	seen := make(map[string]bool, len(messageFields))
+	targets := [...]any{&m.Version, &m.TransactionID, &m.UserID, &m.Amount, &m.Currency, &m.Timestamp, &m.ReceivedAt}
+	var seen [len(targets)]bool
+	var seenOther map[string]bool // fields it does not know, made on the first
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return fmt.Errorf("%w: message: %s", ErrMalformed, jsonErrorText(err))
+			return Message{}, malformed(err)
 		}
 		key, _ := tok.(string) // inside an object the decoder yields only string keys here
-		if seen[key] {
-			return fmt.Errorf("%w: message: field %q given more than once", ErrMalformed, truncate(key, 64))
-		}
-		seen[key] = true
-		for _, f := range messageFields {
-			if key != f && strings.EqualFold(key, f) {
-				return fmt.Errorf("%w: message: field %q is not %q", ErrMalformed, truncate(key, 64), f)
+		var target any
+		for i, f := range messageFields {
+			if key == f {
+				if seen[i] {
+					return Message{}, fmt.Errorf("%w: message: field %q given more than once", ErrMalformed, key)
+				}
+				seen[i], target = true, targets[i]
+				break
+			}
+			if strings.EqualFold(key, f) {
+				return Message{}, fmt.Errorf("%w: message: field %q is not %q", ErrMalformed, truncate(key, 64), f)
 			}
 		}
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return fmt.Errorf("%w: message: %s", ErrMalformed, jsonErrorText(err))
+		if target == nil {
+			if seenOther[key] {
+				return Message{}, fmt.Errorf("%w: message: field %q given more than once", ErrMalformed, truncate(key, 64))
+			}
+			if seenOther == nil {
+				seenOther = map[string]bool{}
+			}
+			seenOther[key] = true
+			target = new(json.RawMessage)
+		}
+		if err := dec.Decode(target); err != nil {
+			return Message{}, malformed(err)
 		}
 	}
-	return nil
+	if _, err := dec.Token(); err != nil { // the closing brace
+		return Message{}, malformed(err)
+	}
+	switch _, err := dec.Token(); {
+	case err == nil:
+		return Message{}, fmt.Errorf("%w: message: more than one JSON value", ErrMalformed)
+	case !errors.Is(err, io.EOF):
+		return Message{}, malformed(err)
+	}
+	return m, nil
 }

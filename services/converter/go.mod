@@ -13,7 +13,7 @@ require (
 	github.com/txpersister/txpersister/libs/ratesclient v0.1.0
 	github.com/txpersister/txpersister/libs/telemetry v0.1.0
 	github.com/txpersister/txpersister/libs/testkit v0.1.0
-	github.com/txpersister/txpersister/libs/txmodel v0.1.0
+	github.com/txpersister/txpersister/libs/txmodel v0.1.1
 	go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp v0.72.0
 	go.opentelemetry.io/otel v1.47.0
 	go.opentelemetry.io/otel/trace v1.47.0
