@@ -93,12 +93,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	for name, f := range pgkit.PoolGauges(pool) {
 		metrics.Gauge(name, f)
 	}
+	topo := amqpx.DefaultTopology()
+	rel := relay.New(st, relay.Config{
+		Exchange:   topo.Exchange,
+		RoutingKey: topo.RoutingKey,
+		BatchSize:  cfg.RelayBatchSize,
+		PollPeriod: cfg.RelayPollPeriod,
+	}, log, metrics)
+	// Every commit that adds outbox entries wakes this process's relays.
 	txs := ingest.New(st, time.Now, ingest.BatchConfig{
 		Flushers: cfg.BatchFlushers,
 		MaxSize:  cfg.BatchMax,
 		Window:   cfg.BatchWindow,
 		Timeout:  cfg.RequestTimeout,
-	})
+	}, rel.Wake)
 	// Closed after the servers stopped: their last requests wait on it.
 	defer txs.Close()
 	if cfg.AuthDisabled {
@@ -122,13 +130,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return telemetry.RunServer(ctx, public, log) })
 	g.Go(func() error { return telemetry.RunServer(ctx, admin, log) })
-	topo := amqpx.DefaultTopology()
-	rel := relay.New(st, relay.Config{
-		Exchange:   topo.Exchange,
-		RoutingKey: topo.RoutingKey,
-		BatchSize:  cfg.RelayBatchSize,
-		PollPeriod: cfg.RelayPollPeriod,
-	}, log, metrics)
 	g.Go(func() error { rel.WatchBacklog(ctx); return nil })
 	g.Go(func() error { return runRelays(ctx, cfg, topo, rel, log) })
 	err = g.Wait()

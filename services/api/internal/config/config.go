@@ -25,7 +25,7 @@ type Config struct {
 	DBMaxConns      int           // DB_MAX_CONNS: the pool's size
 	RequestTimeout  time.Duration // REQUEST_TIMEOUT: the most a request may wait for PostgreSQL
 	RelayBatchSize  int           // OUTBOX_BATCH_SIZE: outbox entries published per confirm round
-	RelayPollPeriod time.Duration // OUTBOX_POLL_INTERVAL: how often the relay looks without a notification
+	RelayPollPeriod time.Duration // OUTBOX_POLL_INTERVAL: how often the relay looks without being woken
 	Relays          int           // OUTBOX_RELAYS: relay loops, each with its own channel to the broker
 
 	BatchFlushers int           // INGEST_BATCH_FLUSHERS: inserts in flight at once

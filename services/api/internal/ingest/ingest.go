@@ -38,19 +38,38 @@ type BatchConfig = pgkit.BatchConfig
 
 // Service accepts and reads transactions. Close stops it.
 type Service struct {
-	store   Store
-	now     func() time.Time
-	prop    propagation.TextMapPropagator
-	batcher *pgkit.Batcher[store.NewTransaction, store.Result]
+	store     Store
+	now       func() time.Time
+	prop      propagation.TextMapPropagator
+	batcher   *pgkit.Batcher[store.NewTransaction, store.Result]
+	committed func()
 }
 
 // New returns a Service on st. now is the clock (time.Now in production).
-func New(st Store, now func() time.Time, batch BatchConfig) *Service {
-	s := &Service{store: st, now: now, prop: otel.GetTextMapPropagator()}
-	s.batcher = pgkit.NewBatcher(func(ctx context.Context, items []store.NewTransaction) ([]store.Result, error) {
-		return st.Insert(ctx, items)
-	}, batch)
+// committed, when not nil, is called after every commit that created
+// transactions, and so outbox entries: the relay's Wake.
+func New(st Store, now func() time.Time, batch BatchConfig, committed func()) *Service {
+	if committed == nil {
+		committed = func() {}
+	}
+	s := &Service{store: st, now: now, prop: otel.GetTextMapPropagator(), committed: committed}
+	s.batcher = pgkit.NewBatcher(s.insert, batch)
 	return s
+}
+
+// insert stores items in one commit and calls committed if it created any.
+func (s *Service) insert(ctx context.Context, items []store.NewTransaction) ([]store.Result, error) {
+	res, err := s.store.Insert(ctx, items)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range res {
+		if r.Outcome == store.Created {
+			s.committed()
+			break
+		}
+	}
+	return res, nil
 }
 
 // Close writes the transactions still queued and stops the batching.
@@ -83,7 +102,7 @@ func (s *Service) AcceptBatch(ctx context.Context, txs []txmodel.Transaction) ([
 			return nil, err
 		}
 	}
-	res, err := s.store.Insert(ctx, items)
+	res, err := s.insert(ctx, items)
 	if err != nil {
 		return nil, fmt.Errorf("accept %d transactions: %w", len(txs), err)
 	}

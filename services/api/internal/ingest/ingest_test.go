@@ -52,7 +52,7 @@ func tx(t *testing.T, id string) txmodel.Transaction {
 func TestConcurrentAcceptsShareRoundTrips(t *testing.T) {
 	otel.SetTextMapPropagator(propagation.TraceContext{})
 	st := &slowStore{}
-	svc := New(st, time.Now, BatchConfig{Flushers: 2, MaxSize: 100})
+	svc := New(st, time.Now, BatchConfig{Flushers: 2, MaxSize: 100}, nil)
 	defer svc.Close()
 	const n = 200
 	var wg sync.WaitGroup
@@ -82,5 +82,50 @@ func TestConcurrentAcceptsShareRoundTrips(t *testing.T) {
 	}
 	if len(seen) != n {
 		t.Errorf("%d distinct trace contexts stored, want %d", len(seen), n)
+	}
+}
+
+// outcomeStore answers every Insert with one outcome, or fails.
+type outcomeStore struct {
+	Store
+	outcome store.Outcome
+	err     error
+}
+
+func (s outcomeStore) Insert(_ context.Context, items []store.NewTransaction) ([]store.Result, error) {
+	if s.err != nil {
+		return nil, s.err
+	}
+	out := make([]store.Result, len(items))
+	for i := range out {
+		out[i] = store.Result{Outcome: s.outcome}
+	}
+	return out, nil
+}
+
+// TestCommittedWakesTheRelayOnlyForNewEntries: committed (the relay's
+// Wake) follows every commit that created transactions, through Accept and
+// AcceptBatch, and no commit that created none.
+func TestCommittedWakesTheRelayOnlyForNewEntries(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		store outcomeStore
+		want  int
+	}{
+		{"created", outcomeStore{outcome: store.Created}, 2},
+		{"replayed", outcomeStore{outcome: store.Replayed}, 0},
+		{"conflict", outcomeStore{outcome: store.Conflict}, 0},
+		{"failed", outcomeStore{err: store.ErrUnavailable}, 0},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var calls atomic.Int64
+			svc := New(tt.store, time.Now, BatchConfig{Flushers: 1, MaxSize: 10}, func() { calls.Add(1) })
+			defer svc.Close()
+			_, _ = svc.Accept(context.Background(), tx(t, "a"))
+			_, _ = svc.AcceptBatch(context.Background(), []txmodel.Transaction{tx(t, "b"), tx(t, "c")})
+			if got := calls.Load(); got != int64(tt.want) {
+				t.Errorf("committed called %d times, want %d", got, tt.want)
+			}
+		})
 	}
 }

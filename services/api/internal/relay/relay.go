@@ -6,6 +6,7 @@ package relay
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -27,8 +28,6 @@ type Outbox interface {
 	// RelayOutbox hands locked entries to publish and deletes them when it
 	// returns nil.
 	RelayOutbox(ctx context.Context, limit int, publish func(context.Context, []store.OutboxEntry) error) (int, error)
-	// ListenOutbox announces commits that add entries.
-	ListenOutbox(ctx context.Context) (*store.Listener, error)
 	// OutboxStats reports the backlog and the oldest entry's time.
 	OutboxStats(ctx context.Context) (int64, time.Time, error)
 }
@@ -47,11 +46,19 @@ type Config struct {
 	Exchange   string        // where transactions are published
 	RoutingKey string        // their routing key
 	BatchSize  int           // entries per publish-and-confirm round
-	PollPeriod time.Duration // how long to wait for a notification before looking anyway
+	PollPeriod time.Duration // how long to wait for a Wake before looking anyway
 }
 
 // Relay moves outbox entries to the broker. Several Run loops may share
 // one Relay, each with its own Publisher: they claim disjoint entries.
+//
+// The writers of this process call Wake after each commit that adds
+// entries, so the loops relay them at once. Entries committed by other
+// processes (another api instance, or one that died before its relays
+// got to them) are found on the next poll, every PollPeriod. The wake-up
+// is deliberately not a PostgreSQL NOTIFY: a transaction that notifies
+// takes a database-wide lock at commit and holds it through its WAL
+// flush, which serialised every writer's commit.
 type Relay struct {
 	outbox  Outbox
 	cfg     Config
@@ -62,6 +69,9 @@ type Relay struct {
 
 	backlog    atomic.Int64
 	oldestUnix atomic.Int64 // Unix nanoseconds of the oldest entry, 0 when empty
+
+	mu    sync.Mutex
+	wakes map[chan struct{}]struct{} // one per running loop
 }
 
 // New returns a Relay and registers its metrics in m. It publishes nothing
@@ -72,6 +82,7 @@ func New(outbox Outbox, cfg Config, log *slog.Logger, m *telemetry.Metrics) *Rel
 		outbox: outbox, cfg: cfg, log: log, metrics: m,
 		tracer: otel.Tracer("github.com/txpersister/txpersister/services/api/internal/relay"),
 		prop:   otel.GetTextMapPropagator(),
+		wakes:  map[chan struct{}]struct{}{},
 	}
 	m.Gauge("outbox_backlog", func() float64 { return float64(r.backlog.Load()) })
 	m.Gauge("outbox_oldest_age_seconds", func() float64 {
@@ -99,27 +110,40 @@ func (r *Relay) WatchBacklog(ctx context.Context) {
 	}
 }
 
-// Run relays with pub until ctx is done. It wakes on every commit that adds
-// entries, and at least every PollPeriod; after a failure it backs off up to
-// 5 s and tries again, for as long as it runs.
+// Wake tells every Run loop that entries were committed: a loop waiting
+// looks at once, a loop busy looks again as soon as it is done. It never
+// blocks.
+func (r *Relay) Wake() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for wake := range r.wakes {
+		select {
+		case wake <- struct{}{}:
+		default: // a wake-up is pending already
+		}
+	}
+}
+
+// Run relays with pub until ctx is done. It looks on every Wake and at
+// least every PollPeriod; after a failure it backs off up to 5 s and tries
+// again, for as long as it runs.
 func (r *Relay) Run(ctx context.Context, pub Publisher) error {
 	publish := func(ctx context.Context, entries []store.OutboxEntry) error {
 		return r.publish(ctx, pub, entries)
 	}
-	var l *store.Listener
+	wake := make(chan struct{}, 1)
+	r.mu.Lock()
+	r.wakes[wake] = struct{}{}
+	r.mu.Unlock()
 	defer func() {
-		if l != nil {
-			l.Close(context.WithoutCancel(ctx))
-		}
+		r.mu.Lock()
+		delete(r.wakes, wake)
+		r.mu.Unlock()
 	}()
+	poll := time.NewTimer(r.cfg.PollPeriod)
+	defer poll.Stop()
 	backoff := time.Duration(0)
 	for ctx.Err() == nil {
-		if l == nil {
-			var err error
-			if l, err = r.outbox.ListenOutbox(ctx); err != nil {
-				r.log.WarnContext(ctx, "outbox relay cannot listen for notifications; polling", "err", err)
-			}
-		}
 		n, err := r.outbox.RelayOutbox(ctx, r.cfg.BatchSize, publish)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -135,13 +159,11 @@ func (r *Relay) Run(ctx context.Context, pub Publisher) error {
 		if n == r.cfg.BatchSize {
 			continue // more is waiting
 		}
-		if l == nil {
-			sleep(ctx, r.cfg.PollPeriod)
-			continue
-		}
-		if err := l.Wait(ctx, r.cfg.PollPeriod); err != nil {
-			l.Close(ctx)
-			l = nil
+		poll.Reset(r.cfg.PollPeriod)
+		select {
+		case <-ctx.Done():
+		case <-wake:
+		case <-poll.C:
 		}
 	}
 	return nil

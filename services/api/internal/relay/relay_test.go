@@ -107,7 +107,7 @@ func TestRelayPublishesAndCatchesUpAfterAnOutage(t *testing.T) {
 	otel.SetTextMapPropagator(propagation.TraceContext{})
 	st := newStore(t)
 	pub := &fakePublisher{down: true}
-	// A long poll period: only notifications and the retry backoff wake it.
+	// A long poll period: only Wake and the retry backoff wake it.
 	r := New(st, Config{Exchange: "transactions", RoutingKey: "convert", BatchSize: 3, PollPeriod: time.Minute},
 		slog.New(slog.NewTextHandler(io.Discard, nil)), telemetry.NewMetrics("test_"))
 	ctx, cancel := context.WithCancel(context.Background())
@@ -121,6 +121,7 @@ func TestRelayPublishesAndCatchesUpAfterAnOutage(t *testing.T) {
 	}()
 
 	insert(t, st, "a", "b", "c", "d", "e")
+	r.Wake()
 	waitFor(t, "failed publishes during the outage", func() bool { _, f := pub.snapshot(); return f >= 2 })
 	if n, _, err := st.OutboxStats(context.Background()); err != nil || n != 5 {
 		t.Fatalf("outbox during the outage holds %d (err %v), want 5", n, err)
@@ -130,9 +131,10 @@ func TestRelayPublishesAndCatchesUpAfterAnOutage(t *testing.T) {
 	waitFor(t, "every entry published", func() bool { p, _ := pub.snapshot(); return len(p) >= 5 })
 	waitFor(t, "an empty outbox", func() bool { n, _, err := st.OutboxStats(context.Background()); return err == nil && n == 0 })
 
-	// After the outage, a new commit is relayed at once (NOTIFY), long before
-	// the minute-long poll period.
+	// After the outage, a new commit is relayed at once on its writer's
+	// Wake, long before the minute-long poll period.
 	insert(t, st, "f")
+	r.Wake()
 	waitFor(t, "the entry committed after the outage", func() bool { p, _ := pub.snapshot(); return len(p) == 6 })
 
 	got, _ := pub.snapshot()

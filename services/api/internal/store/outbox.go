@@ -3,19 +3,13 @@ package store
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/txpersister/txpersister/libs/pgkit"
 )
-
-// OutboxChannel is the PostgreSQL notification channel on which every
-// commit that adds outbox entries is announced.
-const OutboxChannel = "txpersister_outbox"
 
 // OutboxEntry is a queue message waiting for the broker's confirm.
 type OutboxEntry struct {
@@ -89,48 +83,4 @@ func (s *Store) OutboxStats(ctx context.Context) (backlog int64, oldest time.Tim
 		oldest = *at
 	}
 	return backlog, oldest, nil
-}
-
-// Listener receives the notifications of OutboxChannel on a connection of
-// its own.
-type Listener struct {
-	conn *pgxpool.Conn
-}
-
-// ListenOutbox starts listening on OutboxChannel. The caller must Close the
-// Listener.
-func (s *Store) ListenOutbox(ctx context.Context) (*Listener, error) {
-	conn, err := s.pool.Acquire(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("listen for outbox entries: %w", pgkit.Classify(err))
-	}
-	if _, err := conn.Exec(ctx, "LISTEN "+OutboxChannel); err != nil {
-		conn.Release()
-		return nil, fmt.Errorf("listen for outbox entries: %w", pgkit.Classify(err))
-	}
-	return &Listener{conn: conn}, nil
-}
-
-// Wait blocks until a commit added outbox entries, up to timeout. It returns
-// nil on a notification or when the timeout passed, and an error when the
-// connection broke; the Listener is then useless and must be closed.
-func (l *Listener) Wait(ctx context.Context, timeout time.Duration) error {
-	wctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	_, err := l.conn.Conn().WaitForNotification(wctx)
-	if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-		return nil
-	}
-	if err != nil {
-		return pgkit.Classify(err)
-	}
-	return nil
-}
-
-// Close gives the connection back, closing it: a connection that waited
-// for notifications may hold an interrupted read. ctx bounds the goodbye to
-// PostgreSQL; the connection is closed either way.
-func (l *Listener) Close(ctx context.Context) {
-	_ = l.conn.Conn().Close(ctx)
-	l.conn.Release()
 }
