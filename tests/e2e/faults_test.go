@@ -137,7 +137,7 @@ func (f *faultStack) addAPI() *instance {
 	addr, admin := freeAddr(f.t), freeAddr(f.t)
 	p := f.spawn(fmt.Sprintf("api-%d", f.serial), binaries.api, append(slices.Clone(f.env), "HTTP_ADDR="+addr, "ADMIN_ADDR="+admin, "AUTH_DISABLED=true"))
 	in := &instance{proc: p, http: "http://" + addr, admin: "http://" + admin}
-	waitURL(f.t, in.admin+"/readyz", 60*time.Second)
+	waitURL(f.t, in.admin+"/readyz", 60*time.Second, nil)
 	f.mu.Lock()
 	f.apis = append(f.apis, in)
 	f.mu.Unlock()
@@ -151,7 +151,7 @@ func (f *faultStack) addConverter(ratesURL string) *instance {
 	p := f.spawn(fmt.Sprintf("converter-%d", f.serial), binaries.converter, append(slices.Clone(f.env), "ADMIN_ADDR="+admin,
 		"RATES_API_URL="+ratesURL, "RETRY_DELAYS=1s,2s,4s,8s,15s,30s,45s", "RATES_TIMEOUT=5s"))
 	in := &instance{proc: p, admin: "http://" + admin}
-	waitURL(f.t, in.admin+"/readyz", 60*time.Second)
+	waitURL(f.t, in.admin+"/readyz", 60*time.Second, nil)
 	f.mu.Lock()
 	f.convs = append(f.convs, in)
 	f.mu.Unlock()
@@ -177,22 +177,6 @@ func (f *faultStack) remove(in *instance) {
 	defer f.mu.Unlock()
 	f.apis = slices.DeleteFunc(f.apis, func(x *instance) bool { return x == in })
 	f.convs = slices.DeleteFunc(f.convs, func(x *instance) bool { return x == in })
-}
-
-func waitURL(t *testing.T, url string, timeout time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		resp, err := http.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("%s not ready within %s", url, timeout)
 }
 
 // phaseStats is what clients saw during one phase.
@@ -348,7 +332,7 @@ func TestFaults(t *testing.T) {
 
 	ratesAddr := freeAddr(t)
 	f.spawn("ratesd", binaries.ratesd, []string{"RATESD_ADDR=" + ratesAddr, "LOG_FORMAT=json"})
-	waitURL(t, "http://"+ratesAddr+"/healthz", 30*time.Second)
+	waitURL(t, "http://"+ratesAddr+"/healthz", 30*time.Second, nil)
 	target, _ := url.Parse("http://" + ratesAddr)
 	f.rates = &switchableRates{proxy: httputil.NewSingleHostReverseProxy(target)}
 	f.rates.mode.Store("ok")

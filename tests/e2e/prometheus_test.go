@@ -176,55 +176,13 @@ func localPrometheusConfig(t *testing.T, addrs map[string]string) string {
 // URL; it is stopped with SIGTERM when the test ends.
 func runPrometheus(t *testing.T, bin, config, addr string) string {
 	t.Helper()
-	logPath := filepath.Join(t.TempDir(), "prometheus.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
 	cmd := exec.Command(bin,
 		"--config.file="+config,
 		"--storage.tsdb.path="+t.TempDir(),
 		"--web.listen-address="+addr,
 		"--log.level=info")
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", bin, err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Logf("prometheus exited: %v", err)
-			}
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			t.Errorf("prometheus did not stop within 15 s of SIGINT; killed: %v", <-done)
-		}
-		logFile.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			t.Logf("--- prometheus log ---\n%s", tail(b, 40))
-		}
-	})
 	base := "http://" + addr
-	waitFor(t, 60*time.Second, "Prometheus ready", func() (bool, string) {
-		select {
-		case err := <-done:
-			done <- err
-			b, _ := os.ReadFile(logPath)
-			t.Fatalf("prometheus exited: %v\n%s", err, tail(b, 40))
-		default:
-		}
-		resp, err := http.Get(base + "/-/ready")
-		if err != nil {
-			return false, err.Error()
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK, resp.Status
-	})
+	startProcess(t, "prometheus", cmd, false).waitReady(t, base+"/-/ready", 60*time.Second)
 	return base
 }
 

@@ -162,56 +162,119 @@ func start(t *testing.T, o options) *stack {
 			"OTEL_BSP_SCHEDULE_DELAY=100")
 	}
 
-	s.run("ratesd", binaries.ratesd, []string{"RATESD_ADDR=" + ratesAddr, "LOG_FORMAT=json"})
-	s.waitReady(s.ratesd + "/healthz")
+	ratesd := s.run("ratesd", binaries.ratesd, []string{"RATESD_ADDR=" + ratesAddr, "LOG_FORMAT=json"})
+	ratesd.waitReady(t, s.ratesd+"/healthz", 60*time.Second)
 	access := "AUTH_DISABLED=true"
 	if o.apiKeys != "" {
 		access = "API_KEYS=" + o.apiKeys
 	}
 	s.client = contractClient(t, s.api, o.apiKeys != "")
-	s.run("api", binaries.api, append(append(common, "HTTP_ADDR="+apiAddr, "ADMIN_ADDR="+apiAdmin, access), o.apiEnv...))
-	s.run("converter", binaries.converter, append(common, "ADMIN_ADDR="+convAdmin, "RATES_API_URL="+ratesURL, "RETRY_DELAYS="+o.retryDelays))
-	s.waitReady(s.apiAdmin + "/readyz")
-	s.waitReady(s.convAdmin + "/readyz")
+	api := s.run("api", binaries.api, append(append(common, "HTTP_ADDR="+apiAddr, "ADMIN_ADDR="+apiAdmin, access), o.apiEnv...))
+	converter := s.run("converter", binaries.converter, append(common, "ADMIN_ADDR="+convAdmin, "RATES_API_URL="+ratesURL, "RETRY_DELAYS="+o.retryDelays))
+	api.waitReady(t, s.apiAdmin+"/readyz", 60*time.Second)
+	converter.waitReady(t, s.convAdmin+"/readyz", 60*time.Second)
 	return s
 }
 
-// run starts a command whose output goes to a log file, shown when the test
-// fails, and stops it with SIGTERM (then SIGKILL) when the test ends.
-func (s *stack) run(name, bin string, env []string) {
-	t := s.t
-	logPath := filepath.Join(t.TempDir(), name+".log")
-	s.logs[name] = logPath
-	logFile, err := os.Create(logPath)
+// run starts a service, its output in a log file shown when the test
+// fails, and stops it with SIGINT (then SIGKILL) when the test ends; a
+// service that does not then exit cleanly fails the test.
+func (s *stack) run(name, bin string, env []string) *process {
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), env...)
+	p := startProcess(s.t, name, cmd, true)
+	s.logs[name] = p.log
+	s.pids[name] = p.pid
+	return p
+}
+
+// process is a command started by startProcess.
+type process struct {
+	name string
+	pid  int
+	log  string     // the path of its standard output and error
+	done chan error // its exit, sent once
+}
+
+// startProcess starts cmd with its output in a log file of the test's own,
+// and stops it with SIGINT (SIGKILL after 15 s) when the test ends, showing
+// the end of its log if the test failed. With mustExitCleanly an exit with
+// an error after SIGINT fails the test (our services drain and exit 0);
+// otherwise it is only logged (Prometheus, Jaeger).
+func startProcess(t *testing.T, name string, cmd *exec.Cmd, mustExitCleanly bool) *process {
+	t.Helper()
+	p := &process{name: name, log: filepath.Join(t.TempDir(), name+".log"), done: make(chan error, 1)}
+	logFile, err := os.Create(p.log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin)
-	cmd.Env = append(os.Environ(), env...)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
+		logFile.Close()
 		t.Fatalf("start %s: %v", name, err)
 	}
-	s.pids[name] = cmd.Process.Pid
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	p.pid = cmd.Process.Pid
+	go func() { p.done <- cmd.Wait() }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(os.Interrupt)
 		select {
-		case err := <-done:
-			if err != nil {
+		case err := <-p.done:
+			switch {
+			case err != nil && mustExitCleanly:
 				t.Errorf("%s exited with %v after SIGINT", name, err)
+			case err != nil:
+				t.Logf("%s exited: %v", name, err)
 			}
 		case <-time.After(15 * time.Second):
 			_ = cmd.Process.Kill()
-			t.Errorf("%s did not stop within 15 s of SIGINT", name)
+			t.Errorf("%s did not stop within 15 s of SIGINT; killed: %v", name, <-p.done)
 		}
 		logFile.Close()
 		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
+			b, _ := os.ReadFile(p.log)
 			t.Logf("--- %s log ---\n%s", name, tail(b, 60))
 		}
 	})
+	return p
+}
+
+// waitReady waits up to timeout for url to answer 200 OK, and fails the
+// test at once, with the end of the log, if the process exits meanwhile.
+func (p *process) waitReady(t *testing.T, url string, timeout time.Duration) {
+	t.Helper()
+	waitURL(t, url, timeout, func() {
+		select {
+		case err := <-p.done:
+			p.done <- err // for the cleanup
+			b, _ := os.ReadFile(p.log)
+			t.Fatalf("%s exited before it was ready: %v\n%s", p.name, err, tail(b, 40))
+		default:
+		}
+	})
+}
+
+// waitURL waits up to timeout for url to answer 200 OK, calling check, when
+// not nil, before each try.
+func waitURL(t *testing.T, url string, timeout time.Duration, check func()) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		if check != nil {
+			check()
+		}
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+			err = fmt.Errorf("answered %s", resp.Status)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not ready within %s (last: %v)", url, timeout, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 func tail(b []byte, lines int) string {
@@ -220,24 +283,6 @@ func tail(b []byte, lines int) string {
 		all = all[len(all)-lines:]
 	}
 	return strings.Join(all, "\n")
-}
-
-func (s *stack) waitReady(url string) {
-	s.t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := http.Get(url)
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("%s not ready after 60 s (last error %v)", url, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }
 
 // post sends body to path and returns the status and decoded JSON answer.

@@ -192,62 +192,15 @@ func startJaeger(t *testing.T) *jaeger {
 		t.Fatal(err)
 	}
 	otlpHTTP, queryHTTP := freeAddr(t), freeAddr(t)
-	logPath := filepath.Join(t.TempDir(), "jaeger.log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
 	cmd := exec.Command(bin, "--config", cfg)
 	cmd.Env = []string{
 		"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME"),
 		"JAEGER_OTLP_HTTP_ADDR=" + otlpHTTP, "JAEGER_OTLP_GRPC_ADDR=" + freeAddr(t),
 		"JAEGER_QUERY_HTTP_ADDR=" + queryHTTP, "JAEGER_QUERY_GRPC_ADDR=" + freeAddr(t),
 	}
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start Jaeger: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Logf("Jaeger exited: %v", err)
-			}
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			t.Errorf("Jaeger did not stop within 15 s of SIGINT; killed: %v", <-done)
-		}
-		logFile.Close()
-		if t.Failed() {
-			b, _ := os.ReadFile(logPath)
-			t.Logf("--- jaeger log ---\n%s", tail(b, 40))
-		}
-	})
-
 	j := &jaeger{otlpHTTP: "http://" + otlpHTTP, query: "http://" + queryHTTP}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		select {
-		case err := <-done:
-			b, _ := os.ReadFile(logPath)
-			t.Fatalf("Jaeger exited at start: %v\n%s", err, tail(b, 40))
-		default:
-		}
-		resp, err := http.Get(j.query + "/api/services")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return j
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Jaeger's query API %s not answering after 60 s (last error %v)", j.query, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	startProcess(t, "jaeger", cmd, false).waitReady(t, j.query+"/api/services", 60*time.Second)
+	return j
 }
 
 // waitTrace asks the query API for the traces of service that have a span
