@@ -181,12 +181,28 @@ func (r *testRepo) bump(version string) {
 func TestCheckPassesOnTheFirstRelease(t *testing.T) {
 	t.Parallel()
 	r := newTestRepo(t, testFiles)
-	out := r.mustRun("check")
-	for _, want := range []string{"libs/tiny: no changes since v0.1.0", "requires libs/tiny v0.1.0", "ok  \texample.com/mono/services/app"} {
+	wantOutput(t, r.mustRun("check"), "libs/tiny: no changes since v0.1.0", "requires libs/tiny v0.1.0", "ok  \texample.com/mono/services/app")
+}
+
+// wantOutput fails t for each of wants that check's output out lacks.
+func wantOutput(t *testing.T, out string, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
 		if !strings.Contains(out, want) {
 			t.Errorf("check output lacks %q:\n%s", want, out)
 		}
 	}
+}
+
+// wantCheckFailure runs check in r and fails t unless check fails with
+// each of wants in its output.
+func wantCheckFailure(t *testing.T, r *testRepo, wants ...string) {
+	t.Helper()
+	out, err := r.run("check")
+	if err == nil {
+		t.Fatalf("check passed, want it to fail:\n%s", out)
+	}
+	wantOutput(t, out, wants...)
 }
 
 func TestCheckFailsOnAnIncompatibleChangeWithoutAMinorBump(t *testing.T) {
@@ -246,20 +262,12 @@ func TestCheckFailsOnAnIncompatibleChangeWithoutAMinorBump(t *testing.T) {
 			t.Parallel()
 			r := newTestRepo(t, testFiles)
 			tt.change(r)
-			out, err := r.run("check")
-			if len(tt.wantErr) == 0 {
-				if err != nil {
-					t.Fatalf("check failed: %v\n%s", err, out)
-				}
+			if len(tt.wantErr) > 0 {
+				wantCheckFailure(t, r, tt.wantErr...)
 				return
 			}
-			if err == nil {
-				t.Fatalf("check passed, want it to fail:\n%s", out)
-			}
-			for _, want := range tt.wantErr {
-				if !strings.Contains(out, want) {
-					t.Errorf("check output lacks %q:\n%s", want, out)
-				}
+			if out, err := r.run("check"); err != nil {
+				t.Fatalf("check failed: %v\n%s", err, out)
 			}
 		})
 	}
@@ -311,15 +319,7 @@ func TestCheckFailsWhenAServiceRequiresALibVersionThatIsNotThere(t *testing.T) {
 			t.Parallel()
 			r := newTestRepo(t, testFiles)
 			tt.change(r)
-			out, err := r.run("check")
-			if err == nil {
-				t.Fatalf("check passed, want it to fail:\n%s", out)
-			}
-			for _, want := range tt.wantErr {
-				if !strings.Contains(out, want) {
-					t.Errorf("check output lacks %q:\n%s", want, out)
-				}
-			}
+			wantCheckFailure(t, r, tt.wantErr...)
 		})
 	}
 }
@@ -369,13 +369,7 @@ func TestCheckFailsOnRepositoryDrift(t *testing.T) {
 			t.Parallel()
 			r := newTestRepo(t, testFiles)
 			tt.change(r)
-			out, err := r.run("check")
-			if err == nil {
-				t.Fatalf("check passed, want it to fail:\n%s", out)
-			}
-			if !strings.Contains(out, tt.want) {
-				t.Errorf("check output lacks %q:\n%s", tt.want, out)
-			}
+			wantCheckFailure(t, r, tt.want)
 		})
 	}
 }
