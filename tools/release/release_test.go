@@ -94,10 +94,16 @@ func newTestRepo(t *testing.T, files map[string]string) *testRepo {
 	return r
 }
 
+// commitDate is the author and committer date of every commit of a test
+// repository, so that what the tool prints of a release's date does not
+// depend on the day the test runs.
+const commitDate = "2026-11-26T12:00:00Z"
+
 // git runs git in the test repository and returns its output.
 func (r *testRepo) git(args ...string) string {
 	r.t.Helper()
 	cmd := exec.Command("git", append([]string{"-C", r.dir, "-c", "user.name=test", "-c", "user.email=test@example.com", "-c", "commit.gpgsign=false"}, args...)...)
+	cmd.Env = append(os.Environ(), "GIT_AUTHOR_DATE="+commitDate, "GIT_COMMITTER_DATE="+commitDate)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		r.t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
@@ -388,8 +394,8 @@ func TestVersions(t *testing.T) {
 		rows = append(rows, strings.Join(strings.Fields(l), " "))
 	}
 	for _, want := range []string{
-		"libs/tiny v0.1.0 " + first + " 2026-11-26 no changes",
-		"services/app v0.1.0 " + first + " 2026-11-26 unreleased changes: 1 files, 1 commits",
+		"libs/tiny v0.1.0 " + first + " " + commitDate[:10] + " no changes",
+		"services/app v0.1.0 " + first + " " + commitDate[:10] + " unreleased changes: 1 files, 1 commits",
 		"tools/helper - - excluded from releases",
 		"services/app since v0.1.0:",
 		"services/app/extra.go",
