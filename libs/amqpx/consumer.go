@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -184,6 +185,27 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 	}
 }
 
+// handle runs h on d. A handler that panics has failed that one message,
+// not the consumer: the panic is logged, and the message, if h left it
+// unsettled, is rejected without requeue, so the broker dead-letters it
+// (Topology's Queue: to its DLQ) instead of handing it back to panic
+// again.
+func (c *Consumer) handle(ctx context.Context, h Handler, d Delivery) {
+	defer func() {
+		v := recover()
+		if v == nil {
+			return
+		}
+		c.log.Error("rabbitmq handler panicked; message rejected", "message_id", d.MessageId, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+		if !d.Settled() {
+			if err := d.Nack(false); err != nil {
+				c.log.Error("reject after a panic", "message_id", d.MessageId, "error", err)
+			}
+		}
+	}()
+	h(ctx, d)
+}
+
 // consumeOnce subscribes on a new channel and handles deliveries until the
 // channel closes or ctx is done. subscribed reports whether it got as far as
 // consuming.
@@ -229,7 +251,7 @@ func (c *Consumer) consumeOnce(ctx context.Context, h Handler) (subscribed bool,
 					if acker != nil {
 						d.Acknowledger = acker
 					}
-					h(ctx, NewDelivery(d))
+					c.handle(ctx, h, NewDelivery(d))
 				}
 			}
 		})

@@ -169,3 +169,40 @@ func TestConsumerConcurrency(t *testing.T) {
 	}
 	recv(t, all)
 }
+
+// TestConsumerSurvivesAPanickingHandler: a handler that panics on one
+// message loses that message to the DLQ, once, and the consumer goes on
+// with the next.
+func TestConsumerSurvivesAPanickingHandler(t *testing.T) {
+	t.Parallel()
+	url := amqptest.NewVhost(t)
+	topo := testTopology()
+	c := dial(t, url, topo)
+	p := newPublisher(t, c)
+
+	var panics atomic.Int64
+	handled := make(chan string, 10)
+	runConsumer(t, NewConsumer(c, topo.Queue, 5, WithConsumerLogger(testLogger(t))), func(_ context.Context, d Delivery) {
+		if d.MessageId == "poison" {
+			panics.Add(1)
+			panic("a handler bug")
+		}
+		handled <- d.MessageId
+		_ = d.Ack()
+	})
+	for _, id := range []string{"poison", "next"} {
+		if err := p.Publish(testContext(t), Message{Exchange: topo.Exchange, RoutingKey: topo.RoutingKey, MessageID: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := recv(t, handled); got != "next" {
+		t.Errorf("handled %q, want next", got)
+	}
+	dead := getN(t, rawChannel(t, c), topo.DLQ, 1)[0]
+	if dead.MessageId != "poison" {
+		t.Errorf("DLQ message id %q, want poison", dead.MessageId)
+	}
+	if got := panics.Load(); got != 1 {
+		t.Errorf("the handler panicked %d times, want once (rejected, not requeued)", got)
+	}
+}

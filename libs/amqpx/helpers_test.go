@@ -29,6 +29,7 @@ func testTopology() Topology {
 	return Topology{
 		RetryDelays:   []time.Duration{100 * time.Millisecond, 200 * time.Millisecond},
 		DeliveryLimit: 2,
+		WaitDelay:     150 * time.Millisecond,
 	}.WithDefaults()
 }
 

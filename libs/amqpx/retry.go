@@ -19,6 +19,11 @@ const (
 	HeaderLastError = "x-last-error"
 	// HeaderError is the reason given to DeadLetter.
 	HeaderError = "x-error"
+	// HeaderWaits counts the times a message has waited (Retrier.Wait):
+	// absent (0) before the first.
+	HeaderWaits = "x-waits"
+	// HeaderWaitReason is the reason given to the latest Wait.
+	HeaderWaitReason = "x-wait-reason"
 )
 
 // maxReasonBytes caps reasons stored in headers, which travel with every
@@ -27,9 +32,15 @@ const maxReasonBytes = 1024
 
 // Attempt returns d's HeaderAttempt value: 0 when absent, negative or not
 // an integer.
-func Attempt(d Delivery) int {
+func Attempt(d Delivery) int { return intHeader(d, HeaderAttempt) }
+
+// Waits returns d's HeaderWaits value: 0 when absent, negative or not an
+// integer.
+func Waits(d Delivery) int { return intHeader(d, HeaderWaits) }
+
+func intHeader(d Delivery, name string) int {
 	var n int64
-	switch v := d.Headers[HeaderAttempt].(type) {
+	switch v := d.Headers[name].(type) {
 	case int8:
 		n = int64(v)
 	case int16:
@@ -101,6 +112,29 @@ func (r *Retrier) Retry(ctx context.Context, d Delivery, reason string) error {
 	}
 	if err := d.Ack(); err != nil {
 		return fmt.Errorf("amqpx: retry message %q: %w", d.MessageId, err)
+	}
+	return nil
+}
+
+// Wait republishes d's body, properties and headers, with HeaderWaits
+// incremented and HeaderWaitReason set to reason, to the wait queue (via
+// the default exchange); once the broker has confirmed that, it acks d.
+// After WaitDelay the broker routes the copy back to the work queue. Unlike
+// Retry it leaves HeaderAttempt as it is: waiting for something that has
+// not happened yet is not a failure, and never runs out.
+//
+// It returns an error wrapping ErrNotConfirmed, leaving d unsettled, when
+// the copy was not confirmed, and a wrapped ack error as Retry does.
+func (r *Retrier) Wait(ctx context.Context, d Delivery, reason string) error {
+	h := copyHeaders(d.Headers)
+	h[HeaderWaits] = int64(Waits(d) + 1)
+	h[HeaderWaitReason] = truncate(reason)
+	queue := r.topo.WaitQueueName()
+	if err := r.pub.Publish(ctx, copyMessage(d, "", queue, h)); err != nil {
+		return fmt.Errorf("amqpx: park message %q in %q: %w", d.MessageId, queue, err)
+	}
+	if err := d.Ack(); err != nil {
+		return fmt.Errorf("amqpx: park message %q: %w", d.MessageId, err)
 	}
 	return nil
 }

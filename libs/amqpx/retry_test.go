@@ -118,6 +118,71 @@ func TestRetryThenDeadLetter(t *testing.T) {
 	}
 }
 
+// TestWaitKeepsTheAttempts: a message parked with Wait comes back after the
+// wait delay with its attempts unchanged and its waits counted, however
+// often it waits, and a Retry after waits still finds every retry left.
+func TestWaitKeepsTheAttempts(t *testing.T) {
+	t.Parallel()
+	url := amqptest.NewVhost(t)
+	topo := testTopology() // delays 100ms, 200ms; wait 150ms
+	c := dial(t, url, topo)
+	p := newPublisher(t, c)
+	r := NewRetrier(p, topo)
+
+	type seen struct {
+		Attempt, Waits int
+		Reason         any
+		DeathFrom      string
+	}
+	seenc := make(chan seen, 10)
+	errc := make(chan error, 10)
+	const waits = 3
+	runConsumer(t, NewConsumer(c, topo.Queue, 1), func(ctx context.Context, d Delivery) {
+		s := seen{Attempt: Attempt(d), Waits: Waits(d), Reason: d.Headers[HeaderWaitReason]}
+		if deaths, ok := d.Headers["x-death"].([]any); ok && len(deaths) > 0 {
+			if death, ok := deaths[0].(amqp.Table); ok {
+				s.DeathFrom, _ = death["queue"].(string)
+			}
+		}
+		seenc <- s
+		switch {
+		case Waits(d) < waits:
+			errc <- r.Wait(ctx, d, "the day's rate is not published yet")
+		case Attempt(d) == 0:
+			errc <- r.Retry(ctx, d, "rates unavailable")
+		default:
+			errc <- d.Ack()
+		}
+	})
+	if err := p.Publish(testContext(t), Message{Exchange: topo.Exchange, RoutingKey: topo.RoutingKey, MessageID: "tx-1"}); err != nil {
+		t.Fatal(err)
+	}
+	reason := "the day's rate is not published yet"
+	want := []seen{
+		{Attempt: 0, Waits: 0},
+		{Attempt: 0, Waits: 1, Reason: reason, DeathFrom: "transactions.convert.wait.150ms"},
+		{Attempt: 0, Waits: 2, Reason: reason, DeathFrom: "transactions.convert.wait.150ms"},
+		{Attempt: 0, Waits: 3, Reason: reason, DeathFrom: "transactions.convert.wait.150ms"},
+		{Attempt: 1, Waits: 3, Reason: reason, DeathFrom: "transactions.convert.delay.100ms"},
+	}
+	var got []seen
+	for range want {
+		got = append(got, recv(t, seenc))
+		if err := recv(t, errc); err != nil {
+			t.Errorf("settling delivery %d: %v", len(got), err)
+		}
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("deliveries (-want +got):\n%s", diff)
+	}
+	ch := rawChannel(t, c)
+	for _, q := range []string{topo.Queue, topo.WaitQueueName(), topo.DLQ} {
+		if n := readyCount(t, ch, q); n != 0 {
+			t.Errorf("%d messages left in %s", n, q)
+		}
+	}
+}
+
 func TestRetryNotConfirmedLeavesDeliveryUnsettled(t *testing.T) {
 	t.Parallel()
 	url := amqptest.NewVhost(t)
@@ -158,6 +223,12 @@ func TestRetryNotConfirmedLeavesDeliveryUnsettled(t *testing.T) {
 	}
 	if err := r.DeadLetter(testContext(t), d, "why"); !errors.Is(err, ErrNotConfirmed) {
 		t.Fatalf("DeadLetter = %v, want ErrNotConfirmed", err)
+	}
+	if err := r.Wait(testContext(t), d, "why"); !errors.Is(err, ErrNotConfirmed) {
+		t.Fatalf("Wait = %v, want ErrNotConfirmed", err)
+	}
+	if d.Settled() {
+		t.Error("delivery settled although its wait copy was not confirmed")
 	}
 	if err := d.Nack(true); err != nil {
 		t.Fatalf("Nack: %v", err)

@@ -17,6 +17,10 @@ const (
 	DefaultDeliveryLimit = 20
 )
 
+// DefaultWaitDelay is how long a message parked with Retrier.Wait waits
+// before it is delivered again.
+const DefaultWaitDelay = 15 * time.Minute
+
 // DefaultRetryDelays returns the default retry ladder: 5s, 30s, 2m, 5m, 8m,
 // about 15.5 minutes in all. It returns a new slice on each call.
 func DefaultRetryDelays() []time.Duration {
@@ -55,6 +59,12 @@ type Topology struct {
 	RetryDelays []time.Duration
 	// DeliveryLimit is Queue's x-delivery-limit; default 20.
 	DeliveryLimit int
+	// WaitDelay is the delay of the wait queue, "<Queue>.wait.<dur>" (see
+	// WaitQueueName): a durable quorum queue like the delay queues, for
+	// messages that are not failing but must wait for something to happen
+	// (Retrier.Wait); waiting uses up none of RetryDelays. Zero means
+	// DefaultWaitDelay; it must be a whole number of milliseconds.
+	WaitDelay time.Duration
 }
 
 // DefaultTopology returns the pipeline's topology with every default filled in.
@@ -66,6 +76,7 @@ func DefaultTopology() Topology {
 		DLQ:           DefaultDLQ,
 		RetryDelays:   DefaultRetryDelays(),
 		DeliveryLimit: DefaultDeliveryLimit,
+		WaitDelay:     DefaultWaitDelay,
 	}
 }
 
@@ -90,11 +101,15 @@ func (t Topology) WithDefaults() Topology {
 	if t.DeliveryLimit == 0 {
 		t.DeliveryLimit = d.DeliveryLimit
 	}
+	if t.WaitDelay == 0 {
+		t.WaitDelay = d.WaitDelay
+	}
 	return t
 }
 
-// Validate reports a configuration error: a negative DeliveryLimit or a
-// retry delay that is not a positive whole number of milliseconds.
+// Validate reports a configuration error: a negative DeliveryLimit, or a
+// retry delay or WaitDelay that is not a positive whole number of
+// milliseconds.
 func (t Topology) Validate() error {
 	t = t.WithDefaults()
 	var errs []error
@@ -102,9 +117,12 @@ func (t Topology) Validate() error {
 		errs = append(errs, fmt.Errorf("delivery limit %d is negative", t.DeliveryLimit))
 	}
 	for i, d := range t.RetryDelays {
-		if d < time.Millisecond || d%time.Millisecond != 0 {
+		if !wholeMillis(d) {
 			errs = append(errs, fmt.Errorf("retry delay %d (%s) is not a positive whole number of milliseconds", i, d))
 		}
+	}
+	if !wholeMillis(t.WaitDelay) {
+		errs = append(errs, fmt.Errorf("wait delay %s is not a positive whole number of milliseconds", t.WaitDelay))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("amqpx: invalid topology: %w", err)
@@ -118,6 +136,15 @@ func (t Topology) Validate() error {
 func (t Topology) DelayQueueName(d time.Duration) string {
 	return t.WithDefaults().Queue + ".delay." + formatDelay(d)
 }
+
+// WaitQueueName returns the name of the wait queue:
+// "<Queue>.wait.<dur>", e.g. "transactions.convert.wait.15m".
+func (t Topology) WaitQueueName() string {
+	t = t.WithDefaults()
+	return t.Queue + ".wait." + formatDelay(t.WaitDelay)
+}
+
+func wholeMillis(d time.Duration) bool { return d >= time.Millisecond && d%time.Millisecond == 0 }
 
 // DelayQueue returns the delay queue a message waits in before its attempt
 // numbered attempt+1, i.e. after attempt failed, and that delay. ok is false
@@ -146,8 +173,8 @@ func formatDelay(d time.Duration) string {
 	}
 }
 
-// Declare declares the exchange, the work queue and its binding, the DLQ and
-// the delay queues. Every declaration is idempotent, so it is safe to call
+// Declare declares the exchange, the work queue and its binding, the DLQ,
+// the delay queues and the wait queue. Every declaration is idempotent, so it is safe to call
 // repeatedly and from several processes at once; it fits Dial's OnConnect.
 //
 // It returns Validate's error, or the broker's *amqp.Error wrapped when a
@@ -180,6 +207,10 @@ func (t Topology) Declare(ch *amqp.Channel) error {
 		if _, err := ch.QueueDeclare(name, true, false, false, false, t.delayArgs(d)); err != nil {
 			return fmt.Errorf("amqpx: declare delay queue %q: %w", name, err)
 		}
+	}
+	name := t.WaitQueueName()
+	if _, err := ch.QueueDeclare(name, true, false, false, false, t.delayArgs(t.WaitDelay)); err != nil {
+		return fmt.Errorf("amqpx: declare wait queue %q: %w", name, err)
 	}
 	return nil
 }

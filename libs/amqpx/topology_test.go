@@ -61,6 +61,7 @@ func TestTopologyDeclare(t *testing.T) {
 		"transactions.convert.delay.2m":  delayQueue(120000),
 		"transactions.convert.delay.5m":  delayQueue(300000),
 		"transactions.convert.delay.8m":  delayQueue(480000),
+		"transactions.convert.wait.15m":  delayQueue(900000),
 	}
 	if diff := cmp.Diff(want, listQueues(t, url)); diff != "" {
 		t.Errorf("queues (-want +got):\n%s", diff)
@@ -106,6 +107,16 @@ func TestTopologyDelayQueueName(t *testing.T) {
 	}
 }
 
+func TestTopologyWaitQueueName(t *testing.T) {
+	t.Parallel()
+	if got, want := DefaultTopology().WaitQueueName(), "transactions.convert.wait.15m"; got != want {
+		t.Errorf("default WaitQueueName = %q, want %q", got, want)
+	}
+	if got, want := (Topology{Queue: "q", WaitDelay: 90 * time.Second}).WaitQueueName(), "q.wait.90s"; got != want {
+		t.Errorf("WaitQueueName = %q, want %q", got, want)
+	}
+}
+
 func TestTopologyDelayQueue(t *testing.T) {
 	t.Parallel()
 	topo := DefaultTopology()
@@ -148,6 +159,9 @@ func TestTopologyValidate(t *testing.T) {
 		{"zero delay", Topology{RetryDelays: []time.Duration{0}}, true},
 		{"sub-millisecond delay", Topology{RetryDelays: []time.Duration{1500 * time.Microsecond}}, true},
 		{"negative delivery limit", Topology{DeliveryLimit: -1}, true},
+		{"wait of milliseconds", Topology{WaitDelay: 250 * time.Millisecond}, false},
+		{"negative wait", Topology{WaitDelay: -time.Second}, true},
+		{"sub-millisecond wait", Topology{WaitDelay: 1500 * time.Microsecond}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,6 +3,7 @@ package pgkit_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"math"
@@ -66,22 +67,35 @@ func TestMigrateUnreachable(t *testing.T) {
 
 func TestClassify(t *testing.T) {
 	tests := []struct {
-		err  error
-		want bool
+		err                  error
+		unavailable, refused bool
 	}{
-		{&pgconn.PgError{Code: "57P01"}, true},
-		{&pgconn.PgError{Code: "08006"}, true},
-		{&pgconn.PgError{Code: "53300"}, true},
-		{&pgconn.PgError{Code: "23505"}, false}, // unique violation: a bug, not an outage
-		{&pgconn.PgError{Code: "42P01"}, false},
-		{context.DeadlineExceeded, true},
-		{io.ErrUnexpectedEOF, true},
-		{errors.New("other"), false},
+		{&pgconn.PgError{Code: "57P01"}, true, false},
+		{&pgconn.PgError{Code: "08006"}, true, false},
+		{&pgconn.PgError{Code: "53300"}, true, false},
+		{&pgconn.PgError{Code: "23505"}, false, true},  // unique violation: the same write fails again
+		{&pgconn.PgError{Code: "22008"}, false, true},  // datetime field overflow: a year PostgreSQL has not
+		{&pgconn.PgError{Code: "22021"}, false, true},  // character not in repertoire: a NUL in text
+		{&pgconn.PgError{Code: "42P01"}, false, false}, // undefined table: a bug or a deploy, not the data
+		{&pgconn.PgError{Code: ""}, false, false},
+		{fmt.Errorf("insert: %w", &pgconn.PgError{Code: "22P02"}), false, true},
+		{context.DeadlineExceeded, true, false},
+		{io.ErrUnexpectedEOF, true, false},
+		{errors.New("other"), false, false},
 	}
 	for _, tt := range tests {
-		got := errors.Is(pgkit.Classify(tt.err), pgkit.ErrUnavailable)
-		if got != tt.want {
-			t.Errorf("Classify(%v) unavailable = %v, want %v", tt.err, got, tt.want)
+		err := pgkit.Classify(tt.err)
+		if got := errors.Is(err, pgkit.ErrUnavailable); got != tt.unavailable {
+			t.Errorf("Classify(%v) unavailable = %v, want %v", tt.err, got, tt.unavailable)
+		}
+		if got := errors.Is(err, pgkit.ErrRefused); got != tt.refused {
+			t.Errorf("Classify(%v) refused = %v, want %v", tt.err, got, tt.refused)
+		}
+		if !errors.Is(err, tt.err) {
+			t.Errorf("Classify(%v) = %v, which no longer wraps it", tt.err, err)
+		}
+		if again := pgkit.Classify(err); again.Error() != err.Error() {
+			t.Errorf("Classify twice = %q, want %q", again, err)
 		}
 	}
 	if pgkit.Classify(nil) != nil {

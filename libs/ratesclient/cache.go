@@ -6,8 +6,9 @@ import (
 	"time"
 )
 
-// lruCache is a size-bounded map of rates with optional expiry; the least
-// recently used entry is evicted when it is full. Safe for concurrent use.
+// lruCache is a size-bounded map of answers with optional expiry; the
+// least recently used entry is evicted when it is full. Safe for concurrent
+// use.
 type lruCache struct {
 	mu    sync.Mutex
 	size  int
@@ -17,7 +18,7 @@ type lruCache struct {
 
 type cacheEntry struct {
 	key     string
-	rate    Rate
+	answer  answer
 	expires time.Time // zero: never
 }
 
@@ -26,34 +27,34 @@ func newLRUCache(size int) *lruCache {
 }
 
 // get returns the live entry for key, dropping it if it expired by now.
-func (c *lruCache) get(key string, now time.Time) (Rate, bool) {
+func (c *lruCache) get(key string, now time.Time) (answer, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	el, ok := c.items[key]
 	if !ok {
-		return Rate{}, false
+		return answer{}, false
 	}
 	e := el.Value.(*cacheEntry)
 	if !e.expires.IsZero() && !now.Before(e.expires) {
 		c.order.Remove(el)
 		delete(c.items, key)
-		return Rate{}, false
+		return answer{}, false
 	}
 	c.order.MoveToFront(el)
-	return e.rate, true
+	return e.answer, true
 }
 
-// add stores r under key until expires (zero: until evicted).
-func (c *lruCache) add(key string, r Rate, expires time.Time) {
+// add stores a under key until expires (zero: until evicted).
+func (c *lruCache) add(key string, a answer, expires time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if el, ok := c.items[key]; ok {
 		e := el.Value.(*cacheEntry)
-		e.rate, e.expires = r, expires
+		e.answer, e.expires = a, expires
 		c.order.MoveToFront(el)
 		return
 	}
-	c.items[key] = c.order.PushFront(&cacheEntry{key: key, rate: r, expires: expires})
+	c.items[key] = c.order.PushFront(&cacheEntry{key: key, answer: a, expires: expires})
 	for c.order.Len() > c.size {
 		oldest := c.order.Back()
 		c.order.Remove(oldest)

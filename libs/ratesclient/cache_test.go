@@ -10,7 +10,7 @@ func TestLRUCacheStaysWithinBound(t *testing.T) {
 	now := time.Date(2024, 9, 20, 0, 0, 0, 0, time.UTC)
 	c := newLRUCache(3)
 	for i := range 10 {
-		c.add(fmt.Sprintf("k%d", i), Rate{From: "USD", To: "EUR"}, time.Time{})
+		c.add(fmt.Sprintf("k%d", i), answer{}, time.Time{})
 		if got := c.len(); got > 3 {
 			t.Fatalf("after %d adds len = %d, want at most 3", i+1, got)
 		}
@@ -28,7 +28,7 @@ func TestLRUCacheStaysWithinBound(t *testing.T) {
 func TestLRUCacheExpires(t *testing.T) {
 	now := time.Date(2024, 9, 20, 0, 0, 0, 0, time.UTC)
 	c := newLRUCache(3)
-	c.add("k", Rate{From: "USD"}, now.Add(time.Second))
+	c.add("k", answer{}, now.Add(time.Second))
 	if _, ok := c.get("k", now); !ok {
 		t.Fatal("entry missing before expiry")
 	}

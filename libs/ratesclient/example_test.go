@@ -7,14 +7,17 @@ import (
 	"net/http/httptest"
 	"time"
 
+	"github.com/shopspring/decimal"
+
 	"github.com/txpersister/txpersister/libs/ratesclient"
+	"github.com/txpersister/txpersister/libs/txmodel"
 )
 
-func ExampleClient_Rate() {
+func ExampleClient_Quotes() {
 	// A stand-in for ratesd or Frankfurter; in production BaseURL is e.g.
 	// http://127.0.0.1:8090/v1.
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		fmt.Fprint(w, `{"amount":1.0,"base":"USD","date":"2024-09-13","rates":{"EUR":0.90244562765}}`)
+		fmt.Fprint(w, `{"amount":1.0,"base":"EUR","date":"2024-09-13","rates":{"USD":1.1081}}`)
 	}))
 	defer srv.Close()
 
@@ -24,11 +27,14 @@ func ExampleClient_Rate() {
 		return
 	}
 	// A Saturday: the provider answers for Friday.
-	r, err := c.Rate(context.Background(), "USD", "EUR", time.Date(2024, 9, 14, 0, 0, 0, 0, time.UTC))
+	q, err := c.Quotes(context.Background(), time.Date(2024, 9, 14, 0, 0, 0, 0, time.UTC), "USD")
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	fmt.Println(r.From, r.To, r.Date.Format(time.DateOnly), r.Value)
-	// Output: USD EUR 2024-09-13 0.90244562765
+	usd := q.Rates["USD"]
+	amount := txmodel.Money{Amount: decimal.RequireFromString("100.00"), Currency: txmodel.MustCurrency("USD")}
+	eur := txmodel.ConvertQuoted(amount, usd.Value, decimal.NewFromInt(1), txmodel.MustCurrency("EUR"))
+	fmt.Println(q.Date.Format(time.DateOnly), usd.Text, q.Final, eur)
+	// Output: 2024-09-13 1.1081 true 90.24
 }

@@ -1,14 +1,23 @@
-// Package ratesclient asks an exchange-rate provider for the rate between two
-// currencies on a calendar day, exactly (decimals parsed from the JSON number
-// text, never through a float), with a bounded cache, coalescing of identical
-// concurrent asks, per-call timeouts and a few quick retries.
+// Package ratesclient asks an exchange-rate provider for the quotes of a
+// calendar day against the euro, exactly as the provider published them
+// (decimals taken from the JSON number text, never through a float), with
+// a bounded cache, coalescing of identical concurrent asks, per-call
+// timeouts and a few quick retries.
+//
+// The quotes are the ones the European Central Bank publishes: 1 EUR = q
+// units of a currency. A caller converts with them itself, X to EUR as
+// amount ÷ q(X) and X to T as amount × q(T) ÷ q(X) (txmodel.ConvertQuoted),
+// so that the only rounding is its own: a provider's X→EUR rate is 1/q
+// already rounded.
 //
 // Two providers are supported: Frankfurter v1 (the default; tools/ratesd
 // serves the same API locally over the ECB's reference rates) and
 // exchangerate-api v4, which only knows the latest rates.
 //
-// Every error returned by Client.Rate wraps exactly one of ErrNotFound
-// (permanent: do not retry) or ErrUnavailable (transient: retry later).
+// Every error returned by Client.Quotes wraps exactly one of ErrNotFound
+// (permanent: the provider itself says it has no such quote) or
+// ErrUnavailable (transient: ask again later); ErrRejected and ErrBadAnswer
+// say more about some of the latter.
 package ratesclient
 
 import (
@@ -18,6 +27,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -26,27 +36,84 @@ import (
 	"golang.org/x/sync/singleflight"
 )
 
-// Rate is one exchange rate: 1 From = Value To, as published for Date.
-type Rate struct {
-	// From and To are ISO 4217 codes, upper case.
-	From, To string
-	// Date is the business day the provider answered for, at UTC midnight.
-	// It may be earlier than the day asked for (weekends, holidays) and, for
-	// a provider that only knows the latest rates, later.
+// Base is the currency every quote is against.
+const Base = "EUR"
+
+// Quotes is one answer of a provider: how many units of each currency one
+// euro bought on a business day, as published.
+type Quotes struct {
+	// Provider is the provider's name (ProviderFrankfurter, ...).
+	Provider string
+	// Asked is the calendar day asked for, at UTC midnight.
+	Asked time.Time
+	// Date is the business day the provider answered for, at UTC midnight:
+	// the day asked, or the closest earlier business day (a weekend, a
+	// holiday, a day not published yet), or, from a provider that only
+	// knows the latest rates, possibly a later day.
 	Date time.Time
-	// Value is exact, parsed from the JSON number text, never via a float.
+	// Rates holds the quote of each currency asked for, by code; never Base.
+	Rates map[string]Quote
+	// Final reports whether the answer can no longer change: it is dated
+	// the day asked, or later, or the day asked is over in the provider's
+	// calendar (Config.Calendar), so the provider will publish nothing more
+	// for it. A provisional answer is cached only briefly.
+	Final bool
+}
+
+// Quote is one currency's rate against Base: 1 Base = Value units.
+type Quote struct {
+	// Value is exact and positive.
 	Value decimal.Decimal
+	// Text is the number exactly as the provider wrote it.
+	Text string
 }
 
 // ErrNotFound is wrapped by errors that will not go away by asking again:
-// the provider does not know the currency or the date (HTTP 4xx other than
-// 429, the target currency missing from its answer, an invalid code).
+// the provider itself says it has no quote of the currency for the day
+// (Frankfurter's JSON "not found" answer, exchangerate-api's
+// "unsupported-code", a currency its answer does not hold), or a code is
+// not a currency code at all.
 var ErrNotFound = errors.New("not found")
 
-// ErrUnavailable is wrapped by errors that may go away by asking again later:
-// the provider is unreachable, timed out, answered 5xx or 429, or answered
-// something that is not a usable rate.
+// ErrUnavailable is wrapped by errors that may go away by asking again
+// later: the provider is unreachable, timed out, answered 5xx or 429,
+// refused the request (ErrRejected) or answered something that is not a
+// usable answer (ErrBadAnswer).
 var ErrUnavailable = errors.New("rate provider unavailable")
+
+// ErrRejected is wrapped, with ErrUnavailable, when the provider answered
+// a 4xx status that is not its own "not found": a wrong RATES_API_URL, a
+// key it refuses, a proxy or gateway in between. It is retried like an
+// outage and counted as an error, never taken as a verdict on a
+// transaction.
+var ErrRejected = fmt.Errorf("request rejected: %w", ErrUnavailable)
+
+// ErrBadAnswer is wrapped, with ErrUnavailable, when the provider answered
+// 200 with something that is not a usable answer: not the JSON asked for,
+// another base or date than asked, a quote that is not a positive decimal
+// within bounds. A provider that misbehaves so is treated as one that is
+// down.
+var ErrBadAnswer = fmt.Errorf("unusable answer: %w", ErrUnavailable)
+
+// Outcome names the kind of a call's result, for metrics: "ok",
+// "not_found", "rejected", "bad_answer" or "unavailable".
+func Outcome(err error) string {
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, ErrNotFound):
+		return "not_found"
+	case errors.Is(err, ErrRejected):
+		return "rejected"
+	case errors.Is(err, ErrBadAnswer):
+		return "bad_answer"
+	default:
+		return "unavailable"
+	}
+}
+
+// Outcomes lists every value Outcome returns.
+func Outcomes() []string { return []string{"ok", "not_found", "rejected", "bad_answer", "unavailable"} }
 
 // Provider names accepted in Config.Provider.
 const (
@@ -59,16 +126,18 @@ const (
 
 // Defaults applied by New to zero Config fields.
 const (
-	DefaultTimeout      = 5 * time.Second
-	DefaultRetries      = 2
-	DefaultRetryBackoff = 100 * time.Millisecond
-	DefaultCacheSize    = 10000
-	DefaultLatestTTL    = 60 * time.Second
+	DefaultTimeout        = 5 * time.Second
+	DefaultRetries        = 2
+	DefaultRetryBackoff   = 100 * time.Millisecond
+	DefaultCacheSize      = 10000
+	DefaultProvisionalTTL = 60 * time.Second
+	// DefaultCalendar is the zone of the ECB's calendar: it publishes its
+	// reference rates around 16:00 in Frankfurt.
+	DefaultCalendar = "Europe/Berlin"
 
-	maxRetries     = 10
-	maxBackoff     = time.Second
-	maxBodyBytes   = 1 << 20
-	recentPastDays = 7
+	maxRetries   = 10
+	maxBackoff   = time.Second
+	maxBodyBytes = 1 << 20
 )
 
 // Config configures a Client. Zero values take the documented defaults.
@@ -81,24 +150,31 @@ type Config struct {
 	// Timeout bounds each HTTP call (each attempt). Default 5s.
 	Timeout time.Duration
 	// Retries is how many times a transient failure is retried within one
-	// call to Rate. 0 means the default (2); a negative value disables retries.
+	// call. 0 means the default (2); a negative value disables retries.
 	Retries int
 	// RetryBackoff is the wait before the first retry; it doubles for each
 	// further retry, capped at 1s, with a little jitter. Default 100ms.
 	RetryBackoff time.Duration
-	// CacheSize bounds the number of cached rates (least recently used are
+	// CacheSize bounds the number of cached answers (least recently used are
 	// evicted). Default 10000.
 	CacheSize int
-	// LatestTTL is how long an answer for "latest" is cached. Default 60s.
-	LatestTTL time.Duration
+	// ProvisionalTTL is how long an answer that is not final is cached.
+	// Default 60s.
+	ProvisionalTTL time.Duration
+	// Calendar is the zone of the provider's calendar: a day is over, and
+	// an answer for it final, at the midnight that ends it there. Nil means
+	// DefaultCalendar (Europe/Berlin, the ECB's), which needs the time
+	// zone database (import time/tzdata in a binary that may run without
+	// one).
+	Calendar *time.Location
 	// HTTPClient, when set, is used for the calls (copied, never modified), so
 	// callers can plug an instrumented transport. Its own Timeout, if any,
 	// applies on top of Timeout.
 	HTTPClient *http.Client
 	// Observer, when set, is told about every HTTP call and cache lookup.
 	Observer Observer
-	// Now, when set, replaces time.Now: it decides which dates are "today or
-	// later" (asked as latest) and when cached latest rates expire.
+	// Now, when set, replaces time.Now: it decides whether a day is over and
+	// when cached provisional answers expire.
 	Now func() time.Time
 }
 
@@ -107,24 +183,26 @@ type Config struct {
 // safe for concurrent use.
 type Observer interface {
 	// ObserveCall is called after every HTTP call (every attempt) with the
-	// provider name, how long it took and its error (nil on success).
+	// provider name, how long it took and its error (nil on success; see
+	// Outcome).
 	ObserveCall(provider string, duration time.Duration, err error)
-	// ObserveCacheHit is called once per Rate lookup that consults the cache.
+	// ObserveCacheHit is called once per Quotes lookup that consults the cache.
 	ObserveCacheHit(hit bool)
 }
 
-// Client fetches exchange rates. It is safe for concurrent use.
+// Client fetches quotes. It is safe for concurrent use.
 type Client struct {
-	provider  provider
-	http      *resty.Client
-	timeout   time.Duration
-	retries   int
-	backoff   time.Duration
-	latestTTL time.Duration
-	observer  Observer
-	now       func() time.Time
-	cache     *lruCache
-	flights   singleflight.Group
+	provider       provider
+	http           *resty.Client
+	timeout        time.Duration
+	retries        int
+	backoff        time.Duration
+	provisionalTTL time.Duration
+	calendar       *time.Location
+	observer       Observer
+	now            func() time.Time
+	cache          *lruCache
+	flights        singleflight.Group
 }
 
 // New validates cfg, applies defaults and returns a Client.
@@ -155,20 +233,27 @@ func New(cfg Config) (*Client, error) {
 			cfg.Provider, ProviderFrankfurter, ProviderExchangeRateAPI)
 	}
 
-	if cfg.Timeout < 0 || cfg.RetryBackoff < 0 || cfg.LatestTTL < 0 || cfg.CacheSize < 0 {
-		return nil, errors.New("ratesclient config: Timeout, RetryBackoff, LatestTTL and CacheSize must not be negative")
+	if cfg.Timeout < 0 || cfg.RetryBackoff < 0 || cfg.ProvisionalTTL < 0 || cfg.CacheSize < 0 {
+		return nil, errors.New("ratesclient config: Timeout, RetryBackoff, ProvisionalTTL and CacheSize must not be negative")
 	}
 	if cfg.Retries > maxRetries {
 		return nil, fmt.Errorf("ratesclient config: Retries %d is more than %d", cfg.Retries, maxRetries)
 	}
+	calendar := cfg.Calendar
+	if calendar == nil {
+		if calendar, err = time.LoadLocation(DefaultCalendar); err != nil {
+			return nil, fmt.Errorf("ratesclient config: the default Calendar %s: %w (import time/tzdata, or set Calendar)", DefaultCalendar, err)
+		}
+	}
 	c := &Client{
-		provider:  p,
-		timeout:   orDefault(cfg.Timeout, DefaultTimeout),
-		retries:   cfg.Retries,
-		backoff:   orDefault(cfg.RetryBackoff, DefaultRetryBackoff),
-		latestTTL: orDefault(cfg.LatestTTL, DefaultLatestTTL),
-		observer:  cfg.Observer,
-		now:       cfg.Now,
+		provider:       p,
+		timeout:        orDefault(cfg.Timeout, DefaultTimeout),
+		retries:        cfg.Retries,
+		backoff:        orDefault(cfg.RetryBackoff, DefaultRetryBackoff),
+		provisionalTTL: orDefault(cfg.ProvisionalTTL, DefaultProvisionalTTL),
+		calendar:       calendar,
+		observer:       cfg.Observer,
+		now:            cfg.Now,
 	}
 	switch {
 	case cfg.Retries == 0:
@@ -207,32 +292,36 @@ func orDefault(d, def time.Duration) time.Duration {
 	return d
 }
 
-// Rate returns the rate of 1 from in to, as published for the calendar day
-// of date (its UTC year, month and day). A day that is today or later (UTC)
-// is asked as "latest". Codes are case-insensitive; from == to answers 1
-// without asking the provider.
+// Provider is the name of the provider the client asks.
+func (c *Client) Provider() string { return c.provider.name() }
+
+// Quotes returns the quotes against Base of codes published for the
+// calendar day of day (its UTC year, month and day): that day's, or the
+// closest earlier business day's. Codes are case-insensitive; Base among
+// them is dropped (its quote is 1); at least one other is needed.
 //
 // The error wraps ErrNotFound or ErrUnavailable; when ctx ends first it also
 // wraps ctx.Err().
-func (c *Client) Rate(ctx context.Context, from, to string, date time.Time) (Rate, error) {
-	from, to = strings.ToUpper(strings.TrimSpace(from)), strings.ToUpper(strings.TrimSpace(to))
-	day := civilDay(date)
-	latest := !day.Before(civilDay(c.now()))
-	q := query{from: from, to: to, day: day, latest: latest || !c.provider.dated()}
-
-	for _, code := range []string{from, to} {
+func (c *Client) Quotes(ctx context.Context, day time.Time, codes ...string) (Quotes, error) {
+	q := query{day: civilDay(day)}
+	for _, code := range codes {
+		code = strings.ToUpper(strings.TrimSpace(code))
 		if !validCode(code) {
-			return Rate{}, fmt.Errorf("%s: invalid currency code %q: %w", q, code, ErrNotFound)
+			return Quotes{}, fmt.Errorf("%s: invalid currency code %q: %w", q, code, ErrNotFound)
+		}
+		if code != Base && !slices.Contains(q.codes, code) {
+			q.codes = append(q.codes, code)
 		}
 	}
-	if from == to {
-		return Rate{From: from, To: to, Date: day, Value: decimal.NewFromInt(1)}, nil
+	if len(q.codes) == 0 {
+		return Quotes{}, fmt.Errorf("%s: no currency but %s asked: %w", q, Base, ErrNotFound)
 	}
+	slices.Sort(q.codes)
 
 	key := q.key()
-	if r, ok := c.cache.get(key, c.now()); ok {
+	if a, ok := c.cache.get(key, c.now()); ok {
 		c.observeCacheHit(true)
-		return r, nil
+		return c.quotes(q, a), nil
 	}
 	c.observeCacheHit(false)
 
@@ -242,25 +331,83 @@ func (c *Client) Rate(ctx context.Context, from, to string, date time.Time) (Rat
 	ch := c.flights.DoChan(key, func() (any, error) {
 		flightCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.flightBudget())
 		defer cancel()
-		if r, ok := c.cache.get(key, c.now()); ok {
-			return r, nil
+		if a, ok := c.cache.get(key, c.now()); ok {
+			return a, nil
 		}
-		r, err := c.fetch(flightCtx, q)
+		a, err := c.fetch(flightCtx, q)
 		if err != nil {
-			return Rate{}, err
+			return answer{}, err
 		}
-		c.store(q, r)
-		return r, nil
+		c.store(q, a)
+		return a, nil
 	})
 	select {
 	case res := <-ch:
 		if res.Err != nil {
-			return Rate{}, res.Err
+			return Quotes{}, res.Err
 		}
-		return res.Val.(Rate), nil
+		return c.quotes(q, res.Val.(answer)), nil
 	case <-ctx.Done():
-		return Rate{}, fmt.Errorf("%s: %w: %w", q, ErrUnavailable, ctx.Err())
+		return Quotes{}, fmt.Errorf("%s: %w: %w", q, ErrUnavailable, ctx.Err())
 	}
+}
+
+// Check asks the provider for its latest quotes against Base, uncached,
+// and reports whether it answers them and quotes code among them (Base
+// itself is always quoted): for a readiness probe, and for a check at
+// start that the target currency can be converted to. It returns an error
+// wrapping ErrNotFound when the provider answers but does not quote code,
+// else one wrapping ErrUnavailable when it does not answer as it should
+// (any 4xx there means a misconfiguration, and wraps ErrRejected).
+func (c *Client) Check(ctx context.Context, code string) error {
+	code = strings.ToUpper(strings.TrimSpace(code))
+	if !validCode(code) {
+		return fmt.Errorf("check %s: invalid currency code %q: %w", c.provider.name(), code, ErrNotFound)
+	}
+	q := query{latest: true}
+	a, err := c.attempt(ctx, q)
+	if errors.Is(err, ErrNotFound) {
+		// A provider that knows nothing of its latest euro quotes is not
+		// the one the URL should name.
+		return fmt.Errorf("check %s at %s: %v: %w", c.provider.name(), c.provider.url(q), err, ErrRejected) //nolint:errorlint // not found here is no verdict: only ErrRejected is wrapped
+	}
+	if err != nil {
+		return fmt.Errorf("check %s at %s: %w", c.provider.name(), c.provider.url(q), err)
+	}
+	if _, ok := a.rates[code]; !ok && code != Base {
+		return fmt.Errorf("check %s: its latest quotes (%s) hold none for %s: %w",
+			c.provider.name(), a.date.Format(time.DateOnly), code, ErrNotFound)
+	}
+	return nil
+}
+
+// quotes is the answer a for q, final or not as of now.
+func (c *Client) quotes(q query, a answer) Quotes {
+	rates := make(map[string]Quote, len(q.codes))
+	for _, code := range q.codes {
+		rates[code] = a.rates[code]
+	}
+	return Quotes{
+		Provider: c.provider.name(),
+		Asked:    q.day,
+		Date:     a.date,
+		Rates:    rates,
+		Final:    c.final(q.day, a.date),
+	}
+}
+
+// final reports whether an answer dated answered for the day asked can no
+// longer change.
+func (c *Client) final(asked, answered time.Time) bool {
+	return !answered.Before(asked) || c.over(asked)
+}
+
+// over reports whether day (a UTC-midnight calendar day) has ended in the
+// provider's calendar by now.
+func (c *Client) over(day time.Time) bool {
+	y, m, d := day.Date()
+	end := time.Date(y, m, d+1, 0, 0, 0, 0, c.calendar)
+	return !c.now().Before(end)
 }
 
 // flightBudget is the most one fetch can take: every attempt times out and
@@ -269,30 +416,25 @@ func (c *Client) flightBudget() time.Duration {
 	return time.Duration(c.retries+1)*c.timeout + time.Duration(c.retries)*maxBackoff
 }
 
-// store caches r. A past day's rate never changes, except that a provider
-// may not have published a day yet: a recent day answered with an earlier
-// date is therefore kept only as long as a latest rate.
-func (c *Client) store(q query, r Rate) {
-	now := c.now()
-	if q.latest {
-		c.cache.add(q.key(), r, now.Add(c.latestTTL))
+// store caches a: a final answer until it is evicted, a provisional one
+// for ProvisionalTTL, so the cache never keeps a provisional answer as
+// final.
+func (c *Client) store(q query, a answer) {
+	if c.final(q.day, a.date) {
+		c.cache.add(q.key(), a, time.Time{})
 		return
 	}
-	if r.Date.Before(q.day) && civilDay(now).Sub(q.day) <= recentPastDays*24*time.Hour {
-		c.cache.add(q.key(), r, now.Add(c.latestTTL))
-		return
-	}
-	c.cache.add(q.key(), r, time.Time{})
+	c.cache.add(q.key(), a, c.now().Add(c.provisionalTTL))
 }
 
 // fetch asks the provider, retrying transient failures with backoff.
-func (c *Client) fetch(ctx context.Context, q query) (Rate, error) {
+func (c *Client) fetch(ctx context.Context, q query) (answer, error) {
 	var err error
 	for attempt := 0; ; attempt++ {
-		var r Rate
-		r, err = c.attempt(ctx, q)
+		var a answer
+		a, err = c.attempt(ctx, q)
 		if err == nil {
-			return r, nil
+			return a, nil
 		}
 		if !errors.Is(err, ErrUnavailable) || attempt >= c.retries {
 			break
@@ -306,70 +448,72 @@ func (c *Client) fetch(ctx context.Context, q query) (Rate, error) {
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return Rate{}, err
+			return answer{}, err
 		case <-t.C:
 		}
 	}
 	if errors.Is(err, ErrUnavailable) && c.retries > 0 {
-		return Rate{}, fmt.Errorf("after %d attempts: %w", c.retries+1, err)
+		return answer{}, fmt.Errorf("after %d attempts: %w", c.retries+1, err)
 	}
-	return Rate{}, err
+	return answer{}, err
 }
 
-// attempt makes one HTTP call and turns its outcome into a Rate or an error
-// wrapping ErrNotFound or ErrUnavailable.
-func (c *Client) attempt(ctx context.Context, q query) (Rate, error) {
+// attempt makes one HTTP call and turns its outcome into an answer or an
+// error wrapping ErrNotFound or ErrUnavailable.
+func (c *Client) attempt(ctx context.Context, q query) (answer, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
 	start := time.Now()
 	resp, err := c.http.R().SetContext(ctx).Get(c.provider.url(q))
+	var a answer
 	if err == nil {
-		err = checkStatus(c.provider.name(), resp)
-	}
-	var r Rate
-	if err == nil {
-		r, err = c.provider.parse(q, resp.Body())
+		a, err = c.answer(q, resp)
 	}
 	if err != nil {
 		err = fmt.Errorf("%s: %w", q, err)
-	}
-	if c.observer != nil {
-		c.observer.ObserveCall(c.provider.name(), time.Since(start), err)
 	}
 	if err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrUnavailable) {
 		// Transport errors: refused, reset, timeout, body too large.
 		err = fmt.Errorf("%w: %w", err, ErrUnavailable)
 	}
-	return r, err
+	if c.observer != nil {
+		c.observer.ObserveCall(c.provider.name(), time.Since(start), err)
+	}
+	return a, err
 }
 
-// checkStatus maps an HTTP status to nil, ErrNotFound or ErrUnavailable.
-func checkStatus(provider string, resp *resty.Response) error {
+// answer turns a response into an answer, by its status: 200 is parsed by
+// the provider, 429 and 5xx are an outage, a 4xx is the provider's "not
+// found" only when the provider says so in its own words.
+func (c *Client) answer(q query, resp *resty.Response) (answer, error) {
+	name := c.provider.name()
 	code := resp.StatusCode()
 	switch {
 	case code == http.StatusOK:
-		return nil
+		return c.provider.parse(q, resp.Body())
 	case code == http.StatusTooManyRequests || code >= 500:
-		return fmt.Errorf("%s answered %s: %w", provider, resp.Status(), ErrUnavailable)
+		return answer{}, fmt.Errorf("%s answered %s: %w", name, resp.Status(), ErrUnavailable)
+	case code >= 400 && c.provider.notFound(code, resp.Body()):
+		return answer{}, fmt.Errorf("%s has no such quote (%s %s): %w", name, resp.Status(), snippet(resp.Body()), ErrNotFound)
 	case code >= 400:
-		return fmt.Errorf("%s answered %s (unknown currency or date): %s: %w",
-			provider, resp.Status(), snippet(resp.Body()), ErrNotFound)
+		return answer{}, fmt.Errorf("%s answered %s: %s: %w", name, resp.Status(), snippet(resp.Body()), ErrRejected)
 	default:
-		return fmt.Errorf("%s answered unexpected %s: %w", provider, resp.Status(), ErrUnavailable)
+		return answer{}, fmt.Errorf("%s answered unexpected %s: %w", name, resp.Status(), ErrBadAnswer)
 	}
 }
 
-// snippet is a short one-line excerpt of a response body for messages.
+// snippet is a short one-line excerpt of a response body for messages,
+// quoted, so that whatever the body holds stays text.
 func snippet(b []byte) string {
-	const max = 120
+	const limit = 120
 	s := strings.Join(strings.Fields(string(b)), " ")
-	if r := []rune(s); len(r) > max {
-		s = string(r[:max]) + "…"
-	}
 	if s == "" {
 		return "(empty body)"
 	}
-	return s
+	if r := []rune(s); len(r) > limit {
+		s = string(r[:limit]) + "…"
+	}
+	return fmt.Sprintf("%q", s)
 }
 
 func (c *Client) observeCacheHit(hit bool) {
@@ -380,26 +524,22 @@ func (c *Client) observeCacheHit(hit bool) {
 
 // query is one question to a provider.
 type query struct {
-	from, to string
-	day      time.Time // calendar day asked, UTC midnight
-	latest   bool      // ask for the latest rates instead of day
+	day    time.Time // calendar day asked, UTC midnight
+	codes  []string  // sorted, without Base
+	latest bool      // the latest quotes of every currency (Check)
 }
 
 // key identifies the answer in the cache and among flights.
 func (q query) key() string {
-	if q.latest {
-		return q.from + "/" + q.to + "/latest"
-	}
-	return q.from + "/" + q.to + "/" + q.day.Format(time.DateOnly)
+	return q.day.Format(time.DateOnly) + "/" + strings.Join(q.codes, ",")
 }
 
 // String is the prefix of every error message about q.
 func (q query) String() string {
-	s := fmt.Sprintf("rate %s->%s for %s", q.from, q.to, q.day.Format(time.DateOnly))
 	if q.latest {
-		s += " (latest)"
+		return "latest quotes"
 	}
-	return s
+	return fmt.Sprintf("quotes of %s for %s", strings.Join(q.codes, ","), q.day.Format(time.DateOnly))
 }
 
 // civilDay is t's UTC calendar day at midnight.

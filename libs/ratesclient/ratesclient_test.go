@@ -20,7 +20,7 @@ import (
 )
 
 // fixedNow is the clock of most tests: 2024-09-20 12:00 UTC, so 2024-09-10
-// is in the past and "latest" is 2024-09-20.
+// is long over and 2024-09-20 is not over yet in Berlin.
 var fixedNow = time.Date(2024, 9, 20, 12, 0, 0, 0, time.UTC)
 
 func day(s string) time.Time {
@@ -85,76 +85,78 @@ func newClient(t *testing.T, cfg ratesclient.Config) *ratesclient.Client {
 	return c
 }
 
-// rateCmp compares decimals by value and exact text.
-var rateCmp = cmp.Comparer(func(a, b decimal.Decimal) bool {
-	return a.Equal(b) && a.String() == b.String()
+// quoteCmp compares quotes by value and exact text.
+var quoteCmp = cmp.Comparer(func(a, b ratesclient.Quote) bool {
+	return a.Value.Equal(b.Value) && a.Text == b.Text
 })
 
-func TestRateParsesAnswers(t *testing.T) {
+func quote(text string) ratesclient.Quote {
+	return ratesclient.Quote{Value: decimal.RequireFromString(text), Text: text}
+}
+
+func TestQuotesParsesAnswers(t *testing.T) {
 	tests := []struct {
 		name     string
 		provider string
-		from, to string
+		codes    []string
 		date     time.Time
 		body     string
 		wantURL  string
-		want     ratesclient.Rate
+		want     ratesclient.Quotes
 	}{
 		{
-			name:     "frankfurter keeps every digit",
+			name:     "frankfurter keeps every digit and its text",
 			provider: ratesclient.ProviderFrankfurter,
-			from:     "USD", to: "EUR", date: day("2024-09-10"),
-			body:    `{"amount":1.0,"base":"USD","date":"2024-09-10","rates":{"EUR":0.904981234567890123}}`,
-			wantURL: "/v1/2024-09-10?base=USD&symbols=EUR",
-			want:    ratesclient.Rate{From: "USD", To: "EUR", Date: day("2024-09-10"), Value: decimal.RequireFromString("0.904981234567890123")},
+			codes:    []string{"USD"}, date: day("2024-09-10"),
+			body:    `{"amount":1.0,"base":"EUR","date":"2024-09-10","rates":{"USD":1.10310000000000000001}}`,
+			wantURL: "/v1/2024-09-10?base=EUR&symbols=USD",
+			want: ratesclient.Quotes{Provider: "frankfurter", Asked: day("2024-09-10"), Date: day("2024-09-10"), Final: true,
+				Rates: map[string]ratesclient.Quote{"USD": quote("1.10310000000000000001")}},
 		},
 		{
-			name:     "frankfurter weekend answers friday",
-			provider: "", // default provider
-			from:     "usd", to: "jpy", date: time.Date(2024, 9, 14, 23, 30, 0, 0, time.UTC),
-			body:    `{"amount":1.0,"base":"USD","date":"2024-09-13","rates":{"JPY":140.93313}}`,
-			wantURL: "/v1/2024-09-14?base=USD&symbols=JPY",
-			want:    ratesclient.Rate{From: "USD", To: "JPY", Date: day("2024-09-13"), Value: decimal.RequireFromString("140.93313")},
+			name:     "frankfurter asks both currencies of a cross rate, sorted, without EUR",
+			provider: "", // the default
+			codes:    []string{"usd", "jpy", "EUR", "USD"}, date: time.Date(2024, 9, 14, 23, 30, 0, 0, time.UTC),
+			body:    `{"amount":1.0,"base":"EUR","date":"2024-09-13","rates":{"JPY":156.17,"USD":1.1081}}`,
+			wantURL: "/v1/2024-09-14?base=EUR&symbols=JPY,USD",
+			want: ratesclient.Quotes{Provider: "frankfurter", Asked: day("2024-09-14"), Date: day("2024-09-13"), Final: true,
+				Rates: map[string]ratesclient.Quote{"JPY": quote("156.17"), "USD": quote("1.1081")}},
 		},
 		{
 			name:     "frankfurter calendar day is taken in UTC",
 			provider: ratesclient.ProviderFrankfurter,
-			from:     "GBP", to: "EUR", date: time.Date(2024, 9, 11, 1, 0, 0, 0, time.FixedZone("UTC+3", 3*3600)),
-			body:    `{"amount":1,"base":"GBP","date":"2024-09-10","rates":{"EUR":1.1867}}`,
-			wantURL: "/v1/2024-09-10?base=GBP&symbols=EUR",
-			want:    ratesclient.Rate{From: "GBP", To: "EUR", Date: day("2024-09-10"), Value: decimal.RequireFromString("1.1867")},
+			codes:    []string{"GBP"}, date: time.Date(2024, 9, 11, 1, 0, 0, 0, time.FixedZone("UTC+3", 3*3600)),
+			body:    `{"amount":1,"base":"EUR","date":"2024-09-10","rates":{"GBP":0.84265}}`,
+			wantURL: "/v1/2024-09-10?base=EUR&symbols=GBP",
+			want: ratesclient.Quotes{Provider: "frankfurter", Asked: day("2024-09-10"), Date: day("2024-09-10"), Final: true,
+				Rates: map[string]ratesclient.Quote{"GBP": quote("0.84265")}},
 		},
 		{
-			name:     "frankfurter today asks latest",
+			name:     "frankfurter today is asked by its date, and not final before it is published",
 			provider: ratesclient.ProviderFrankfurter,
-			from:     "USD", to: "EUR", date: fixedNow.Add(time.Hour),
-			body:    `{"amount":1.0,"base":"USD","date":"2024-09-20","rates":{"EUR":0.89558}}`,
-			wantURL: "/v1/latest?base=USD&symbols=EUR",
-			want:    ratesclient.Rate{From: "USD", To: "EUR", Date: day("2024-09-20"), Value: decimal.RequireFromString("0.89558")},
-		},
-		{
-			name:     "frankfurter future asks latest",
-			provider: ratesclient.ProviderFrankfurter,
-			from:     "USD", to: "EUR", date: day("2030-01-01"),
-			body:    `{"amount":1.0,"base":"USD","date":"2024-09-20","rates":{"EUR":0.89558}}`,
-			wantURL: "/v1/latest?base=USD&symbols=EUR",
-			want:    ratesclient.Rate{From: "USD", To: "EUR", Date: day("2024-09-20"), Value: decimal.RequireFromString("0.89558")},
+			codes:    []string{"USD"}, date: fixedNow,
+			body:    `{"amount":1.0,"base":"EUR","date":"2024-09-19","rates":{"USD":1.1156}}`,
+			wantURL: "/v1/2024-09-20?base=EUR&symbols=USD",
+			want: ratesclient.Quotes{Provider: "frankfurter", Asked: day("2024-09-20"), Date: day("2024-09-19"), Final: false,
+				Rates: map[string]ratesclient.Quote{"USD": quote("1.1156")}},
 		},
 		{
 			name:     "exchangerate-api keeps every digit and its date",
 			provider: ratesclient.ProviderExchangeRateAPI,
-			from:     "USD", to: "EUR", date: day("2024-09-02"),
-			body:    `{"base":"USD","date":"2024-09-11","time_last_updated":1726012801,"rates":{"USD":1,"EUR":0.904981234567890123,"JPY":142.5}}`,
-			wantURL: "/v4/latest/USD",
-			want:    ratesclient.Rate{From: "USD", To: "EUR", Date: day("2024-09-11"), Value: decimal.RequireFromString("0.904981234567890123")},
+			codes:    []string{"USD"}, date: day("2024-09-02"),
+			body:    `{"base":"EUR","date":"2024-09-11","time_last_updated":1726012801,"rates":{"EUR":1,"USD":1.104312345678901234,"JPY":156.6}}`,
+			wantURL: "/v4/latest/EUR",
+			want: ratesclient.Quotes{Provider: "exchangerate-api", Asked: day("2024-09-02"), Date: day("2024-09-11"), Final: true,
+				Rates: map[string]ratesclient.Quote{"USD": quote("1.104312345678901234")}},
 		},
 		{
 			name:     "exchangerate-api exponent notation",
 			provider: ratesclient.ProviderExchangeRateAPI,
-			from:     "IDR", to: "EUR", date: day("2024-09-11"),
-			body:    `{"base":"IDR","date":"2024-09-11","time_last_updated":1726012801,"rates":{"EUR":5.87e-5}}`,
-			wantURL: "/v4/latest/IDR",
-			want:    ratesclient.Rate{From: "IDR", To: "EUR", Date: day("2024-09-11"), Value: decimal.RequireFromString("0.0000587")},
+			codes:    []string{"IDR"}, date: day("2024-09-11"),
+			body:    `{"base":"EUR","date":"2024-09-11","time_last_updated":1726012801,"rates":{"IDR":1.702019e4}}`,
+			wantURL: "/v4/latest/EUR",
+			want: ratesclient.Quotes{Provider: "exchangerate-api", Asked: day("2024-09-11"), Date: day("2024-09-11"), Final: true,
+				Rates: map[string]ratesclient.Quote{"IDR": quote("1.702019e4")}},
 		},
 	}
 	for _, tt := range tests {
@@ -166,12 +168,12 @@ func TestRateParsesAnswers(t *testing.T) {
 			}
 			c := newClient(t, ratesclient.Config{BaseURL: base, Provider: tt.provider})
 
-			got, err := c.Rate(context.Background(), tt.from, tt.to, tt.date)
+			got, err := c.Quotes(context.Background(), tt.date, tt.codes...)
 			if err != nil {
-				t.Fatalf("Rate: %v", err)
+				t.Fatalf("Quotes: %v", err)
 			}
-			if diff := cmp.Diff(tt.want, got, rateCmp); diff != "" {
-				t.Errorf("Rate (-want +got):\n%s", diff)
+			if diff := cmp.Diff(tt.want, got, quoteCmp); diff != "" {
+				t.Errorf("Quotes (-want +got):\n%s", diff)
 			}
 			if diff := cmp.Diff([]string{tt.wantURL}, fake.requests()); diff != "" {
 				t.Errorf("requests (-want +got):\n%s", diff)
@@ -180,129 +182,345 @@ func TestRateParsesAnswers(t *testing.T) {
 	}
 }
 
-func TestRateErrors(t *testing.T) {
-	hang := func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }
+// TestQuotesFinal checks when an answer counts as final: dated the day
+// asked, or the day asked over in the provider's calendar (Europe/Berlin by
+// default), never earlier.
+func TestQuotesFinal(t *testing.T) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
-		name      string
-		provider  string
-		handler   http.HandlerFunc
-		date      time.Time
-		wantErr   error
-		wantCalls int64 // with Retries 2
-		wantMsg   string
+		name     string
+		now      time.Time
+		asked    string
+		answered string
+		calendar *time.Location
+		want     bool
+	}{
+		{"dated the day asked, at once", time.Date(2024, 9, 20, 14, 5, 0, 0, time.UTC), "2024-09-20", "2024-09-20", nil, true},
+		{"earlier date, the day still on", time.Date(2024, 9, 20, 21, 59, 59, 0, time.UTC), "2024-09-20", "2024-09-19", nil, false},
+		// 2024-09-20 ends at 22:00 UTC in Berlin's summer time.
+		{"earlier date, the day over in Berlin (summer)", time.Date(2024, 9, 20, 22, 0, 0, 0, time.UTC), "2024-09-20", "2024-09-19", nil, true},
+		// 2024-12-02 ends at 23:00 UTC in Berlin's winter time.
+		{"earlier date, one minute before the winter midnight", time.Date(2024, 12, 2, 22, 59, 0, 0, time.UTC), "2024-12-02", "2024-11-29", nil, false},
+		{"earlier date, the winter midnight", time.Date(2024, 12, 2, 23, 0, 0, 0, time.UTC), "2024-12-02", "2024-11-29", nil, true},
+		{"a Saturday waits for its end", time.Date(2024, 9, 14, 12, 0, 0, 0, time.UTC), "2024-09-14", "2024-09-13", nil, false},
+		{"a Saturday after its end", time.Date(2024, 9, 15, 0, 0, 0, 0, time.UTC), "2024-09-14", "2024-09-13", nil, true},
+		{"a day long past", time.Date(2024, 9, 20, 12, 0, 0, 0, time.UTC), "2024-09-01", "2024-08-30", nil, true},
+		{"a later date (no history)", time.Date(2024, 9, 20, 12, 0, 0, 0, time.UTC), "2024-09-01", "2024-09-20", nil, true},
+		{"another calendar", time.Date(2024, 9, 20, 22, 0, 0, 0, time.UTC), "2024-09-20", "2024-09-19", time.FixedZone("UTC-12", -12*3600), false},
+		{"the explicit Berlin calendar", time.Date(2024, 9, 20, 22, 0, 0, 0, time.UTC), "2024-09-20", "2024-09-19", berlin, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fake := newFakeProvider(t, answer(http.StatusOK, `{"amount":1.0,"base":"EUR","date":"`+tt.answered+`","rates":{"USD":1.1}}`))
+			if tt.answered > tt.asked {
+				fake = newFakeProvider(t, answer(http.StatusOK, `{"base":"EUR","date":"`+tt.answered+`","rates":{"USD":1.1}}`))
+			}
+			provider := ratesclient.ProviderFrankfurter
+			if tt.answered > tt.asked {
+				provider = ratesclient.ProviderExchangeRateAPI
+			}
+			c := newClient(t, ratesclient.Config{BaseURL: fake.srv.URL + "/v1", Provider: provider, Calendar: tt.calendar,
+				Now: func() time.Time { return tt.now }})
+			got, err := c.Quotes(context.Background(), day(tt.asked), "USD")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Final != tt.want {
+				t.Errorf("Final = %v, want %v", got.Final, tt.want)
+			}
+		})
+	}
+}
+
+// TestQuotesNeverCachesAProvisionalAnswerAsFinal: a provisional answer
+// expires after ProvisionalTTL and is asked again; once the provider has
+// the day, that answer is final and stays.
+func TestQuotesNeverCachesAProvisionalAnswerAsFinal(t *testing.T) {
+	var published atomic.Bool
+	fake := newFakeProvider(t, func(w http.ResponseWriter, r *http.Request) {
+		date := "2024-09-19"
+		if published.Load() {
+			date = "2024-09-20"
+		}
+		answer(http.StatusOK, `{"amount":1.0,"base":"EUR","date":"`+date+`","rates":{"USD":1.1166}}`)(w, r)
+	})
+	var clock clock
+	clock.set(time.Date(2024, 9, 20, 10, 0, 0, 0, time.UTC))
+	c := newClient(t, ratesclient.Config{BaseURL: fake.srv.URL + "/v1", ProvisionalTTL: time.Minute, Now: clock.now})
+	ask := func(wantDate string, wantFinal bool, wantCalls int64) {
+		t.Helper()
+		q, err := c.Quotes(context.Background(), day("2024-09-20"), "USD")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := q.Date.Format(time.DateOnly); got != wantDate || q.Final != wantFinal {
+			t.Errorf("answer dated %s, final %v; want %s, %v", got, q.Final, wantDate, wantFinal)
+		}
+		if got := fake.calls.Load(); got != wantCalls {
+			t.Errorf("server calls = %d, want %d", got, wantCalls)
+		}
+	}
+	ask("2024-09-19", false, 1)
+	clock.set(clock.now().Add(59 * time.Second))
+	ask("2024-09-19", false, 1) // cached, still provisional
+	published.Store(true)
+	clock.set(clock.now().Add(2 * time.Second))
+	ask("2024-09-20", true, 2)
+	clock.set(clock.now().Add(24 * time.Hour))
+	ask("2024-09-20", true, 2) // final: kept
+}
+
+// TestQuotesProvisionalTurnsFinalWhenTheDayEnds: an answer cached while the
+// day was on says Final once the day is over, without asking again.
+func TestQuotesProvisionalTurnsFinalWhenTheDayEnds(t *testing.T) {
+	fake := newFakeProvider(t, answer(http.StatusOK, `{"amount":1.0,"base":"EUR","date":"2024-09-13","rates":{"USD":1.1081}}`))
+	var clock clock
+	clock.set(time.Date(2024, 9, 14, 21, 59, 30, 0, time.UTC)) // Saturday, 23:59:30 in Berlin
+	c := newClient(t, ratesclient.Config{BaseURL: fake.srv.URL + "/v1", ProvisionalTTL: time.Hour, Now: clock.now})
+	q, err := c.Quotes(context.Background(), day("2024-09-14"), "USD")
+	if err != nil || q.Final {
+		t.Fatalf("before midnight: final %v, err %v; want provisional", q.Final, err)
+	}
+	clock.set(clock.now().Add(time.Minute))
+	q, err = c.Quotes(context.Background(), day("2024-09-14"), "USD")
+	if err != nil || !q.Final {
+		t.Fatalf("after midnight: final %v, err %v; want final", q.Final, err)
+	}
+	if got := fake.calls.Load(); got != 1 {
+		t.Errorf("server calls = %d, want 1", got)
+	}
+}
+
+func TestQuotesErrors(t *testing.T) {
+	hang := func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }
+	html := func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		fmt.Fprint(w, "<html><body>Welcome to nginx!</body></html>")
+	}
+	tests := []struct {
+		name        string
+		provider    string
+		handler     http.HandlerFunc
+		date        time.Time
+		wantErr     error
+		wantOutcome string
+		wantCalls   int64 // with Retries 2
+		wantMsg     string
 	}{
 		{
-			name:      "404 is not found, not retried",
-			handler:   answer(http.StatusNotFound, `{"message":"not found"}`),
-			wantErr:   ratesclient.ErrNotFound,
-			wantCalls: 1,
-			wantMsg:   "rate USD->EUR for 2024-09-10: frankfurter answered 404 Not Found",
+			name:        "frankfurter's own not found is permanent",
+			handler:     answer(http.StatusNotFound, `{"message":"not found"}`),
+			wantErr:     ratesclient.ErrNotFound,
+			wantOutcome: "not_found",
+			wantCalls:   1,
+			wantMsg:     `quotes of USD for 2024-09-10: frankfurter has no such quote (404 Not Found "{\"message\":\"not found\"}")`,
 		},
 		{
-			name:      "422 is not found",
-			handler:   answer(http.StatusUnprocessableEntity, `{"message":"invalid"}`),
-			wantErr:   ratesclient.ErrNotFound,
-			wantCalls: 1,
+			name:        "a path frankfurter does not serve is a misconfiguration",
+			handler:     answer(http.StatusNotFound, `{"status":404,"message":"not found"}`),
+			wantErr:     ratesclient.ErrRejected,
+			wantOutcome: "rejected",
+			wantCalls:   3,
 		},
 		{
-			name:      "500 is unavailable after retries",
-			handler:   answer(http.StatusInternalServerError, `oops`),
-			wantErr:   ratesclient.ErrUnavailable,
-			wantCalls: 3,
-			wantMsg:   "after 3 attempts: rate USD->EUR for 2024-09-10: frankfurter answered 500",
+			name:        "a 404 page of a gateway is a misconfiguration",
+			handler:     answer(http.StatusNotFound, `<html>404</html>`),
+			wantErr:     ratesclient.ErrRejected,
+			wantOutcome: "rejected",
+			wantCalls:   3,
 		},
 		{
-			name:      "429 is unavailable after retries",
-			handler:   answer(http.StatusTooManyRequests, `slow down`),
-			wantErr:   ratesclient.ErrUnavailable,
-			wantCalls: 3,
+			name:        "403 is rejected, retried",
+			handler:     answer(http.StatusForbidden, `forbidden`),
+			wantErr:     ratesclient.ErrRejected,
+			wantOutcome: "rejected",
+			wantCalls:   3,
+			wantMsg:     `frankfurter answered 403 Forbidden: "forbidden": request rejected: rate provider unavailable`,
 		},
 		{
-			name:      "timeout is unavailable after retries",
-			handler:   hang,
-			wantErr:   ratesclient.ErrUnavailable,
-			wantCalls: 3,
-			wantMsg:   "context deadline exceeded",
+			name:        "407 is rejected",
+			handler:     answer(http.StatusProxyAuthRequired, ``),
+			wantErr:     ratesclient.ErrRejected,
+			wantOutcome: "rejected",
+			wantCalls:   3,
 		},
 		{
-			name:      "malformed json is unavailable",
-			handler:   answer(http.StatusOK, `{"amount":1.0,"base":"USD","rates":{"EUR":0.9`),
-			wantErr:   ratesclient.ErrUnavailable,
-			wantCalls: 3,
-			wantMsg:   "malformed answer",
+			name:        "422 is rejected",
+			handler:     answer(http.StatusUnprocessableEntity, `{"message":"invalid"}`),
+			wantErr:     ratesclient.ErrRejected,
+			wantOutcome: "rejected",
+			wantCalls:   3,
 		},
 		{
-			name:      "html instead of json is unavailable",
-			handler:   answer(http.StatusOK, `<html>maintenance</html>`),
-			wantErr:   ratesclient.ErrUnavailable,
-			wantCalls: 3,
+			name:        "a 404 body with a NUL stays text in the error",
+			handler:     answer(http.StatusNotFound, "bad\x00\xff body"),
+			wantErr:     ratesclient.ErrRejected,
+			wantOutcome: "rejected",
+			wantCalls:   3,
+			wantMsg:     `"bad\x00\xff body"`,
 		},
 		{
-			name:      "missing target is not found",
-			handler:   answer(http.StatusOK, `{"amount":1.0,"base":"USD","date":"2024-09-10","rates":{"JPY":140.1}}`),
-			wantErr:   ratesclient.ErrNotFound,
-			wantCalls: 1,
-			wantMsg:   `rate USD->EUR for 2024-09-10: provider does not know currency "EUR": not found`,
+			name:        "500 is unavailable after retries",
+			handler:     answer(http.StatusInternalServerError, `oops`),
+			wantErr:     ratesclient.ErrUnavailable,
+			wantOutcome: "unavailable",
+			wantCalls:   3,
+			wantMsg:     "after 3 attempts: quotes of USD for 2024-09-10: frankfurter answered 500",
 		},
 		{
-			name:      "zero rate is never used",
-			handler:   answer(http.StatusOK, `{"amount":1.0,"base":"USD","date":"2024-09-10","rates":{"EUR":0}}`),
-			wantErr:   ratesclient.ErrUnavailable,
-			wantCalls: 3,
-			wantMsg:   "non-positive rate",
+			name:        "429 is unavailable after retries",
+			handler:     answer(http.StatusTooManyRequests, `slow down`),
+			wantErr:     ratesclient.ErrUnavailable,
+			wantOutcome: "unavailable",
+			wantCalls:   3,
 		},
 		{
-			name:      "negative rate is never used",
-			handler:   answer(http.StatusOK, `{"amount":1.0,"base":"USD","date":"2024-09-10","rates":{"EUR":-0.9}}`),
-			wantErr:   ratesclient.ErrUnavailable,
-			wantCalls: 3,
+			name:        "timeout is unavailable after retries",
+			handler:     hang,
+			wantErr:     ratesclient.ErrUnavailable,
+			wantOutcome: "unavailable",
+			wantCalls:   3,
+			wantMsg:     "context deadline exceeded",
 		},
 		{
-			name:      "null rate is never used",
-			handler:   answer(http.StatusOK, `{"amount":1.0,"base":"USD","date":"2024-09-10","rates":{"EUR":null}}`),
-			wantErr:   ratesclient.ErrUnavailable,
-			wantCalls: 3,
+			name:        "malformed json is a bad answer",
+			handler:     answer(http.StatusOK, `{"amount":1.0,"base":"EUR","rates":{"USD":1.1`),
+			wantErr:     ratesclient.ErrBadAnswer,
+			wantOutcome: "bad_answer",
+			wantCalls:   3,
+			wantMsg:     "malformed answer",
 		},
 		{
-			name:      "wrong base is unavailable",
-			handler:   answer(http.StatusOK, `{"amount":1.0,"base":"EUR","date":"2024-09-10","rates":{"EUR":1}}`),
-			wantErr:   ratesclient.ErrUnavailable,
-			wantCalls: 3,
+			name:        "an HTML page with status 200 is a bad answer",
+			handler:     html,
+			wantErr:     ratesclient.ErrBadAnswer,
+			wantOutcome: "bad_answer",
+			wantCalls:   3,
 		},
 		{
-			name:      "amount other than one is unavailable",
-			handler:   answer(http.StatusOK, `{"amount":10,"base":"USD","date":"2024-09-10","rates":{"EUR":9.05}}`),
-			wantErr:   ratesclient.ErrUnavailable,
-			wantCalls: 3,
+			name:        "a currency the answer lacks is not found",
+			handler:     answer(http.StatusOK, `{"amount":1.0,"base":"EUR","date":"2024-09-10","rates":{"JPY":157.81}}`),
+			wantErr:     ratesclient.ErrNotFound,
+			wantOutcome: "not_found",
+			wantCalls:   1,
+			wantMsg:     `frankfurter has no quote of USD for 2024-09-10: not found`,
 		},
 		{
-			name:      "answer dated after the day asked is not found",
-			handler:   answer(http.StatusOK, `{"amount":1.0,"base":"USD","date":"1999-01-04","rates":{"EUR":0.85}}`),
-			date:      day("1990-01-01"),
-			wantErr:   ratesclient.ErrNotFound,
-			wantCalls: 1,
+			name:        "a zero quote is never used",
+			handler:     answer(http.StatusOK, `{"amount":1.0,"base":"EUR","date":"2024-09-10","rates":{"USD":0}}`),
+			wantErr:     ratesclient.ErrBadAnswer,
+			wantOutcome: "bad_answer",
+			wantCalls:   3,
+			wantMsg:     "not positive",
 		},
 		{
-			name:      "exchangerate-api missing EUR is not found, never 1.0",
-			provider:  ratesclient.ProviderExchangeRateAPI,
-			handler:   answer(http.StatusOK, `{"base":"USD","date":"2024-09-11","time_last_updated":1726012801,"rates":{"USD":1,"JPY":142.5}}`),
-			wantErr:   ratesclient.ErrNotFound,
-			wantCalls: 1,
-			wantMsg:   `provider does not know currency "EUR": not found`,
+			name:        "a negative quote is never used",
+			handler:     answer(http.StatusOK, `{"amount":1.0,"base":"EUR","date":"2024-09-10","rates":{"USD":-1.1}}`),
+			wantErr:     ratesclient.ErrBadAnswer,
+			wantOutcome: "bad_answer",
+			wantCalls:   3,
 		},
 		{
-			name:      "exchangerate-api 404 is not found",
-			provider:  ratesclient.ProviderExchangeRateAPI,
-			handler:   answer(http.StatusNotFound, `{"result":"error","error-type":"unsupported-code"}`),
-			wantErr:   ratesclient.ErrNotFound,
-			wantCalls: 1,
+			name:        "a quote with a huge negative exponent is never parsed",
+			handler:     answer(http.StatusOK, `{"amount":1.0,"base":"EUR","date":"2024-09-10","rates":{"USD":1e-2147483647}}`),
+			wantErr:     ratesclient.ErrBadAnswer,
+			wantOutcome: "bad_answer",
+			wantCalls:   3,
 		},
 		{
-			name:      "exchangerate-api 503 is unavailable",
-			provider:  ratesclient.ProviderExchangeRateAPI,
-			handler:   answer(http.StatusServiceUnavailable, ``),
-			wantErr:   ratesclient.ErrUnavailable,
-			wantCalls: 3,
+			name:        "a quote longer than 64 characters is never parsed",
+			handler:     answer(http.StatusOK, `{"amount":1.0,"base":"EUR","date":"2024-09-10","rates":{"USD":1.`+strings.Repeat("1", 70)+`}}`),
+			wantErr:     ratesclient.ErrBadAnswer,
+			wantOutcome: "bad_answer",
+			wantCalls:   3,
+		},
+		{
+			name:        "a quote as a string is a bad answer",
+			handler:     answer(http.StatusOK, `{"amount":1.0,"base":"EUR","date":"2024-09-10","rates":{"USD":"1.1"}}`),
+			wantErr:     ratesclient.ErrBadAnswer,
+			wantOutcome: "bad_answer",
+			wantCalls:   3,
+		},
+		{
+			name:        "a null quote is never used",
+			handler:     answer(http.StatusOK, `{"amount":1.0,"base":"EUR","date":"2024-09-10","rates":{"USD":null}}`),
+			wantErr:     ratesclient.ErrBadAnswer,
+			wantOutcome: "bad_answer",
+			wantCalls:   3,
+		},
+		{
+			name:        "an answer for another base is a bad answer",
+			handler:     answer(http.StatusOK, `{"amount":1.0,"base":"USD","date":"2024-09-10","rates":{"USD":1}}`),
+			wantErr:     ratesclient.ErrBadAnswer,
+			wantOutcome: "bad_answer",
+			wantCalls:   3,
+			wantMsg:     `frankfurter answered base "USD", asked "EUR"`,
+		},
+		{
+			name:        "an amount other than one is a bad answer",
+			handler:     answer(http.StatusOK, `{"amount":10,"base":"EUR","date":"2024-09-10","rates":{"USD":11.031}}`),
+			wantErr:     ratesclient.ErrBadAnswer,
+			wantOutcome: "bad_answer",
+			wantCalls:   3,
+		},
+		{
+			name:        "a date that is no date is a bad answer",
+			handler:     answer(http.StatusOK, `{"amount":1.0,"base":"EUR","date":"yesterday","rates":{"USD":1.1}}`),
+			wantErr:     ratesclient.ErrBadAnswer,
+			wantOutcome: "bad_answer",
+			wantCalls:   3,
+		},
+		{
+			name:        "an answer dated after the day asked is not found",
+			handler:     answer(http.StatusOK, `{"amount":1.0,"base":"EUR","date":"1999-01-04","rates":{"USD":1.1789}}`),
+			date:        day("1990-01-01"),
+			wantErr:     ratesclient.ErrNotFound,
+			wantOutcome: "not_found",
+			wantCalls:   1,
+		},
+		{
+			name:        "exchangerate-api missing the currency is not found, never 1.0",
+			provider:    ratesclient.ProviderExchangeRateAPI,
+			handler:     answer(http.StatusOK, `{"base":"EUR","date":"2024-09-11","time_last_updated":1726012801,"rates":{"EUR":1,"JPY":156.6}}`),
+			wantErr:     ratesclient.ErrNotFound,
+			wantOutcome: "not_found",
+			wantCalls:   1,
+			wantMsg:     `exchangerate-api has no quote of USD for 2024-09-11: not found`,
+		},
+		{
+			name:        "exchangerate-api unsupported-code is not found",
+			provider:    ratesclient.ProviderExchangeRateAPI,
+			handler:     answer(http.StatusNotFound, `{"result":"error","error-type":"unsupported-code"}`),
+			wantErr:     ratesclient.ErrNotFound,
+			wantOutcome: "not_found",
+			wantCalls:   1,
+		},
+		{
+			name:        "exchangerate-api unsupported-code with status 200 is not found",
+			provider:    ratesclient.ProviderExchangeRateAPI,
+			handler:     answer(http.StatusOK, `{"result":"error","error-type":"unsupported-code"}`),
+			wantErr:     ratesclient.ErrNotFound,
+			wantOutcome: "not_found",
+			wantCalls:   1,
+		},
+		{
+			name:        "exchangerate-api refusing the key is rejected",
+			provider:    ratesclient.ProviderExchangeRateAPI,
+			handler:     answer(http.StatusForbidden, `{"result":"error","error-type":"invalid-key"}`),
+			wantErr:     ratesclient.ErrRejected,
+			wantOutcome: "rejected",
+			wantCalls:   3,
+		},
+		{
+			name:        "exchangerate-api 503 is unavailable",
+			provider:    ratesclient.ProviderExchangeRateAPI,
+			handler:     answer(http.StatusServiceUnavailable, ``),
+			wantErr:     ratesclient.ErrUnavailable,
+			wantOutcome: "unavailable",
+			wantCalls:   3,
 		},
 	}
 	for _, tt := range tests {
@@ -320,16 +538,24 @@ func TestRateErrors(t *testing.T) {
 				date = day("2024-09-10")
 			}
 
-			_, err := c.Rate(context.Background(), "USD", "EUR", date)
+			_, err := c.Quotes(context.Background(), date, "USD")
 			assertErr(t, err, tt.wantErr, tt.wantMsg)
+			if got := ratesclient.Outcome(err); got != tt.wantOutcome {
+				t.Errorf("Outcome = %q, want %q", got, tt.wantOutcome)
+			}
 			if got := fake.calls.Load(); got != tt.wantCalls {
 				t.Errorf("server calls = %d, want %d", got, tt.wantCalls)
 			}
 			if got := obs.callCount(); got != int(tt.wantCalls) {
 				t.Errorf("observed calls = %d, want %d", got, tt.wantCalls)
 			}
+			for _, e := range obs.errs() {
+				if got := ratesclient.Outcome(e); got != tt.wantOutcome {
+					t.Errorf("observed outcome = %q, want %q", got, tt.wantOutcome)
+				}
+			}
 			// A failure is not cached: the next ask reaches the server again.
-			_, _ = c.Rate(context.Background(), "USD", "EUR", date)
+			_, _ = c.Quotes(context.Background(), date, "USD")
 			if got := fake.calls.Load(); got != 2*tt.wantCalls {
 				t.Errorf("server calls after second ask = %d, want %d", got, 2*tt.wantCalls)
 			}
@@ -359,7 +585,7 @@ func assertErr(t *testing.T, err, want error, msg string) {
 	}
 }
 
-func TestRateConnectionRefused(t *testing.T) {
+func TestQuotesConnectionRefused(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -369,8 +595,11 @@ func TestRateConnectionRefused(t *testing.T) {
 	obs := &recordingObserver{}
 	c := newClient(t, ratesclient.Config{BaseURL: "http://" + addr + "/v1", Observer: obs})
 
-	_, err = c.Rate(context.Background(), "USD", "EUR", day("2024-09-10"))
+	_, err = c.Quotes(context.Background(), day("2024-09-10"), "USD")
 	assertErr(t, err, ratesclient.ErrUnavailable, "after 3 attempts")
+	if got := ratesclient.Outcome(err); got != "unavailable" {
+		t.Errorf("Outcome = %q, want unavailable", got)
+	}
 	if got := obs.callCount(); got != 3 {
 		t.Errorf("observed calls = %d, want 3", got)
 	}
@@ -381,24 +610,24 @@ func TestRateConnectionRefused(t *testing.T) {
 	}
 }
 
-func TestRateRetriesThenSucceeds(t *testing.T) {
+func TestQuotesRetriesThenSucceeds(t *testing.T) {
 	var n atomic.Int64
 	fake := newFakeProvider(t, func(w http.ResponseWriter, r *http.Request) {
 		if n.Add(1) == 1 {
 			answer(http.StatusBadGateway, "")(w, r)
 			return
 		}
-		answer(http.StatusOK, `{"amount":1.0,"base":"USD","date":"2024-09-10","rates":{"EUR":0.9065}}`)(w, r)
+		answer(http.StatusOK, `{"amount":1.0,"base":"EUR","date":"2024-09-10","rates":{"USD":1.1031}}`)(w, r)
 	})
 	obs := &recordingObserver{}
 	c := newClient(t, ratesclient.Config{BaseURL: fake.srv.URL + "/v1", Observer: obs})
 
-	got, err := c.Rate(context.Background(), "USD", "EUR", day("2024-09-10"))
+	got, err := c.Quotes(context.Background(), day("2024-09-10"), "USD")
 	if err != nil {
-		t.Fatalf("Rate: %v", err)
+		t.Fatalf("Quotes: %v", err)
 	}
-	if want := decimal.RequireFromString("0.9065"); !got.Value.Equal(want) {
-		t.Errorf("Value = %s, want %s", got.Value, want)
+	if diff := cmp.Diff(quote("1.1031"), got.Rates["USD"], quoteCmp); diff != "" {
+		t.Errorf("USD (-want +got):\n%s", diff)
 	}
 	if got := fake.calls.Load(); got != 2 {
 		t.Errorf("server calls = %d, want 2", got)
@@ -409,32 +638,32 @@ func TestRateRetriesThenSucceeds(t *testing.T) {
 	}
 }
 
-func TestRateNoRetriesWhenDisabled(t *testing.T) {
+func TestQuotesNoRetriesWhenDisabled(t *testing.T) {
 	fake := newFakeProvider(t, answer(http.StatusInternalServerError, ""))
 	c := newClient(t, ratesclient.Config{BaseURL: fake.srv.URL + "/v1", Retries: -1})
 
-	_, err := c.Rate(context.Background(), "USD", "EUR", day("2024-09-10"))
+	_, err := c.Quotes(context.Background(), day("2024-09-10"), "USD")
 	assertErr(t, err, ratesclient.ErrUnavailable, "500")
 	if got := fake.calls.Load(); got != 1 {
 		t.Errorf("server calls = %d, want 1", got)
 	}
 }
 
-func TestRateCachesPastDates(t *testing.T) {
-	fake := newFakeProvider(t, answer(http.StatusOK, `{"amount":1.0,"base":"USD","date":"2024-09-10","rates":{"EUR":0.9065}}`))
+func TestQuotesCachesFinalAnswers(t *testing.T) {
+	fake := newFakeProvider(t, answer(http.StatusOK, `{"amount":1.0,"base":"EUR","date":"2024-09-10","rates":{"USD":1.1031}}`))
 	obs := &recordingObserver{}
 	c := newClient(t, ratesclient.Config{BaseURL: fake.srv.URL + "/v1", Observer: obs})
 
-	first, err := c.Rate(context.Background(), "USD", "EUR", day("2024-09-10"))
+	first, err := c.Quotes(context.Background(), day("2024-09-10"), "USD")
 	if err != nil {
-		t.Fatalf("first Rate: %v", err)
+		t.Fatalf("first Quotes: %v", err)
 	}
-	second, err := c.Rate(context.Background(), "usd", "eur", time.Date(2024, 9, 10, 18, 0, 0, 0, time.UTC))
+	second, err := c.Quotes(context.Background(), time.Date(2024, 9, 10, 18, 0, 0, 0, time.UTC), "usd", "EUR")
 	if err != nil {
-		t.Fatalf("second Rate: %v", err)
+		t.Fatalf("second Quotes: %v", err)
 	}
-	if diff := cmp.Diff(first, second, rateCmp); diff != "" {
-		t.Errorf("cached rate differs (-first +second):\n%s", diff)
+	if diff := cmp.Diff(first, second, quoteCmp); diff != "" {
+		t.Errorf("cached answer differs (-first +second):\n%s", diff)
 	}
 	if got := fake.calls.Load(); got != 1 {
 		t.Errorf("server calls = %d, want 1", got)
@@ -444,60 +673,7 @@ func TestRateCachesPastDates(t *testing.T) {
 	}
 }
 
-func TestRateLatestExpires(t *testing.T) {
-	tests := []struct {
-		name     string
-		provider string
-		body     string
-		date     time.Time
-	}{
-		{
-			name: "frankfurter latest",
-			body: `{"amount":1.0,"base":"USD","date":"2024-09-20","rates":{"EUR":0.89558}}`,
-			date: fixedNow,
-		},
-		{
-			name:     "exchangerate-api for a past date",
-			provider: ratesclient.ProviderExchangeRateAPI,
-			body:     `{"base":"USD","date":"2024-09-20","time_last_updated":1726012801,"rates":{"EUR":0.89558}}`,
-			date:     day("2024-01-02"),
-		},
-		{
-			name: "frankfurter recent day answered with an earlier date",
-			body: `{"amount":1.0,"base":"USD","date":"2024-09-13","rates":{"EUR":0.9024}}`,
-			date: day("2024-09-19"),
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			fake := newFakeProvider(t, answer(http.StatusOK, tt.body))
-			var clock clock
-			clock.set(fixedNow)
-			c := newClient(t, ratesclient.Config{
-				BaseURL:   fake.srv.URL + "/v1",
-				Provider:  tt.provider,
-				LatestTTL: time.Minute,
-				Now:       clock.now,
-			})
-			ask := func(wantCalls int64) {
-				t.Helper()
-				if _, err := c.Rate(context.Background(), "USD", "EUR", tt.date); err != nil {
-					t.Fatalf("Rate: %v", err)
-				}
-				if got := fake.calls.Load(); got != wantCalls {
-					t.Errorf("server calls = %d, want %d", got, wantCalls)
-				}
-			}
-			ask(1)
-			clock.set(fixedNow.Add(59 * time.Second))
-			ask(1)
-			clock.set(fixedNow.Add(61 * time.Second))
-			ask(2)
-		})
-	}
-}
-
-func TestRateCoalescesConcurrentAsks(t *testing.T) {
+func TestQuotesCoalescesConcurrentAsks(t *testing.T) {
 	const n = 10
 	obs := &recordingObserver{allMissed: make(chan struct{}), wantMisses: n}
 	fake := newFakeProvider(t, func(w http.ResponseWriter, r *http.Request) {
@@ -507,7 +683,7 @@ func TestRateCoalescesConcurrentAsks(t *testing.T) {
 		case <-obs.allMissed:
 		case <-time.After(5 * time.Second):
 		}
-		answer(http.StatusOK, `{"amount":1.0,"base":"USD","date":"2024-09-10","rates":{"EUR":0.9065}}`)(w, r)
+		answer(http.StatusOK, `{"amount":1.0,"base":"EUR","date":"2024-09-10","rates":{"USD":1.1031}}`)(w, r)
 	})
 	c := newClient(t, ratesclient.Config{BaseURL: fake.srv.URL + "/v1", Observer: obs})
 
@@ -515,9 +691,9 @@ func TestRateCoalescesConcurrentAsks(t *testing.T) {
 	errs := make(chan error, n)
 	for range n {
 		wg.Go(func() {
-			r, err := c.Rate(context.Background(), "USD", "EUR", day("2024-09-10"))
-			if err == nil && r.Value.String() != "0.9065" {
-				err = fmt.Errorf("value %s", r.Value)
+			q, err := c.Quotes(context.Background(), day("2024-09-10"), "USD")
+			if err == nil && q.Rates["USD"].Text != "1.1031" {
+				err = fmt.Errorf("quote %v", q.Rates["USD"])
 			}
 			errs <- err
 		})
@@ -526,7 +702,7 @@ func TestRateCoalescesConcurrentAsks(t *testing.T) {
 	close(errs)
 	for err := range errs {
 		if err != nil {
-			t.Errorf("Rate: %v", err)
+			t.Errorf("Quotes: %v", err)
 		}
 	}
 	if got := fake.calls.Load(); got != 1 {
@@ -534,14 +710,14 @@ func TestRateCoalescesConcurrentAsks(t *testing.T) {
 	}
 }
 
-func TestRateHonoursCallerContext(t *testing.T) {
+func TestQuotesHonoursCallerContext(t *testing.T) {
 	release := make(chan struct{})
 	fake := newFakeProvider(t, func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-release:
 		case <-r.Context().Done():
 		}
-		answer(http.StatusOK, `{"amount":1.0,"base":"USD","date":"2024-09-10","rates":{"EUR":0.9065}}`)(w, r)
+		answer(http.StatusOK, `{"amount":1.0,"base":"EUR","date":"2024-09-10","rates":{"USD":1.1031}}`)(w, r)
 	})
 	t.Cleanup(func() { close(release) })
 	c := newClient(t, ratesclient.Config{BaseURL: fake.srv.URL + "/v1", Timeout: time.Minute})
@@ -549,7 +725,7 @@ func TestRateHonoursCallerContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		_, err := c.Rate(ctx, "USD", "EUR", day("2024-09-10"))
+		_, err := c.Quotes(ctx, day("2024-09-10"), "USD")
 		done <- err
 	}()
 	for fake.calls.Load() == 0 {
@@ -562,20 +738,20 @@ func TestRateHonoursCallerContext(t *testing.T) {
 			t.Errorf("err = %v, want it to wrap context.Canceled and ErrUnavailable", err)
 		}
 	case <-time.After(10 * time.Second):
-		t.Fatal("Rate did not return after its context was cancelled")
+		t.Fatal("Quotes did not return after its context was cancelled")
 	}
 }
 
-func TestRateCacheBound(t *testing.T) {
+func TestQuotesCacheBound(t *testing.T) {
 	fake := newFakeProvider(t, func(w http.ResponseWriter, r *http.Request) {
 		d := strings.TrimPrefix(r.URL.Path, "/v1/")
-		answer(http.StatusOK, `{"amount":1.0,"base":"USD","date":"`+d+`","rates":{"EUR":0.9}}`)(w, r)
+		answer(http.StatusOK, `{"amount":1.0,"base":"EUR","date":"`+d+`","rates":{"USD":1.1}}`)(w, r)
 	})
 	c := newClient(t, ratesclient.Config{BaseURL: fake.srv.URL + "/v1", CacheSize: 2})
 	ask := func(date string, wantCalls int64) {
 		t.Helper()
-		if _, err := c.Rate(context.Background(), "USD", "EUR", day(date)); err != nil {
-			t.Fatalf("Rate %s: %v", date, err)
+		if _, err := c.Quotes(context.Background(), day(date), "USD"); err != nil {
+			t.Fatalf("Quotes %s: %v", date, err)
 		}
 		if got := fake.calls.Load(); got != wantCalls {
 			t.Errorf("after %s: server calls = %d, want %d", date, got, wantCalls)
@@ -590,25 +766,80 @@ func TestRateCacheBound(t *testing.T) {
 	ask("2024-09-03", 4)
 }
 
-func TestRateWithoutProvider(t *testing.T) {
+func TestQuotesRefusesWhatIsNoQuestion(t *testing.T) {
 	fake := newFakeProvider(t, answer(http.StatusInternalServerError, ""))
 	c := newClient(t, ratesclient.Config{BaseURL: fake.srv.URL + "/v1"})
 
-	got, err := c.Rate(context.Background(), "eur", "EUR", day("2024-09-14"))
-	if err != nil {
-		t.Fatalf("same currency: %v", err)
-	}
-	want := ratesclient.Rate{From: "EUR", To: "EUR", Date: day("2024-09-14"), Value: decimal.NewFromInt(1)}
-	if diff := cmp.Diff(want, got, rateCmp); diff != "" {
-		t.Errorf("same currency (-want +got):\n%s", diff)
-	}
-
-	for _, code := range []string{"", "US", "USDX", "U$D", "ÜSD"} {
-		_, err := c.Rate(context.Background(), code, "EUR", day("2024-09-10"))
-		assertErr(t, err, ratesclient.ErrNotFound, "invalid currency code")
+	for _, codes := range [][]string{{""}, {"US"}, {"USDX"}, {"U$D"}, {"ÜSD"}, {"USD", "eu"}, {}, {"EUR"}, {"eur", "EUR"}} {
+		_, err := c.Quotes(context.Background(), day("2024-09-10"), codes...)
+		assertErr(t, err, ratesclient.ErrNotFound, "")
 	}
 	if got := fake.calls.Load(); got != 0 {
 		t.Errorf("server calls = %d, want 0", got)
+	}
+}
+
+func TestCheck(t *testing.T) {
+	tests := []struct {
+		name     string
+		provider string
+		target   string
+		handler  http.HandlerFunc
+		wantURL  string
+		wantErr  error
+		wantMsg  string
+	}{
+		{
+			name: "frankfurter quotes the target", target: "USD",
+			handler: answer(http.StatusOK, `{"amount":1.0,"base":"EUR","date":"2024-09-20","rates":{"JPY":161.08,"USD":1.1166}}`),
+			wantURL: "/v1/latest?base=EUR",
+		},
+		{
+			name: "EUR needs only an answer", target: "eur",
+			handler: answer(http.StatusOK, `{"amount":1.0,"base":"EUR","date":"2024-09-20","rates":{"USD":1.1166}}`),
+			wantURL: "/v1/latest?base=EUR",
+		},
+		{
+			name: "a target not quoted", target: "XOF",
+			handler: answer(http.StatusOK, `{"amount":1.0,"base":"EUR","date":"2024-09-20","rates":{"USD":1.1166}}`),
+			wantURL: "/v1/latest?base=EUR", wantErr: ratesclient.ErrNotFound, wantMsg: "hold none for XOF",
+		},
+		{
+			name: "a not found for the latest euro quotes is a wrong URL", target: "USD",
+			handler: answer(http.StatusNotFound, `{"message":"not found"}`),
+			wantURL: "/v1/latest?base=EUR", wantErr: ratesclient.ErrRejected,
+		},
+		{
+			name: "a path it does not serve", target: "USD",
+			handler: answer(http.StatusNotFound, `{"status":404,"message":"not found"}`),
+			wantURL: "/v1/latest?base=EUR", wantErr: ratesclient.ErrRejected,
+		},
+		{
+			name: "a broken provider", target: "USD",
+			handler: answer(http.StatusOK, `<html>`),
+			wantURL: "/v1/latest?base=EUR", wantErr: ratesclient.ErrBadAnswer,
+		},
+		{
+			name: "exchangerate-api quotes the target", provider: ratesclient.ProviderExchangeRateAPI, target: "USD",
+			handler: answer(http.StatusOK, `{"base":"EUR","date":"2024-09-20","rates":{"EUR":1,"USD":1.1166}}`),
+			wantURL: "/v1/latest/EUR",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fake := newFakeProvider(t, tt.handler)
+			c := newClient(t, ratesclient.Config{BaseURL: fake.srv.URL + "/v1", Provider: tt.provider})
+			err := c.Check(context.Background(), tt.target)
+			if tt.wantErr == nil && err != nil {
+				t.Fatalf("Check: %v", err)
+			}
+			if tt.wantErr != nil {
+				assertErr(t, err, tt.wantErr, tt.wantMsg)
+			}
+			if diff := cmp.Diff([]string{tt.wantURL}, fake.requests()); diff != "" {
+				t.Errorf("requests (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 
@@ -627,6 +858,7 @@ func TestNewValidatesConfig(t *testing.T) {
 		{name: "unknown provider", cfg: ratesclient.Config{BaseURL: "http://h/v1", Provider: "ecb"}, wantErr: "unknown Provider"},
 		{name: "negative timeout", cfg: ratesclient.Config{BaseURL: "http://h/v1", Timeout: -1}, wantErr: "negative"},
 		{name: "negative cache", cfg: ratesclient.Config{BaseURL: "http://h/v1", CacheSize: -1}, wantErr: "negative"},
+		{name: "negative provisional TTL", cfg: ratesclient.Config{BaseURL: "http://h/v1", ProvisionalTTL: -1}, wantErr: "negative"},
 		{name: "too many retries", cfg: ratesclient.Config{BaseURL: "http://h/v1", Retries: 100}, wantErr: "Retries"},
 	}
 	for _, tt := range tests {
@@ -655,11 +887,11 @@ func TestNewDoesNotModifyCallerHTTPClient(t *testing.T) {
 	}
 }
 
-func TestRateUsesCallerHTTPClient(t *testing.T) {
-	fake := newFakeProvider(t, answer(http.StatusOK, `{"amount":1.0,"base":"USD","date":"2024-09-10","rates":{"EUR":0.9}}`))
+func TestQuotesUsesCallerHTTPClient(t *testing.T) {
+	fake := newFakeProvider(t, answer(http.StatusOK, `{"amount":1.0,"base":"EUR","date":"2024-09-10","rates":{"USD":1.1}}`))
 	rt := &countingTransport{next: http.DefaultTransport}
 	c := newClient(t, ratesclient.Config{BaseURL: fake.srv.URL + "/v1", HTTPClient: &http.Client{Transport: rt}})
-	if _, err := c.Rate(context.Background(), "USD", "EUR", day("2024-09-10")); err != nil {
+	if _, err := c.Quotes(context.Background(), day("2024-09-10"), "USD"); err != nil {
 		t.Fatal(err)
 	}
 	if got := rt.n.Load(); got != 1 {
@@ -667,8 +899,8 @@ func TestRateUsesCallerHTTPClient(t *testing.T) {
 	}
 }
 
-func BenchmarkRateCached(b *testing.B) {
-	srv := httptest.NewServer(answer(http.StatusOK, `{"amount":1.0,"base":"USD","date":"2024-09-10","rates":{"EUR":0.9065}}`))
+func BenchmarkQuotesCached(b *testing.B) {
+	srv := httptest.NewServer(answer(http.StatusOK, `{"amount":1.0,"base":"EUR","date":"2024-09-10","rates":{"USD":1.1031}}`))
 	b.Cleanup(srv.Close)
 	c, err := ratesclient.New(ratesclient.Config{BaseURL: srv.URL + "/v1"})
 	if err != nil {
@@ -676,13 +908,13 @@ func BenchmarkRateCached(b *testing.B) {
 	}
 	ctx := context.Background()
 	date := day("2024-09-10")
-	if _, err := c.Rate(ctx, "USD", "EUR", date); err != nil {
+	if _, err := c.Quotes(ctx, date, "USD"); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for b.Loop() {
-		if _, err := c.Rate(ctx, "USD", "EUR", date); err != nil {
+		if _, err := c.Quotes(ctx, date, "USD"); err != nil {
 			b.Fatal(err)
 		}
 	}

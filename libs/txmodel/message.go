@@ -56,7 +56,7 @@ func EncodeMessage(t Transaction, receivedAt time.Time) ([]byte, error) {
 // The timestamp may lie at most MaxFutureSkew after the receipt.
 //
 // It returns an error wrapping ErrMalformed for a body that is not a
-// message (or whose received_at is missing or outside the years 0000 to
+// message (or whose received_at is missing or outside the years 0001 to
 // 9999), ErrUnsupportedVersion for a version missing or outside 1 to
 // MessageVersion, and a *ValidationError for a transaction that breaks the
 // rules.
@@ -71,8 +71,8 @@ func DecodeMessage(body []byte) (Transaction, time.Time, error) {
 	if m.ReceivedAt.IsZero() {
 		return Transaction{}, time.Time{}, fmt.Errorf("%w: message has no received_at", ErrMalformed)
 	}
-	if !inRFC3339Range(m.ReceivedAt) {
-		return Transaction{}, time.Time{}, fmt.Errorf("%w: received_at %s lies outside the years 0000 to 9999 in UTC", ErrMalformed, m.ReceivedAt.UTC())
+	if !inRange(m.ReceivedAt) {
+		return Transaction{}, time.Time{}, fmt.Errorf("%w: received_at %s lies outside the years %s in UTC", ErrMalformed, m.ReceivedAt.UTC(), yearRange)
 	}
 	var v validator
 	t := Transaction{ID: m.TransactionID, UserID: m.UserID}
@@ -87,8 +87,8 @@ func DecodeMessage(body []byte) (Transaction, time.Time, error) {
 	switch {
 	case m.Timestamp.IsZero():
 		v.fail(FieldTimestamp, CodeRequired, "is required")
-	case !inRFC3339Range(t.Timestamp):
-		v.fail(FieldTimestamp, CodeInvalidValue, "lies outside the years 0000 to 9999 in UTC")
+	case !inRange(t.Timestamp):
+		v.fail(FieldTimestamp, CodeInvalidValue, "lies outside the years %s in UTC", yearRange)
 	case t.Timestamp.After(m.ReceivedAt.Add(MaxFutureSkew)):
 		v.fail(FieldTimestamp, CodeInFuture, "must not be more than %s after the receipt", MaxFutureSkew)
 	}

@@ -72,6 +72,10 @@ func TestDecodeMessageRejects(t *testing.T) {
 			fe("timestamp", txmodel.CodeRequired),
 		},
 		{
+			"timestamp in year 0", `{"version": 1, "transaction_id": "t", "user_id": "u", "amount": "1.00", "currency": "EUR", "timestamp": "0000-06-15T00:00:00Z", "received_at": "2024-09-11T00:00:00Z"}`,
+			fe("timestamp", txmodel.CodeInvalidValue),
+		},
+		{
 			"timestamp before year 0 in UTC", `{"version": 1, "transaction_id": "t", "user_id": "u", "amount": "1.00", "currency": "USD", "timestamp": "0000-01-01T00:00:00+01:00", "received_at": "2024-09-11T00:00:00Z"}`,
 			fe("timestamp", txmodel.CodeInvalidValue),
 		},

@@ -269,7 +269,9 @@ var zonedLayouts = []string{
 
 // ParseTimestamp parses an RFC 3339 / ISO 8601 date-time; without a zone it
 // means UTC. The result is in UTC, truncated to microseconds, and within the
-// years 0000 to 9999 that RFC 3339 can write.
+// years 0001 to 9999: four-digit years that RFC 3339 can write and that
+// PostgreSQL can store (it has no year 0; Go's year 0 is its 1 BC, which a
+// date column would refuse).
 func ParseTimestamp(s string) (time.Time, error) {
 	for _, layout := range zonedLayouts {
 		if t, err := time.Parse(layout, s); err == nil {
@@ -284,21 +286,25 @@ func ParseTimestamp(s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("%q is not an RFC 3339 date-time such as 2024-09-11T00:00:00Z", truncate(s, 64))
 }
 
-// checkRange refuses an instant that falls outside the years 0000 to 9999
-// once in UTC, such as "0000-01-01T00:00:00+01:00": no RFC 3339 text in UTC
-// names it, so neither the queue message nor the API's answer could carry
-// it.
+// checkRange refuses an instant that falls outside the years 0001 to 9999
+// once in UTC, such as "0001-01-01T00:00:00+01:00": the year 0 is no year
+// PostgreSQL knows, so a transaction of that year could be stored but
+// never converted (the rate's date would be refused), and beyond 9999 no
+// RFC 3339 text names it.
 func checkRange(t time.Time, s string) (time.Time, error) {
-	if !inRFC3339Range(t) {
-		return time.Time{}, fmt.Errorf("%q lies outside the years 0000 to 9999 in UTC", truncate(s, 64))
+	if !inRange(t) {
+		return time.Time{}, fmt.Errorf("%q lies outside the years %s in UTC", truncate(s, 64), yearRange)
 	}
 	return t, nil
 }
 
-// inRFC3339Range reports whether t, in UTC, has a four-digit year.
-func inRFC3339Range(t time.Time) bool {
+// yearRange names the years a timestamp may have, for messages.
+const yearRange = "0001 to 9999"
+
+// inRange reports whether t, in UTC, lies in the years 0001 to 9999.
+func inRange(t time.Time) bool {
 	y := t.UTC().Year()
-	return y >= 0 && y <= 9999
+	return y >= 1 && y <= 9999
 }
 
 func normaliseTime(t time.Time) time.Time {

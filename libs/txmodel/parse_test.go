@@ -63,6 +63,7 @@ func TestParseTransactionAccepts(t *testing.T) {
 		{"zulu with nanoseconds truncated to micro", map[string]string{"timestamp": `"2024-09-11T00:00:00.123456789Z"`}, "100.00", "USD", time.Date(2024, 9, 11, 0, 0, 0, 123456000, time.UTC)},
 		{"space separator", map[string]string{"timestamp": `"2024-09-11 00:00:00"`}, "100.00", "USD", time.Date(2024, 9, 11, 0, 0, 0, 0, time.UTC)},
 		{"just inside the future bound", map[string]string{"timestamp": `"2024-09-11T12:05:00Z"`}, "100.00", "USD", time.Date(2024, 9, 11, 12, 5, 0, 0, time.UTC)},
+		{"first instant of year 1", map[string]string{"timestamp": `"0001-01-01T00:00:00Z"`}, "100.00", "USD", time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)},
 		{"id of 128 characters", map[string]string{"transaction_id": `"` + strings.Repeat("é", 128) + `"`}, "100.00", "USD", time.Date(2024, 9, 11, 0, 0, 0, 0, time.UTC)},
 	}
 	for _, tt := range tests {
@@ -117,6 +118,9 @@ func TestParseTransactionRejects(t *testing.T) {
 		{"timestamp as number", body(map[string]string{"timestamp": `1726012800`}), fe("timestamp", txmodel.CodeInvalidType)},
 		{"future", body(map[string]string{"timestamp": `"2024-09-11T12:05:01Z"`}), fe("timestamp", txmodel.CodeInFuture)},
 		{"before year 0 in UTC", body(map[string]string{"timestamp": `"0000-01-01T00:00:00+01:00"`}), fe("timestamp", txmodel.CodeInvalidValue)},
+		// PostgreSQL has no year 0: stored, it could never be converted.
+		{"year 0", body(map[string]string{"timestamp": `"0000-06-15T00:00:00Z"`}), fe("timestamp", txmodel.CodeInvalidValue)},
+		{"year 0 in UTC from year 1", body(map[string]string{"timestamp": `"0001-01-01T00:30:00+01:00"`}), fe("timestamp", txmodel.CodeInvalidValue)},
 		{"typo field", body(map[string]string{"ammount": `100`}), fe("ammount", txmodel.CodeUnknownField)},
 		{
 			"duplicate amount", `{"transaction_id": "t", "user_id": "u", "amount": 1, "amount": 1000, "currency": "USD", "timestamp": "2024-09-11T00:00:00"}`,

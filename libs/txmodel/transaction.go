@@ -69,13 +69,19 @@ type Conversion struct {
 // Rate is an exchange rate used for a conversion: one unit of From is
 // Value units of To, as published for Date.
 type Rate struct {
-	From  Currency
-	To    Currency
+	From Currency
+	To   Currency
+	// Value is the effective rate, for reading: since 0.2.0 a conversion
+	// is computed from Source's quotes (ConvertQuoted), and Value is their
+	// CrossRate.
 	Value Decimal
 	// Date is the business day the rate was published for (UTC midnight),
 	// which can be before the transaction's day: weekends and holidays have
 	// no rates of their own.
 	Date time.Time
+	// Source is where the rate came from; zero for an outcome recorded
+	// before it was kept.
+	Source RateSource
 }
 
 // RateDay is the calendar day whose exchange rate converts t: the UTC date

@@ -16,12 +16,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
 	"time"
+	_ "time/tzdata" // the provider's calendar (Europe/Berlin) where the image has no zone database
 
+	vm "github.com/VictoriaMetrics/metrics"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 	"golang.org/x/sync/errgroup"
 
@@ -31,6 +34,7 @@ import (
 	"github.com/txpersister/txpersister/libs/telemetry"
 	"github.com/txpersister/txpersister/services/converter/internal/config"
 	"github.com/txpersister/txpersister/services/converter/internal/convert"
+	"github.com/txpersister/txpersister/services/converter/internal/readiness"
 	"github.com/txpersister/txpersister/services/converter/internal/store"
 	"github.com/txpersister/txpersister/services/converter/internal/worker"
 )
@@ -95,6 +99,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		BaseURL:  cfg.RatesURL,
 		Provider: cfg.RatesProvider,
 		Timeout:  cfg.RatesTimeout,
+		Calendar: cfg.Rule.Publication.Zone,
 		// The client span is named by the method alone, as OpenTelemetry's
 		// HTTP conventions say for a client without a route template.
 		HTTPClient: &http.Client{Transport: otelhttp.NewTransport(http.DefaultTransport,
@@ -104,9 +109,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	if err != nil {
 		return fmt.Errorf("rates client: %w", err)
 	}
+	if err := checkTarget(ctx, rates, cfg, log); err != nil {
+		return err
+	}
 
 	topo := amqpx.DefaultTopology()
 	topo.RetryDelays = cfg.RetryDelays
+	topo.WaitDelay = cfg.PendingRetry
 	if err := topo.Validate(); err != nil {
 		return fmt.Errorf("RETRY_DELAYS: %w", err)
 	}
@@ -134,22 +143,28 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	// Concurrent messages share the round trip and commit of their writes.
 	saver := st.Batched(pgkit.BatchConfig{Flushers: 2, MaxSize: cfg.Prefetch, Timeout: 10 * time.Second})
 	defer saver.Close()
-	w := worker.New(convert.New(rates, saver, cfg.Target, time.Now), amqpx.NewRetrier(pub, topo), topo.Queue, log, metrics, time.Now)
+	w := worker.New(convert.New(rates, saver, cfg.Target, cfg.Rule, time.Now), amqpx.NewRetrier(pub, topo), topo, log, metrics, time.Now)
 	consumer := amqpx.NewConsumer(conn, topo.Queue, cfg.Prefetch,
 		amqpx.WithConcurrency(cfg.Concurrency), amqpx.WithConsumerLogger(log), amqpx.WithConsumerTag("txpersister-converter"),
 		// One cumulative ack for many messages instead of a frame each; an
 		// ack lost with the process is a redelivery, which changes nothing.
 		amqpx.WithBatchedAcks(max(cfg.Prefetch/4, 2), 5*time.Millisecond))
 
+	// The provider is asked at most every few seconds, however often the
+	// probe comes.
+	ratesReady := readiness.Cached(func(ctx context.Context) error { return rates.Check(ctx, cfg.Target.Code()) }, 5*time.Second, time.Now)
 	ready := func(ctx context.Context) error {
 		if err := st.Ping(ctx); err != nil {
-			return err
+			return fmt.Errorf("PostgreSQL: %w", err)
 		}
 		if !conn.Ready() {
-			return fmt.Errorf("RabbitMQ connection down")
+			return fmt.Errorf("RabbitMQ: connection down")
 		}
 		if !consumer.Consuming() {
-			return fmt.Errorf("not consuming %s", topo.Queue)
+			return fmt.Errorf("RabbitMQ: not consuming %s", topo.Queue)
+		}
+		if err := ratesReady(ctx); err != nil {
+			return fmt.Errorf("rates provider: %w", err)
 		}
 		return nil
 	}
@@ -158,7 +173,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return telemetry.RunServer(ctx, admin, log) })
 	g.Go(func() error {
-		log.InfoContext(ctx, "consuming", "queue", topo.Queue, "prefetch", cfg.Prefetch, "concurrency", cfg.Concurrency, "target", cfg.Target.Code())
+		log.InfoContext(ctx, "consuming", "queue", topo.Queue, "prefetch", cfg.Prefetch, "concurrency", cfg.Concurrency, "target", cfg.Target.Code(),
+			"rate_rule", string(cfg.Rule.Kind))
 		return consumer.Run(ctx, w.Handle)
 	})
 	err = g.Wait()
@@ -166,41 +182,62 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	return err
 }
 
-// ratesObserver counts the rates client's calls and cache use.
-type ratesObserver struct{ m *telemetry.Metrics }
-
-// newRatesObserver returns a ratesObserver whose series for provider exist
-// at zero from the start, so the provider's error ratio and cache hit ratio
-// are zero, not absent, until the first call.
-func newRatesObserver(m *telemetry.Metrics, provider string) ratesObserver {
-	for _, outcome := range []string{"ok", "not_found", "error"} {
-		m.Counter(telemetry.MetricName("rates_requests_total", "provider", provider, "outcome", outcome))
-	}
-	m.Histogram(telemetry.MetricName("rates_request_duration_seconds", "provider", provider), telemetry.LatencyBuckets())
-	m.Counter("rates_cache_hits_total")
-	m.Counter("rates_cache_misses_total")
-	return ratesObserver{m}
-}
-
-// ObserveCall counts a call by outcome: ok, not_found (the provider
-// answered that it has no such rate: a healthy answer, kept out of its
-// error ratio) or error.
-func (o ratesObserver) ObserveCall(provider string, d time.Duration, err error) {
-	outcome := "ok"
+// checkTarget asks the provider, once, for its latest euro quotes: a
+// TARGET_CURRENCY it does not quote stops the converter here, since no
+// transaction could ever be converted to it. A provider that does not
+// answer now is an outage, not a configuration error: the converter starts
+// and reports it through /readyz and its metrics.
+func checkTarget(ctx context.Context, rates *ratesclient.Client, cfg config.Config, log *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*cfg.RatesTimeout)
+	defer cancel()
+	err := rates.Check(ctx, cfg.Target.Code())
 	switch {
 	case errors.Is(err, ratesclient.ErrNotFound):
-		outcome = "not_found"
+		return fmt.Errorf("TARGET_CURRENCY %s: the rates provider (%s at %s) does not quote it: %w",
+			cfg.Target.Code(), cfg.RatesProvider, telemetry.Redact(cfg.RatesURL), err)
 	case err != nil:
-		outcome = "error"
+		log.WarnContext(ctx, "the rates provider does not answer as it should yet; converting waits for it", "err", err)
 	}
-	o.m.Counter(telemetry.MetricName("rates_requests_total", "provider", provider, "outcome", outcome)).Inc()
-	o.m.Histogram(telemetry.MetricName("rates_request_duration_seconds", "provider", provider), telemetry.LatencyBuckets()).Update(d.Seconds())
+	return nil
+}
+
+// ratesObserver counts the rates client's calls and cache use.
+type ratesObserver struct {
+	calls    map[string]*vm.Counter // by outcome
+	duration *vm.PrometheusHistogram
+	hits     *vm.Counter
+	misses   *vm.Counter
+}
+
+// newRatesObserver returns a ratesObserver for provider, whose series
+// exist at zero from the start, so the provider's error ratio and cache
+// hit ratio are zero, not absent, until the first call.
+func newRatesObserver(m *telemetry.Metrics, provider string) ratesObserver {
+	o := ratesObserver{
+		calls:    map[string]*vm.Counter{},
+		duration: m.Histogram(telemetry.MetricName("rates_request_duration_seconds", "provider", provider), telemetry.LatencyBuckets()),
+		hits:     m.Counter("rates_cache_hits_total"),
+		misses:   m.Counter("rates_cache_misses_total"),
+	}
+	for _, outcome := range ratesclient.Outcomes() {
+		o.calls[outcome] = m.Counter(telemetry.MetricName("rates_requests_total", "provider", provider, "outcome", outcome))
+	}
+	return o
+}
+
+// ObserveCall counts a call by its outcome (ratesclient.Outcome): ok,
+// not_found (the provider says it has no such rate: a healthy answer, kept
+// out of its error ratio), or one of the errors: rejected (a 4xx that is
+// not its "not found": a misconfiguration), bad_answer, unavailable.
+func (o ratesObserver) ObserveCall(_ string, d time.Duration, err error) {
+	o.calls[ratesclient.Outcome(err)].Inc()
+	o.duration.Update(d.Seconds())
 }
 
 func (o ratesObserver) ObserveCacheHit(hit bool) {
 	if hit {
-		o.m.Counter("rates_cache_hits_total").Inc()
+		o.hits.Inc()
 	} else {
-		o.m.Counter("rates_cache_misses_total").Inc()
+		o.misses.Inc()
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/txpersister/txpersister/libs/ratesclient"
 	"github.com/txpersister/txpersister/libs/telemetry"
 	"github.com/txpersister/txpersister/libs/txmodel"
+	"github.com/txpersister/txpersister/services/converter/internal/raterule"
 )
 
 // Config is the converter's configuration. Every field has a default that
@@ -25,6 +26,14 @@ type Config struct {
 	RatesProvider string        // RATES_PROVIDER: frankfurter or exchangerate-api
 	RatesTimeout  time.Duration // RATES_TIMEOUT: one call to the provider
 	Target        txmodel.Currency
+
+	// Rule chooses each transaction's rate: RATE_RULE (day or as-of),
+	// RATES_PUBLISHED_AT (when and where the provider publishes; its zone
+	// is the provider's calendar) and RATES_MAX_AGE_DAYS.
+	Rule raterule.Rule
+	// PendingRetry is how long a transaction whose rate is not final waits
+	// before it is tried again: RATES_PENDING_RETRY.
+	PendingRetry time.Duration
 
 	DBMaxConns  int             // DB_MAX_CONNS
 	Prefetch    int             // PREFETCH: unacked messages the broker may send ahead
@@ -57,6 +66,24 @@ func Load(getenv func(string) string) (Config, error) {
 		Prefetch:    e.Int("PREFETCH", 2048, 1, 65535),
 		Concurrency: e.Int("CONCURRENCY", 1024, 1, 4096),
 		RetryDelays: e.Durations("RETRY_DELAYS", amqpx.DefaultRetryDelays()),
+		// The ECB's longest gap between two publications is Easter's:
+		// Thursday to Tuesday.
+		Rule:         raterule.Rule{MaxAgeDays: e.Int("RATES_MAX_AGE_DAYS", 5, 0, 3660)},
+		PendingRetry: e.Duration("RATES_PENDING_RETRY", amqpx.DefaultWaitDelay),
+	}
+	rule := e.String("RATE_RULE", string(txmodel.RateRuleDay))
+	if kind, ok := txmodel.ParseRateRule(rule); ok {
+		c.Rule.Kind = kind
+	} else {
+		e.Fail("RATE_RULE", "%q is not %s or %s", rule, txmodel.RateRuleDay, txmodel.RateRuleAsOf)
+	}
+	pub, err := raterule.ParsePublication(e.String("RATES_PUBLISHED_AT", raterule.DefaultPublication))
+	if err != nil {
+		e.Fail("RATES_PUBLISHED_AT", "%v", err)
+	}
+	c.Rule.Publication = pub
+	if d := c.PendingRetry; d < time.Second || d%time.Millisecond != 0 {
+		e.Fail("RATES_PENDING_RETRY", "%s: want at least 1s, in whole milliseconds", d)
 	}
 	if p := c.RatesProvider; p != ratesclient.ProviderFrankfurter && p != ratesclient.ProviderExchangeRateAPI {
 		e.Fail("RATES_PROVIDER", "%q is not %s or %s", p, ratesclient.ProviderFrankfurter, ratesclient.ProviderExchangeRateAPI)
@@ -84,6 +111,10 @@ func (c Config) LogValue() slog.Value {
 		slog.String("RATES_PROVIDER", c.RatesProvider),
 		slog.Duration("RATES_TIMEOUT", c.RatesTimeout),
 		slog.String("TARGET_CURRENCY", c.Target.Code()),
+		slog.String("RATE_RULE", string(c.Rule.Kind)),
+		slog.String("RATES_PUBLISHED_AT", c.Rule.Publication.String()),
+		slog.Int("RATES_MAX_AGE_DAYS", c.Rule.MaxAgeDays),
+		slog.Duration("RATES_PENDING_RETRY", c.PendingRetry),
 		slog.Int("DB_MAX_CONNS", c.DBMaxConns),
 		slog.Int("PREFETCH", c.Prefetch),
 		slog.Int("CONCURRENCY", c.Concurrency),

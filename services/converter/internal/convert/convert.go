@@ -1,6 +1,7 @@
-// Package convert is the converter's use case: find the exchange rate for a
-// transaction's day, convert its amount exactly, and record the outcome
-// once.
+// Package convert is the converter's use case: find the exchange rate a
+// transaction's rule names, convert its amount exactly from the quotes the
+// provider published, and record the outcome once, with where the rate
+// came from.
 package convert
 
 import (
@@ -17,21 +18,43 @@ import (
 
 	"github.com/txpersister/txpersister/libs/ratesclient"
 	"github.com/txpersister/txpersister/libs/txmodel"
+	"github.com/txpersister/txpersister/services/converter/internal/raterule"
 	"github.com/txpersister/txpersister/services/converter/internal/store"
 )
 
-// ErrRatesUnavailable: the rates provider is unreachable, timing out or
-// failing; nothing was recorded and the transaction should be tried again
-// later.
+// ErrRatesUnavailable: the rates provider is unreachable, timing out,
+// failing, refusing the requests or answering nonsense; nothing was
+// recorded and the transaction should be tried again later.
 var ErrRatesUnavailable = errors.New("rates provider unavailable")
 
-// Rates gives exchange rates.
+// ErrWaiting: the rate the transaction's rule names is not final yet (its
+// day is not over and the provider has not published it); nothing was
+// recorded and the transaction should be tried again later. Errors
+// wrapping it are a *WaitError.
+var ErrWaiting = errors.New("waiting for the day's rate")
+
+// WaitError says which day's rate a transaction waits for.
+type WaitError struct {
+	// Asked is the day whose rate the rule names.
+	Asked time.Time
+	// Latest is the date of the provider's latest rate on or before it.
+	Latest time.Time
+}
+
+func (e *WaitError) Error() string {
+	return fmt.Sprintf("%s: the provider's latest rate on or before %s is of %s, and %s is not over in its calendar",
+		ErrWaiting, e.Asked.Format(time.DateOnly), e.Latest.Format(time.DateOnly), e.Asked.Format(time.DateOnly))
+}
+
+func (e *WaitError) Unwrap() error { return ErrWaiting }
+
+// Rates gives the quotes of a day against ratesclient.Base.
 type Rates interface {
-	// Rate returns the rate from → to published for date, or the closest
-	// earlier business day. Errors wrap ratesclient.ErrNotFound when the
-	// provider does not know the currency or date, and
+	// Quotes returns the quotes of codes published for day, or the closest
+	// earlier business day, with whether the answer is final. Errors wrap
+	// ratesclient.ErrNotFound when the provider says it has none, and
 	// ratesclient.ErrUnavailable when it cannot answer now.
-	Rate(ctx context.Context, from, to string, date time.Time) (ratesclient.Rate, error)
+	Quotes(ctx context.Context, day time.Time, codes ...string) (ratesclient.Quotes, error)
 }
 
 var _ Rates = (*ratesclient.Client)(nil)
@@ -40,7 +63,7 @@ var _ Rates = (*ratesclient.Client)(nil)
 type Store interface {
 	// Save records c unless an outcome is recorded already and reports
 	// whether it did; errors wrap store.ErrUnavailable when PostgreSQL is
-	// away.
+	// away, store.ErrRefused when it refuses c.
 	Save(ctx context.Context, c txmodel.Conversion, attempts int) (bool, error)
 }
 
@@ -54,6 +77,7 @@ type Service struct {
 	rates  Rates
 	store  Store
 	target txmodel.Currency
+	rule   raterule.Rule
 	now    func() time.Time
 	tracer trace.Tracer
 	// storeRetry is the longest wait between attempts to record an outcome
@@ -61,10 +85,10 @@ type Service struct {
 	storeRetry time.Duration
 }
 
-// New returns a Service converting to target.
-func New(rates Rates, st Store, target txmodel.Currency, now func() time.Time) *Service {
+// New returns a Service converting to target with the rate rule names.
+func New(rates Rates, st Store, target txmodel.Currency, rule raterule.Rule, now func() time.Time) *Service {
 	return &Service{
-		rates: rates, store: st, target: target, now: now,
+		rates: rates, store: st, target: target, rule: rule, now: now,
 		tracer:     otel.Tracer("github.com/txpersister/txpersister/services/converter/internal/convert"),
 		storeRetry: 5 * time.Second,
 	}
@@ -77,67 +101,95 @@ type Result struct {
 	// or duplicate message): Conversion is then this attempt's, not the
 	// stored one, and nothing changed.
 	Recorded bool
+	// Asked is the day whose rate the rule named; zero when none was
+	// asked for (Fail).
+	Asked time.Time
+	// Quoted is the date of the provider's answer, used or refused as too
+	// old; zero when no provider was asked.
+	Quoted time.Time
 }
 
-// Process converts tx with the rate of its day and records the outcome:
-// processed with the converted amount, or failed when the provider does
-// not know the currency or the date (a permanent answer, never a default
-// rate). attempts counts the deliveries so far, this one included.
+// Process converts tx at the rate its rule names and records the outcome:
+// processed with the converted amount and the rate's provenance, or
+// failed with the reason when the provider has no rate for it, when its
+// latest rate is older than the rule allows (never a default or a stale
+// rate), or when PostgreSQL refuses the processed outcome. attempts counts
+// the deliveries so far, this one included.
 //
-// It returns an error wrapping ErrRatesUnavailable, with nothing recorded,
-// when the provider cannot answer now. While PostgreSQL is away it keeps
-// trying to record the outcome until ctx ends, and then returns an error
-// wrapping store.ErrUnavailable.
+// It returns, with nothing recorded, an error wrapping ErrRatesUnavailable
+// when the provider cannot answer now, and a *WaitError when the rate is
+// not final yet. While PostgreSQL is away it keeps trying to record the
+// outcome until ctx ends, and then returns an error wrapping
+// store.ErrUnavailable; an error wrapping store.ErrRefused means PostgreSQL
+// refused even the failure.
 func (s *Service) Process(ctx context.Context, tx txmodel.Transaction, attempts int) (Result, error) {
-	rate, err := s.rate(ctx, tx)
-	var c txmodel.Conversion
+	asked := s.rule.Day(tx.Timestamp)
+	from := tx.Amount.Currency
+	if from == s.target {
+		rate := txmodel.Rate{From: from, To: s.target, Value: decimal.NewFromInt(1), Date: asked, Source: txmodel.RateSource{Rule: s.rule.Kind}}
+		res, err := s.processed(ctx, tx, tx.Amount, rate, attempts)
+		res.Asked = asked
+		return res, err
+	}
+
+	q, err := s.rates.Quotes(ctx, asked, from.Code(), s.target.Code())
 	switch {
-	case err == nil:
-		c = txmodel.Conversion{
-			TransactionID: tx.ID,
-			Status:        txmodel.StatusProcessed,
-			Converted:     txmodel.Convert(tx.Amount, rate.Value, s.target),
-			Rate:          rate,
-		}
 	case errors.Is(err, ratesclient.ErrNotFound):
-		c = txmodel.Conversion{TransactionID: tx.ID, Status: txmodel.StatusFailed, FailureReason: "no exchange rate: " + err.Error()}
-	default:
+		res, err := s.Fail(ctx, tx.ID, "no exchange rate: "+err.Error(), attempts)
+		res.Asked = asked
+		return res, err
+	case err != nil:
 		return Result{}, fmt.Errorf("convert transaction %s: %w: %w", tx.ID, ErrRatesUnavailable, err)
 	}
-	return s.record(ctx, c, attempts)
+	if s.rule.Stale(asked, q.Date) {
+		reason := fmt.Sprintf("no exchange rate for %s: the latest rate %s has on or before it is of %s, %d days earlier (at most %d allowed)",
+			asked.Format(time.DateOnly), q.Provider, q.Date.Format(time.DateOnly), raterule.Age(asked, q.Date), s.rule.MaxAgeDays)
+		res, err := s.Fail(ctx, tx.ID, reason, attempts)
+		res.Asked, res.Quoted = asked, q.Date
+		return res, err
+	}
+	if !q.Final {
+		return Result{}, fmt.Errorf("convert transaction %s: %w", tx.ID, &WaitError{Asked: asked, Latest: q.Date})
+	}
+
+	perBase := func(c txmodel.Currency) decimal.Decimal {
+		if c.Code() == ratesclient.Base {
+			return decimal.NewFromInt(1)
+		}
+		return q.Rates[c.Code()].Value
+	}
+	qFrom, qTo := perBase(from), perBase(s.target)
+	quotes := make(map[string]string, len(q.Rates))
+	for code, quote := range q.Rates {
+		quotes[code] = quote.Text
+	}
+	rate := txmodel.Rate{
+		From: from, To: s.target, Value: txmodel.CrossRate(qFrom, qTo), Date: q.Date,
+		Source: txmodel.RateSource{Provider: q.Provider, Rule: s.rule.Kind, Base: ratesclient.Base, Quotes: quotes},
+	}
+	res, err := s.processed(ctx, tx, txmodel.ConvertQuoted(tx.Amount, qFrom, qTo, s.target), rate, attempts)
+	res.Asked, res.Quoted = asked, q.Date
+	return res, err
+}
+
+// processed records tx converted to amount at rate; when PostgreSQL
+// refuses that, it records the failure, with PostgreSQL's reason, instead.
+func (s *Service) processed(ctx context.Context, tx txmodel.Transaction, amount txmodel.Money, rate txmodel.Rate, attempts int) (Result, error) {
+	res, err := s.record(ctx, txmodel.Conversion{TransactionID: tx.ID, Status: txmodel.StatusProcessed, Converted: amount, Rate: rate}, attempts)
+	if errors.Is(err, store.ErrRefused) {
+		return s.Fail(ctx, tx.ID, "the conversion could not be stored: "+err.Error(), attempts)
+	}
+	return res, err
 }
 
 // Fail records that a transaction failed for reason, unless an outcome is
 // recorded already: the provider stayed away through every retry, or its
-// message could not be read. It keeps trying while PostgreSQL is away,
-// until ctx ends.
+// message could not be read. The reason is cleaned first
+// (txmodel.CleanReason), since it may quote what a provider or a message
+// said. It keeps trying while PostgreSQL is away, until ctx ends; an error
+// wrapping store.ErrRefused means PostgreSQL refused even that.
 func (s *Service) Fail(ctx context.Context, transactionID, reason string, attempts int) (Result, error) {
-	return s.record(ctx, txmodel.Conversion{TransactionID: transactionID, Status: txmodel.StatusFailed, FailureReason: reason}, attempts)
-}
-
-// rate returns the rate from tx's currency to the target for tx's day; 1,
-// without asking, when they are the same currency.
-//
-// In the trace, the rates client's HTTP span is a child of the span in ctx
-// (the worker's CONSUMER span) of the message whose call went to the
-// provider. A rate served from the client's cache makes no HTTP span, and
-// neither does one shared from another message's call in flight for the
-// same currency and day (the client coalesces them): that call's span is
-// in the other message's trace.
-func (s *Service) rate(ctx context.Context, tx txmodel.Transaction) (txmodel.Rate, error) {
-	from := tx.Amount.Currency
-	if from == s.target {
-		return txmodel.Rate{From: from, To: s.target, Value: decimal.NewFromInt(1), Date: tx.RateDay()}, nil
-	}
-	r, err := s.rates.Rate(ctx, from.Code(), s.target.Code(), tx.RateDay())
-	if err != nil {
-		return txmodel.Rate{}, err
-	}
-	if !r.Value.IsPositive() {
-		// The client refuses these already; a zero rate must never convert.
-		return txmodel.Rate{}, fmt.Errorf("rate %s->%s is %s: %w", from, s.target, r.Value, ratesclient.ErrUnavailable)
-	}
-	return txmodel.Rate{From: from, To: s.target, Value: r.Value, Date: r.Date}, nil
+	return s.record(ctx, txmodel.Conversion{TransactionID: transactionID, Status: txmodel.StatusFailed, FailureReason: txmodel.CleanReason(reason)}, attempts)
 }
 
 // record saves c, retrying while PostgreSQL is away.

@@ -5,6 +5,8 @@ package store
 import (
 	"context"
 	"embed"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
@@ -20,6 +22,11 @@ import (
 // ErrUnavailable: PostgreSQL could not be reached or did not answer in
 // time; the write may or may not have happened, and repeating it is safe.
 var ErrUnavailable = pgkit.ErrUnavailable
+
+// ErrRefused: PostgreSQL refused this outcome's data (a date it cannot
+// hold, a text it cannot store); the same outcome will be refused again.
+// Nothing of it was written.
+var ErrRefused = pgkit.ErrRefused
 
 //go:embed migrations/*.sql
 var migrations embed.FS
@@ -59,13 +66,14 @@ func (s *Store) Ping(ctx context.Context) error {
 // already, and reports whether this call recorded it. The first outcome
 // stands: a redelivered message, or a duplicate one, changes nothing.
 // attempts is how many deliveries the outcome took. Errors wrap
-// ErrUnavailable when PostgreSQL cannot be reached.
+// ErrUnavailable when PostgreSQL cannot be reached, ErrRefused when it
+// refused c's data.
 func (s *Store) Save(ctx context.Context, c txmodel.Conversion, attempts int) (bool, error) {
 	saved, err := s.SaveBatch(ctx, []Outcome{{Conversion: c, Attempts: attempts}})
 	if err != nil {
 		return false, err
 	}
-	return saved[0], nil
+	return saved[0].Recorded, saved[0].Err
 }
 
 // Outcome is one conversion to record, with the deliveries it took.
@@ -74,28 +82,103 @@ type Outcome struct {
 	Attempts   int
 }
 
+// Saved is what a save did with one Outcome.
+type Saved struct {
+	// Recorded is false when an outcome for its transaction was recorded
+	// before, or earlier in the same batch, or when Err is set.
+	Recorded bool
+	// Err, wrapping ErrRefused, says PostgreSQL refused this outcome alone;
+	// the others of its batch are recorded as if it had not been there.
+	Err error
+}
+
 // saveSQL records outcomes in one statement; it returns the ids it
 // inserted, so each outcome learns whether it was the first.
 const saveSQL = `
 INSERT INTO conversions (transaction_id, status, converted_amount, target_currency, exchange_rate, rate_date,
-                         failure_reason, attempts, processed_at)
-SELECT id, status, amount::numeric, target, rate::numeric, rate_date::date, reason, attempts, processed_at
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int[], $9::timestamptz[])
-    AS o(id, status, amount, target, rate, rate_date, reason, attempts, processed_at)
+                         failure_reason, attempts, processed_at, rate_provider, rate_rule, rate_base, rate_quotes)
+SELECT id, status, amount::numeric, target, rate::numeric, rate_date::date, reason, attempts, processed_at,
+       provider, rule, base, quotes::jsonb
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int[], $9::timestamptz[],
+            $10::text[], $11::text[], $12::text[], $13::text[])
+    AS o(id, status, amount, target, rate, rate_date, reason, attempts, processed_at, provider, rule, base, quotes)
 ON CONFLICT (transaction_id) DO NOTHING
 RETURNING transaction_id`
 
 // SaveBatch records outcomes in one round trip and reports for each, in
-// order, whether it was recorded (false: an outcome for its transaction was
-// recorded before, or earlier in the batch). Errors wrap ErrUnavailable when
-// PostgreSQL cannot be reached; then none or all were recorded.
-func (s *Store) SaveBatch(ctx context.Context, outcomes []Outcome) ([]bool, error) {
+// order, what it did. When PostgreSQL refuses the data of some outcomes,
+// the statement fails as a whole; each outcome is then written on its own,
+// so the refused ones are told apart (Saved.Err) and the rest recorded.
+// Errors wrap ErrUnavailable when PostgreSQL cannot be reached; then none,
+// some or all were recorded, and the same batch again is safe.
+func (s *Store) SaveBatch(ctx context.Context, outcomes []Outcome) ([]Saved, error) {
+	cols, first, err := newColumns(outcomes)
+	if err != nil {
+		return nil, err
+	}
+	inserted, err := s.insert(ctx, cols)
+	if errors.Is(err, ErrRefused) && len(cols.ids) > 1 {
+		return s.saveOneByOne(ctx, outcomes, first)
+	}
+	saved := make([]Saved, len(outcomes))
+	if errors.Is(err, ErrRefused) {
+		saved[first[cols.ids[0]]].Err = err
+		return saved, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range inserted {
+		saved[first[id]].Recorded = true
+	}
+	return saved, nil
+}
+
+// saveOneByOne writes each first outcome of a transaction in a statement
+// of its own, to isolate those PostgreSQL refuses.
+func (s *Store) saveOneByOne(ctx context.Context, outcomes []Outcome, first map[string]int) ([]Saved, error) {
+	saved := make([]Saved, len(outcomes))
+	for i, o := range outcomes {
+		if first[o.Conversion.TransactionID] != i {
+			continue
+		}
+		one, _, err := newColumns([]Outcome{o})
+		if err != nil {
+			return nil, err
+		}
+		inserted, err := s.insert(ctx, one)
+		switch {
+		case errors.Is(err, ErrRefused):
+			saved[i].Err = err
+		case err != nil:
+			return nil, err
+		default:
+			saved[i].Recorded = len(inserted) == 1
+		}
+	}
+	return saved, nil
+}
+
+// columns are outcomes as the columns of saveSQL, each transaction once.
+type columns struct {
+	ids, statuses                           []string
+	amounts, targets, rates, dates, reasons []*string
+	providers, rules, bases, quotes         []*string
+	attempts                                []int32
+	at                                      []time.Time
+}
+
+// newColumns lays outcomes out as columns, keeping the first outcome of each
+// transaction; first maps each transaction to the index of that outcome.
+func newColumns(outcomes []Outcome) (columns, map[string]int, error) {
 	n := len(outcomes)
-	ids := make([]string, 0, n)
-	statuses := make([]string, 0, n)
-	amounts, targets, rates, dates, reasons := make([]*string, 0, n), make([]*string, 0, n), make([]*string, 0, n), make([]*string, 0, n), make([]*string, 0, n)
-	attempts := make([]int32, 0, n)
-	at := make([]time.Time, 0, n)
+	r := columns{
+		ids: make([]string, 0, n), statuses: make([]string, 0, n),
+		amounts: make([]*string, 0, n), targets: make([]*string, 0, n), rates: make([]*string, 0, n),
+		dates: make([]*string, 0, n), reasons: make([]*string, 0, n),
+		providers: make([]*string, 0, n), rules: make([]*string, 0, n), bases: make([]*string, 0, n), quotes: make([]*string, 0, n),
+		attempts: make([]int32, 0, n), at: make([]time.Time, 0, n),
+	}
 	first := make(map[string]int, n)
 	for i, o := range outcomes {
 		c := o.Conversion
@@ -103,45 +186,68 @@ func (s *Store) SaveBatch(ctx context.Context, outcomes []Outcome) ([]bool, erro
 			continue
 		}
 		first[c.TransactionID] = i
-		ids = append(ids, c.TransactionID)
-		statuses = append(statuses, string(c.Status))
-		attempts = append(attempts, int32(o.Attempts)) //nolint:gosec // G115: deliveries of one message, a handful
-		at = append(at, c.ProcessedAt)
+		r.ids = append(r.ids, c.TransactionID)
+		r.statuses = append(r.statuses, string(c.Status))
+		r.attempts = append(r.attempts, int32(o.Attempts)) //nolint:gosec // G115: deliveries of one message, a handful
+		r.at = append(r.at, c.ProcessedAt)
 		switch c.Status {
 		case txmodel.StatusProcessed:
-			amounts = append(amounts, ptr(c.Converted.String()))
-			targets = append(targets, ptr(c.Converted.Currency.Code()))
-			rates = append(rates, ptr(c.Rate.Value.String()))
-			dates = append(dates, ptr(c.Rate.Date.Format(time.DateOnly)))
-			reasons = append(reasons, nil)
+			src := c.Rate.Source
+			var quotes *string
+			if src.Quotes != nil {
+				b, err := json.Marshal(src.Quotes)
+				if err != nil {
+					return columns{}, nil, fmt.Errorf("save conversion of %s: quotes: %w", c.TransactionID, err)
+				}
+				quotes = ptr(string(b))
+			}
+			r.amounts = append(r.amounts, ptr(c.Converted.String()))
+			r.targets = append(r.targets, ptr(c.Converted.Currency.Code()))
+			r.rates = append(r.rates, ptr(c.Rate.Value.String()))
+			r.dates = append(r.dates, ptr(c.Rate.Date.Format(time.DateOnly)))
+			r.reasons = append(r.reasons, nil)
+			r.providers = append(r.providers, orNull(src.Provider))
+			r.rules = append(r.rules, orNull(string(src.Rule)))
+			r.bases = append(r.bases, orNull(src.Base))
+			r.quotes = append(r.quotes, quotes)
 		case txmodel.StatusFailed:
-			amounts, targets, rates, dates = append(amounts, nil), append(targets, nil), append(rates, nil), append(dates, nil)
-			reasons = append(reasons, ptr(c.FailureReason))
+			r.amounts, r.targets, r.rates, r.dates = append(r.amounts, nil), append(r.targets, nil), append(r.rates, nil), append(r.dates, nil)
+			r.providers, r.rules, r.bases, r.quotes = append(r.providers, nil), append(r.rules, nil), append(r.bases, nil), append(r.quotes, nil)
+			r.reasons = append(r.reasons, ptr(c.FailureReason))
 		default:
-			return nil, fmt.Errorf("save conversion of %s: status %q is not an outcome", c.TransactionID, c.Status)
+			return columns{}, nil, fmt.Errorf("save conversion of %s: status %q is not an outcome", c.TransactionID, c.Status)
 		}
 	}
-	rows, err := s.pool.Query(ctx, saveSQL, ids, statuses, amounts, targets, rates, dates, reasons, attempts, at)
+	return r, first, nil
+}
+
+// insert runs saveSQL and returns the ids it inserted.
+func (s *Store) insert(ctx context.Context, r columns) ([]string, error) {
+	res, err := s.pool.Query(ctx, saveSQL, r.ids, r.statuses, r.amounts, r.targets, r.rates, r.dates, r.reasons, r.attempts, r.at,
+		r.providers, r.rules, r.bases, r.quotes)
 	if err != nil {
-		return nil, fmt.Errorf("save %d conversions: %w", len(ids), pgkit.Classify(err))
+		return nil, fmt.Errorf("save %d conversions: %w", len(r.ids), pgkit.Classify(err))
 	}
-	inserted, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	inserted, err := pgx.CollectRows(res, pgx.RowTo[string])
 	if err != nil {
-		return nil, fmt.Errorf("save %d conversions: %w", len(ids), pgkit.Classify(err))
+		return nil, fmt.Errorf("save %d conversions: %w", len(r.ids), pgkit.Classify(err))
 	}
-	saved := make([]bool, n)
-	for _, id := range inserted {
-		saved[first[id]] = true
-	}
-	return saved, nil
+	return inserted, nil
 }
 
 func ptr(s string) *string { return &s }
 
+func orNull(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
 // BatchSaver records outcomes of concurrent callers in shared round trips;
 // see pgkit.Batcher. Close stops it.
 type BatchSaver struct {
-	b *pgkit.Batcher[Outcome, bool]
+	b *pgkit.Batcher[Outcome, Saved]
 }
 
 // Batched returns a BatchSaver writing through s.
@@ -149,9 +255,14 @@ func (s *Store) Batched(cfg pgkit.BatchConfig) *BatchSaver {
 	return &BatchSaver{b: pgkit.NewBatcher(s.SaveBatch, cfg)}
 }
 
-// Save is Store.Save, sharing a round trip with concurrent calls.
+// Save is Store.Save, sharing a round trip with concurrent calls; an
+// outcome PostgreSQL refuses fails only its own call.
 func (b *BatchSaver) Save(ctx context.Context, c txmodel.Conversion, attempts int) (bool, error) {
-	return b.b.Do(ctx, Outcome{Conversion: c, Attempts: attempts})
+	saved, err := b.b.Do(ctx, Outcome{Conversion: c, Attempts: attempts})
+	if err != nil {
+		return false, err
+	}
+	return saved.Recorded, saved.Err
 }
 
 // Close records what is queued and stops.

@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/txpersister/txpersister/libs/pgkit"
@@ -132,12 +135,9 @@ func TestSaveBatchReportsEachOutcome(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []bool{true, true, false, false, true}
-	for i := range want {
-		if saved[i] != want[i] {
-			t.Errorf("saved = %v, want %v", saved, want)
-			break
-		}
+	want := []Saved{{Recorded: true}, {Recorded: true}, {}, {}, {Recorded: true}}
+	if diff := cmp.Diff(want, saved, cmpopts.EquateErrors()); diff != "" {
+		t.Errorf("saved (-want +got):\n%s", diff)
 	}
 	var a, old, b string
 	if err := pool.QueryRow(ctx, `SELECT
@@ -174,5 +174,129 @@ func TestBatchSaverSharesRoundTrips(t *testing.T) {
 	}
 	if n != 100 {
 		t.Errorf("%d outcomes stored, want 100", n)
+	}
+}
+
+func TestSaveKeepsProvenance(t *testing.T) {
+	t.Parallel()
+	s, pool := newStore(t)
+	ctx := context.Background()
+	eur, usd, jpy := txmodel.MustCurrency("EUR"), txmodel.MustCurrency("USD"), txmodel.MustCurrency("JPY")
+	at := time.Date(2024, 9, 11, 12, 0, 0, 0, time.UTC)
+	day := time.Date(2024, 9, 10, 0, 0, 0, 0, time.UTC)
+	quoted := txmodel.Conversion{
+		TransactionID: "q", Status: txmodel.StatusProcessed, ProcessedAt: at,
+		Converted: txmodel.Money{Amount: dec(t, "14181"), Currency: jpy},
+		Rate: txmodel.Rate{From: usd, To: jpy, Value: dec(t, "141.809291"), Date: day, Source: txmodel.RateSource{
+			Provider: "frankfurter", Rule: txmodel.RateRuleAsOf, Base: "EUR", Quotes: map[string]string{"USD": "1.1043", "JPY": "156.60"},
+		}},
+	}
+	same := txmodel.Conversion{
+		TransactionID: "same", Status: txmodel.StatusProcessed, ProcessedAt: at,
+		Converted: txmodel.Money{Amount: dec(t, "1.00"), Currency: eur},
+		Rate:      txmodel.Rate{From: eur, To: eur, Value: dec(t, "1"), Date: day, Source: txmodel.RateSource{Rule: txmodel.RateRuleDay}},
+	}
+	for _, c := range []txmodel.Conversion{quoted, same} {
+		if saved, err := s.Save(ctx, c, 1); err != nil || !saved {
+			t.Fatalf("save %s: saved=%v err=%v", c.TransactionID, saved, err)
+		}
+	}
+	type row struct {
+		Provider, Rule, Base, Quotes *string
+	}
+	got := map[string]row{}
+	for _, id := range []string{"q", "same"} {
+		var r row
+		if err := pool.QueryRow(ctx, `SELECT rate_provider, rate_rule, rate_base, rate_quotes::text FROM conversions WHERE transaction_id = $1`, id).
+			Scan(&r.Provider, &r.Rule, &r.Base, &r.Quotes); err != nil {
+			t.Fatal(err)
+		}
+		got[id] = r
+	}
+	str := func(s string) *string { return &s }
+	want := map[string]row{
+		// The quote's text as the provider wrote it: "156.60", not 156.6.
+		"q":    {Provider: str("frankfurter"), Rule: str("as-of"), Base: str("EUR"), Quotes: str(`{"JPY": "156.60", "USD": "1.1043"}`)},
+		"same": {Rule: str("day")},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("provenance (-want +got):\n%s", diff)
+	}
+}
+
+// TestSaveBatchIsolatesWhatPostgreSQLRefuses: an outcome PostgreSQL
+// refuses (a year it has not, a NUL in text) fails alone; its batch-mates
+// are recorded, in a batch of the store and through the BatchSaver.
+func TestSaveBatchIsolatesWhatPostgreSQLRefuses(t *testing.T) {
+	t.Parallel()
+	s, pool := newStore(t)
+	ctx := context.Background()
+	eur := txmodel.MustCurrency("EUR")
+	now := time.Now().UTC()
+	processed := func(id string, day time.Time) Outcome {
+		return Outcome{Attempts: 1, Conversion: txmodel.Conversion{
+			TransactionID: id, Status: txmodel.StatusProcessed, ProcessedAt: now,
+			Converted: txmodel.Money{Amount: dec(t, "1.00"), Currency: eur},
+			Rate:      txmodel.Rate{From: eur, To: eur, Value: dec(t, "1"), Date: day, Source: txmodel.RateSource{Rule: txmodel.RateRuleDay}},
+		}}
+	}
+	failed := func(id, reason string) Outcome {
+		return Outcome{Attempts: 1, Conversion: txmodel.Conversion{TransactionID: id, Status: txmodel.StatusFailed, FailureReason: reason, ProcessedAt: now}}
+	}
+	year0 := time.Date(0, 6, 15, 0, 0, 0, 0, time.UTC)
+	good := time.Date(2024, 9, 11, 0, 0, 0, 0, time.UTC)
+	saved, err := s.SaveBatch(ctx, []Outcome{
+		processed("a", good), processed("y0", year0), failed("nul", "bad\x00 body"), failed("b", "fine"), processed("y0", good),
+	})
+	if err != nil {
+		t.Fatalf("SaveBatch: %v", err)
+	}
+	if !saved[0].Recorded || !saved[3].Recorded || saved[4].Recorded || saved[4].Err != nil {
+		t.Errorf("batch-mates: %+v", saved)
+	}
+	for _, i := range []int{1, 2} {
+		if saved[i].Recorded || !errors.Is(saved[i].Err, ErrRefused) {
+			t.Errorf("outcome %d = %+v, want refused", i, saved[i])
+		}
+	}
+	if !strings.Contains(saved[1].Err.Error(), "22008") || !strings.Contains(saved[2].Err.Error(), "22021") {
+		t.Errorf("refusals do not name their SQLSTATE: %v; %v", saved[1].Err, saved[2].Err)
+	}
+
+	b := s.Batched(pgkit.BatchConfig{Flushers: 1, MaxSize: 10, Window: 50 * time.Millisecond})
+	defer b.Close()
+	var wg sync.WaitGroup
+	errs := make([]error, 3)
+	for i, o := range []Outcome{processed("c", good), processed("y0-again", year0), failed("d", "fine")} {
+		wg.Go(func() {
+			var ok bool
+			ok, errs[i] = b.Save(ctx, o.Conversion, 1)
+			if errs[i] == nil && !ok {
+				errs[i] = fmt.Errorf("%s not recorded", o.Conversion.TransactionID)
+			}
+		})
+	}
+	wg.Wait()
+	if errs[0] != nil || errs[2] != nil || !errors.Is(errs[1], ErrRefused) {
+		t.Errorf("BatchSaver errors = %v, want nil, refused, nil", errs)
+	}
+
+	var ids []string
+	rows, err := pool.Query(ctx, `SELECT transaction_id FROM conversions ORDER BY 1`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"a", "b", "c", "d"}, ids); diff != "" {
+		t.Errorf("stored (-want +got):\n%s", diff)
 	}
 }

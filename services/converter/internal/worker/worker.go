@@ -1,8 +1,12 @@
 // Package worker turns queue deliveries into conversions: it decodes each
 // message, runs the use case inside a CONSUMER span that continues the
-// api's trace, and settles the delivery by the outcome: ack once recorded,
-// retry later through the delay queues while the rates provider is away,
-// dead-letter what cannot be read or what outlived every retry.
+// api's trace, and settles the delivery by the outcome: ack once recorded;
+// park it in the wait queue while its rate is not final; retry later
+// through the delay queues while the rates provider is away; dead-letter,
+// with the transaction recorded failed, what cannot be read, what outlived
+// every retry, what PostgreSQL refuses and what made the converter panic.
+// Nothing is handed back to the broker to be redelivered at once, but at
+// shutdown.
 package worker
 
 import (
@@ -11,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -24,12 +29,16 @@ import (
 	"github.com/txpersister/txpersister/libs/telemetry"
 	"github.com/txpersister/txpersister/libs/txmodel"
 	"github.com/txpersister/txpersister/services/converter/internal/convert"
+	"github.com/txpersister/txpersister/services/converter/internal/raterule"
+	"github.com/txpersister/txpersister/services/converter/internal/store"
 )
 
 // Converter is the use case.
 type Converter interface {
 	// Process converts and records; errors wrap convert.ErrRatesUnavailable
-	// (retry later) or store.ErrUnavailable (the database stayed away).
+	// (retry later), convert.ErrWaiting (a *convert.WaitError: wait for the
+	// rate), store.ErrUnavailable (the database stayed away until shutdown)
+	// or store.ErrRefused (the database refused even the failure).
 	Process(ctx context.Context, tx txmodel.Transaction, attempts int) (convert.Result, error)
 	// Fail records a failure with its reason.
 	Fail(ctx context.Context, transactionID, reason string, attempts int) (convert.Result, error)
@@ -37,57 +46,79 @@ type Converter interface {
 
 var _ Converter = (*convert.Service)(nil)
 
-// Retrier schedules a delivery for later or dead-letters it; both ack it
+// Retrier schedules a delivery for later or dead-letters it; each acks it
 // once the broker confirmed the copy.
 type Retrier interface {
 	// Retry returns an error wrapping amqpx.ErrRetriesExhausted when no
 	// retry is left.
 	Retry(ctx context.Context, d amqpx.Delivery, reason string) error
+	// Wait parks d for the topology's wait delay, using up no retry.
+	Wait(ctx context.Context, d amqpx.Delivery, reason string) error
 	DeadLetter(ctx context.Context, d amqpx.Delivery, reason string) error
 }
 
 var _ Retrier = (*amqpx.Retrier)(nil)
 
+// Reasons a message is dead-lettered, the values of the reason label of
+// messages_dead_lettered_total.
+const (
+	reasonRetriesExhausted = "retries_exhausted"
+	reasonInvalidMessage   = "invalid_message"
+	reasonRefused          = "refused"
+	reasonPanic            = "panic"
+)
+
 // Worker handles deliveries of the work queue.
 type Worker struct {
-	conv    Converter
-	retrier Retrier
-	queue   string
-	log     *slog.Logger
-	metrics *telemetry.Metrics
-	tracer  trace.Tracer
-	prop    propagation.TextMapPropagator
-	now     func() time.Time
+	conv      Converter
+	retrier   Retrier
+	queue     string
+	waitDelay time.Duration
+	log       *slog.Logger
+	tracer    trace.Tracer
+	prop      propagation.TextMapPropagator
+	now       func() time.Time
+	waits     *waitTracker
 
-	// The series every message touches, looked up once: a lookup by
-	// name builds the prefixed name, an allocation per message.
-	consumed, processed *metrics.Counter
-	handling, latency   *metrics.PrometheusHistogram
+	// The series, looked up once: a lookup by name builds the prefixed
+	// name, an allocation per message.
+	consumed, processed, failed, requeued, retried, duplicate, waiting, panics *metrics.Counter
+	deadLettered                                                               map[string]*metrics.Counter
+	handling, latency, rateAge                                                 *metrics.PrometheusHistogram
 }
 
-// New returns a Worker for deliveries of queue and registers its metrics
-// in m.
-func New(conv Converter, retrier Retrier, queue string, log *slog.Logger, m *telemetry.Metrics, now func() time.Time) *Worker {
-	// Every series exists at zero from the start, so that dashboards and
-	// alerts see a rate of zero, not an absent series, before the first
-	// failure or dead letter.
-	for _, name := range []string{
-		"messages_consumed_total", "messages_requeued_total", "messages_retried_total", "messages_duplicate_total",
-		"transactions_processed_total", "transactions_failed_total",
-		telemetry.MetricName("messages_dead_lettered_total", "reason", "retries_exhausted"),
-		telemetry.MetricName("messages_dead_lettered_total", "reason", "invalid_message"),
-	} {
-		m.Counter(name)
+// New returns a Worker for deliveries of topo's work queue, parking the
+// transactions that wait for their rate in its wait queue, and registers
+// its metrics in m.
+func New(conv Converter, retrier Retrier, topo amqpx.Topology, log *slog.Logger, m *telemetry.Metrics, now func() time.Time) *Worker {
+	topo = topo.WithDefaults()
+	w := &Worker{
+		conv: conv, retrier: retrier, queue: topo.Queue, waitDelay: topo.WaitDelay, log: log, now: now,
+		tracer: otel.Tracer("github.com/txpersister/txpersister/services/converter/internal/worker"),
+		prop:   otel.GetTextMapPropagator(),
+		waits:  newWaitTracker(topo.WaitDelay, now),
+		// Every series exists at zero from the start, so that dashboards
+		// and alerts see a rate of zero, not an absent series, before the
+		// first failure or dead letter.
+		consumed:     m.Counter("messages_consumed_total"),
+		processed:    m.Counter("transactions_processed_total"),
+		failed:       m.Counter("transactions_failed_total"),
+		requeued:     m.Counter("messages_requeued_total"),
+		retried:      m.Counter("messages_retried_total"),
+		duplicate:    m.Counter("messages_duplicate_total"),
+		waiting:      m.Counter("messages_waiting_total"),
+		panics:       m.Counter("handler_panics_total"),
+		deadLettered: map[string]*metrics.Counter{},
+		handling:     m.Histogram("message_handling_duration_seconds", telemetry.LatencyBuckets()),
+		latency:      m.Histogram("pipeline_latency_seconds", telemetry.LatencyBuckets()),
+		rateAge:      m.Histogram("rate_age_days", []float64{0, 1, 2, 3, 4, 5, 7, 14, 30, 365}),
 	}
-	return &Worker{
-		conv: conv, retrier: retrier, queue: queue, log: log, metrics: m, now: now,
-		consumed:  m.Counter("messages_consumed_total"),
-		processed: m.Counter("transactions_processed_total"),
-		handling:  m.Histogram("message_handling_duration_seconds", telemetry.LatencyBuckets()),
-		latency:   m.Histogram("pipeline_latency_seconds", telemetry.LatencyBuckets()),
-		tracer:    otel.Tracer("github.com/txpersister/txpersister/services/converter/internal/worker"),
-		prop:      otel.GetTextMapPropagator(),
+	for _, reason := range []string{reasonRetriesExhausted, reasonInvalidMessage, reasonRefused, reasonPanic} {
+		w.deadLettered[reason] = m.Counter(telemetry.MetricName("messages_dead_lettered_total", "reason", reason))
 	}
+	m.Gauge("transactions_waiting_rate", func() float64 { n, _ := w.waits.read(); return float64(n) })
+	m.Gauge("transactions_waiting_oldest_seconds", func() float64 { _, age := w.waits.read(); return age.Seconds() })
+	return w
 }
 
 // Handle processes and settles one delivery; it is an amqpx.Handler.
@@ -120,12 +151,13 @@ func (w *Worker) Handle(ctx context.Context, d amqpx.Delivery) {
 	if err != nil {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, err.Error())
-		// The delivery could not be settled as it should: give it back for
+		// The delivery could not be settled as it should (the broker or the
+		// database went away, the converter is stopping): give it back for
 		// redelivery rather than drop it.
 		if nerr := d.Nack(true); nerr != nil && !errors.Is(nerr, amqpx.ErrAlreadySettled) {
 			log.ErrorContext(ctx, "nack failed; the broker redelivers after the channel closes", "err", nerr)
 		}
-		w.metrics.Counter("messages_requeued_total").Inc()
+		w.requeued.Inc()
 		log.WarnContext(ctx, "message requeued", "err", err)
 	}
 	w.handling.UpdateDuration(start)
@@ -137,62 +169,117 @@ func (w *Worker) handle(ctx context.Context, d amqpx.Delivery, log *slog.Logger)
 	if err != nil {
 		return w.undecodable(ctx, d, err, attempts, log)
 	}
-	res, err := w.conv.Process(ctx, tx, attempts)
+	res, err := w.process(ctx, tx, attempts)
+	var wait *convert.WaitError
+	var panicked *panicError
 	switch {
 	case err == nil:
+		w.observeRateAge(res.Asked, res.Quoted)
 		if err := d.Ack(); err != nil {
 			// Recorded already: a redelivery will find it so and change nothing.
 			log.WarnContext(ctx, "ack after recording failed", "err", err)
 		}
 		w.recorded(ctx, res, receivedAt, log)
 		return nil
+	case errors.As(err, &wait):
+		w.observeRateAge(wait.Asked, wait.Latest)
+		return w.wait(ctx, d, wait, receivedAt, log)
 	case errors.Is(err, convert.ErrRatesUnavailable):
-		return w.retry(ctx, d, tx.ID, err, attempts, log)
+		return w.retry(ctx, d, tx.ID, "rates provider unavailable", err, attempts, log)
+	case errors.As(err, &panicked):
+		log.ErrorContext(ctx, "the conversion panicked", "panic", panicked.value, "stack", panicked.stack)
+		return w.giveUp(ctx, d, tx.ID, "the converter failed on this transaction: "+panicked.Error(), reasonPanic, attempts, log)
+	case errors.Is(err, store.ErrRefused):
+		// Not even the failure could be recorded: the message keeps it.
+		return w.deadLetter(ctx, d, "the outcome could not be stored: "+err.Error(), reasonRefused, log)
+	case errors.Is(err, store.ErrUnavailable), ctx.Err() != nil:
+		return err // stopping: for another converter
 	default:
-		return err
+		// Unexpected: retried as an outage would be, never in a tight loop.
+		return w.retry(ctx, d, tx.ID, "could not be converted", err, attempts, log)
 	}
+}
+
+// process runs the use case, turning a panic into a *panicError: one
+// transaction that trips a bug fails alone.
+func (w *Worker) process(ctx context.Context, tx txmodel.Transaction, attempts int) (res convert.Result, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			w.panics.Inc()
+			err = &panicError{value: v, stack: string(debug.Stack())}
+		}
+	}()
+	return w.conv.Process(ctx, tx, attempts)
+}
+
+// panicError is a panic of the use case.
+type panicError struct {
+	value any
+	stack string
+}
+
+func (e *panicError) Error() string { return fmt.Sprintf("panic: %v", e.value) }
+
+// wait parks d until the rate of its day may be final.
+func (w *Worker) wait(ctx context.Context, d amqpx.Delivery, cause *convert.WaitError, receivedAt time.Time, log *slog.Logger) error {
+	if err := w.retrier.Wait(ctx, d, cause.Error()); err != nil {
+		return fmt.Errorf("park in the wait queue: %w", err)
+	}
+	w.waiting.Inc()
+	w.waits.add(receivedAt)
+	log.InfoContext(ctx, "transaction waits for the day's rate",
+		"rate_day", cause.Asked.Format(time.DateOnly), "latest_rate", cause.Latest.Format(time.DateOnly),
+		"waits", amqpx.Waits(d)+1, "retry_in", w.waitDelay)
+	return nil
 }
 
 // retry schedules d for later, or records the failure and dead-letters it
 // when no retry is left.
-func (w *Worker) retry(ctx context.Context, d amqpx.Delivery, id string, cause error, attempts int, log *slog.Logger) error {
+func (w *Worker) retry(ctx context.Context, d amqpx.Delivery, id, what string, cause error, attempts int, log *slog.Logger) error {
 	err := w.retrier.Retry(ctx, d, cause.Error())
 	if err == nil {
-		w.metrics.Counter("messages_retried_total").Inc()
-		log.WarnContext(ctx, "rates provider unavailable; retry scheduled", "err", cause)
+		w.retried.Inc()
+		log.WarnContext(ctx, what+"; retry scheduled", "err", cause)
 		return nil
 	}
 	if !errors.Is(err, amqpx.ErrRetriesExhausted) {
 		return fmt.Errorf("schedule retry: %w", err)
 	}
-	reason := fmt.Sprintf("rates provider unavailable after %d attempts: %v", attempts, cause)
-	res, err := w.conv.Fail(ctx, id, reason, attempts)
-	if err != nil {
-		return err
-	}
-	if err := w.retrier.DeadLetter(ctx, d, reason); err != nil {
-		return fmt.Errorf("dead-letter: %w", err)
-	}
-	w.metrics.Counter(telemetry.MetricName("messages_dead_lettered_total", "reason", "retries_exhausted")).Inc()
-	w.recorded(ctx, res, time.Time{}, log)
-	return nil
+	return w.giveUp(ctx, d, id, fmt.Sprintf("%s after %d attempts: %v", what, attempts, cause), reasonRetriesExhausted, attempts, log)
 }
 
 // undecodable dead-letters a message that is not a valid transaction and,
 // when it names its transaction, records the failure so its status says so.
 func (w *Worker) undecodable(ctx context.Context, d amqpx.Delivery, cause error, attempts int, log *slog.Logger) error {
-	reason := "invalid message: " + cause.Error()
-	if id := messageTransactionID(d); id != "" {
+	return w.giveUp(ctx, d, messageTransactionID(d), "invalid message: "+cause.Error(), reasonInvalidMessage, attempts, log)
+}
+
+// giveUp records the transaction id (if known) failed for reason and
+// dead-letters d with it. When the failure cannot be recorded, d is
+// dead-lettered all the same, its reason saying so, unless the converter is
+// stopping: then d goes back to the queue.
+func (w *Worker) giveUp(ctx context.Context, d amqpx.Delivery, id, reason, label string, attempts int, log *slog.Logger) error {
+	reason = txmodel.CleanReason(reason)
+	if id != "" {
 		res, err := w.conv.Fail(ctx, id, reason, attempts)
-		if err != nil {
+		switch {
+		case err != nil && (errors.Is(err, store.ErrUnavailable) || ctx.Err() != nil):
 			return err
+		case err != nil:
+			reason = txmodel.CleanReason(reason + " (the failure could not be recorded: " + err.Error() + ")")
+		default:
+			w.recorded(ctx, res, time.Time{}, log)
 		}
-		w.recorded(ctx, res, time.Time{}, log)
 	}
+	return w.deadLetter(ctx, d, reason, label, log)
+}
+
+// deadLetter moves d to the DLQ with reason.
+func (w *Worker) deadLetter(ctx context.Context, d amqpx.Delivery, reason, label string, log *slog.Logger) error {
 	if err := w.retrier.DeadLetter(ctx, d, reason); err != nil {
 		return fmt.Errorf("dead-letter: %w", err)
 	}
-	w.metrics.Counter(telemetry.MetricName("messages_dead_lettered_total", "reason", "invalid_message")).Inc()
+	w.deadLettered[label].Inc()
 	log.ErrorContext(ctx, "message dead-lettered", "reason", reason)
 	return nil
 }
@@ -212,11 +299,20 @@ func messageTransactionID(d amqpx.Delivery) string {
 	return ""
 }
 
+// observeRateAge counts the days between the day asked and the date of the
+// provider's answer (zero when none was asked).
+func (w *Worker) observeRateAge(asked, quoted time.Time) {
+	if asked.IsZero() || quoted.IsZero() {
+		return
+	}
+	w.rateAge.Update(float64(max(raterule.Age(asked, quoted), 0)))
+}
+
 // recorded logs and counts an outcome.
 func (w *Worker) recorded(ctx context.Context, res convert.Result, receivedAt time.Time, log *slog.Logger) {
 	c := res.Conversion
 	if !res.Recorded {
-		w.metrics.Counter("messages_duplicate_total").Inc()
+		w.duplicate.Inc()
 		log.InfoContext(ctx, "outcome recorded before; nothing changed")
 		return
 	}
@@ -229,10 +325,11 @@ func (w *Worker) recorded(ctx context.Context, res convert.Result, receivedAt ti
 		// The attributes cost allocations; build them only to be written.
 		if log.Enabled(ctx, slog.LevelInfo) {
 			log.InfoContext(ctx, "transaction processed", "converted_amount", c.Converted.String(), "target_currency", c.Converted.Currency.Code(),
-				"exchange_rate", c.Rate.Value.String(), "rate_date", c.Rate.Date.Format(time.DateOnly))
+				"exchange_rate", c.Rate.Value.String(), "rate_date", c.Rate.Date.Format(time.DateOnly),
+				"rate_rule", string(c.Rate.Source.Rule), "rate_provider", c.Rate.Source.Provider)
 		}
 	default:
-		w.metrics.Counter("transactions_failed_total").Inc()
+		w.failed.Inc()
 		log.WarnContext(ctx, "transaction failed", "reason", c.FailureReason)
 	}
 }

@@ -2,9 +2,11 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,10 +31,16 @@ func (a *acker) Reject(_ uint64, requeue bool) error { return a.Nack(0, false, r
 
 type fakeConverter struct {
 	processErr error
+	panics     bool
+	failErr    error
 	failed     map[string]string
 }
 
 func (f *fakeConverter) Process(_ context.Context, tx txmodel.Transaction, _ int) (convert.Result, error) {
+	if f.panics {
+		var m map[string]int
+		m["a bug"]++ // a nil map: the runtime panics
+	}
 	if f.processErr != nil {
 		return convert.Result{}, f.processErr
 	}
@@ -40,6 +48,9 @@ func (f *fakeConverter) Process(_ context.Context, tx txmodel.Transaction, _ int
 }
 
 func (f *fakeConverter) Fail(_ context.Context, id, reason string, _ int) (convert.Result, error) {
+	if f.failErr != nil {
+		return convert.Result{}, f.failErr
+	}
 	f.failed[id] = reason
 	return convert.Result{Recorded: true, Conversion: txmodel.Conversion{TransactionID: id, Status: txmodel.StatusFailed, FailureReason: reason}}, nil
 }
@@ -48,7 +59,13 @@ func (f *fakeConverter) Fail(_ context.Context, id, reason string, _ int) (conve
 type fakeRetrier struct {
 	left         int
 	retried      int
+	waited       []string
 	deadLettered []string
+}
+
+func (f *fakeRetrier) Wait(_ context.Context, d amqpx.Delivery, reason string) error {
+	f.waited = append(f.waited, reason)
+	return d.Ack()
 }
 
 func (f *fakeRetrier) Retry(_ context.Context, d amqpx.Delivery, _ string) error {
@@ -84,45 +101,131 @@ func message(t *testing.T) []byte {
 	return b
 }
 
-func newWorker(c Converter, r Retrier) *Worker {
-	return New(c, r, "q", slog.New(slog.NewTextHandler(io.Discard, nil)), telemetry.NewMetrics("test_"), time.Now)
+func newWorker(c Converter, r Retrier, m *telemetry.Metrics) *Worker {
+	return New(c, r, amqpx.Topology{Queue: "q"}, slog.New(slog.NewTextHandler(io.Discard, nil)), m, time.Now)
 }
 
 func TestHandleSettles(t *testing.T) {
 	unavailable := fmt.Errorf("x: %w", convert.ErrRatesUnavailable)
+	waiting := fmt.Errorf("x: %w", &convert.WaitError{Asked: time.Date(2024, 9, 11, 0, 0, 0, 0, time.UTC), Latest: time.Date(2024, 9, 10, 0, 0, 0, 0, time.UTC)})
 	tests := []struct {
 		name         string
 		body         []byte
-		processErr   error
+		conv         fakeConverter
 		retriesLeft  int
 		wantAcked    bool
 		wantRequeued bool
 		wantRetried  int
-		wantDLQ      int
-		wantFailed   bool
+		wantWaited   int
+		wantDLQ      string // the dead-letter reason's start, "" for none
+		wantFailed   string // the failure reason's start, "" for none
+		wantMetric   string // a counter that must be 1
 	}{
-		{"processed", message(t), nil, 5, true, false, 0, 0, false},
-		{"provider down: retry later", message(t), unavailable, 5, true, false, 1, 0, false},
-		{"provider down, no retry left: failed and dead-lettered", message(t), unavailable, 0, true, false, 0, 1, true},
-		{"database away until shutdown: requeued", message(t), fmt.Errorf("x: %w", store.ErrUnavailable), 5, false, true, 0, 0, false},
-		{"undecodable: failed and dead-lettered", []byte(`{"version": 1, "transaction_id": "t1", "amount": "-1"}`), nil, 5, true, false, 0, 1, true},
-		{"not JSON at all: dead-lettered", []byte(`garbage`), nil, 5, true, false, 0, 1, true},
+		{name: "processed", body: message(t), retriesLeft: 5, wantAcked: true, wantMetric: "transactions_processed_total"},
+		{
+			name: "rate not final: parked, no retry used", body: message(t), conv: fakeConverter{processErr: waiting}, retriesLeft: 0,
+			wantAcked: true, wantWaited: 1, wantMetric: "messages_waiting_total",
+		},
+		{
+			name: "provider down: retry later", body: message(t), conv: fakeConverter{processErr: unavailable}, retriesLeft: 5,
+			wantAcked: true, wantRetried: 1, wantMetric: "messages_retried_total",
+		},
+		{
+			name: "provider down, no retry left: failed and dead-lettered", body: message(t), conv: fakeConverter{processErr: unavailable},
+			wantAcked: true, wantDLQ: "rates provider unavailable after 1 attempts", wantFailed: "rates provider unavailable after 1 attempts",
+			wantMetric: `messages_dead_lettered_total{reason="retries_exhausted"}`,
+		},
+		{
+			name: "unexpected error: retried through the delay queues, not requeued", body: message(t),
+			conv: fakeConverter{processErr: errors.New("ERROR: relation \"conversions\" does not exist (SQLSTATE 42P01)")}, retriesLeft: 5,
+			wantAcked: true, wantRetried: 1,
+		},
+		{
+			name: "unexpected error, no retry left: failed and dead-lettered", body: message(t),
+			conv:      fakeConverter{processErr: errors.New("something odd")},
+			wantAcked: true, wantDLQ: "could not be converted after 1 attempts: something odd", wantFailed: "could not be converted after 1 attempts",
+		},
+		{
+			name: "database away until shutdown: requeued", body: message(t), conv: fakeConverter{processErr: fmt.Errorf("x: %w", store.ErrUnavailable)}, retriesLeft: 5,
+			wantRequeued: true, wantMetric: "messages_requeued_total",
+		},
+		{
+			name: "database refuses even the failure: dead-lettered with the reason", body: message(t),
+			conv: fakeConverter{processErr: fmt.Errorf("x: %w: 22021", store.ErrRefused)}, retriesLeft: 5,
+			wantAcked: true, wantDLQ: "the outcome could not be stored: x: database refused the data: 22021",
+			wantMetric: `messages_dead_lettered_total{reason="refused"}`,
+		},
+		{
+			name: "a panic: counted, failed and dead-lettered", body: message(t), conv: fakeConverter{panics: true}, retriesLeft: 5,
+			wantAcked: true, wantDLQ: "the converter failed on this transaction: panic: assignment to entry in nil map",
+			wantFailed: "the converter failed on this transaction: panic", wantMetric: "handler_panics_total",
+		},
+		{
+			name: "undecodable: failed and dead-lettered", body: []byte(`{"version": 1, "transaction_id": "t1", "amount": "-1"}`), retriesLeft: 5,
+			wantAcked: true, wantDLQ: "invalid message", wantFailed: "invalid message", wantMetric: `messages_dead_lettered_total{reason="invalid_message"}`,
+		},
+		{
+			name: "undecodable, the failure refused too: dead-lettered, saying so", body: []byte(`garbage`),
+			conv:      fakeConverter{failErr: fmt.Errorf("save: %w", store.ErrRefused)},
+			wantAcked: true, wantDLQ: "invalid message: malformed input: message: invalid character 'g' looking for beginning of value (the failure could not be recorded",
+		},
+		{
+			name:      "a message of year 0 (before 0.2.0 refused it): failed and dead-lettered",
+			body:      []byte(`{"version":1,"transaction_id":"t1","user_id":"u","amount":"1.00","currency":"EUR","timestamp":"0000-06-15T00:00:00Z","received_at":"2024-09-11T00:00:00Z"}`),
+			wantAcked: true, wantDLQ: "invalid message: invalid transaction: timestamp: lies outside the years 0001 to 9999", wantFailed: "invalid message",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			conv := &fakeConverter{processErr: tt.processErr, failed: map[string]string{}}
+			conv := tt.conv
+			conv.failed = map[string]string{}
 			retr := &fakeRetrier{left: tt.retriesLeft}
+			m := telemetry.NewMetrics("test_")
 			d, a := delivery(t, tt.body, "t1")
-			newWorker(conv, retr).Handle(context.Background(), d)
+			newWorker(&conv, retr, m).Handle(context.Background(), d)
 			if a.acked != tt.wantAcked || a.requeued != tt.wantRequeued {
 				t.Errorf("acked=%v requeued=%v, want acked=%v requeued=%v", a.acked, a.requeued, tt.wantAcked, tt.wantRequeued)
 			}
-			if retr.retried != tt.wantRetried || len(retr.deadLettered) != tt.wantDLQ {
-				t.Errorf("retried=%d dead-lettered=%v, want %d and %d", retr.retried, retr.deadLettered, tt.wantRetried, tt.wantDLQ)
+			if retr.retried != tt.wantRetried || len(retr.waited) != tt.wantWaited {
+				t.Errorf("retried=%d waited=%v, want %d and %d", retr.retried, retr.waited, tt.wantRetried, tt.wantWaited)
 			}
-			if reason, ok := conv.failed["t1"]; ok != tt.wantFailed || (ok && reason == "") {
-				t.Errorf("failed=%v (%q), want %v with a reason", ok, reason, tt.wantFailed)
+			switch {
+			case tt.wantDLQ == "" && len(retr.deadLettered) > 0:
+				t.Errorf("dead-lettered %q, want not", retr.deadLettered)
+			case tt.wantDLQ != "" && (len(retr.deadLettered) != 1 || !strings.HasPrefix(retr.deadLettered[0], tt.wantDLQ)):
+				t.Errorf("dead-lettered %q, want one starting %q", retr.deadLettered, tt.wantDLQ)
+			}
+			reason, failed := conv.failed["t1"]
+			if failed != (tt.wantFailed != "") || !strings.HasPrefix(reason, tt.wantFailed) {
+				t.Errorf("failed=%v (%q), want a failure starting %q", failed, reason, tt.wantFailed)
+			}
+			if tt.wantMetric != "" {
+				if got := m.Counter(tt.wantMetric).Get(); got != 1 {
+					t.Errorf("%s = %d, want 1", tt.wantMetric, got)
+				}
 			}
 		})
+	}
+}
+
+func TestHandleWaitingShowsInTheGauges(t *testing.T) {
+	waiting := &convert.WaitError{Asked: time.Date(2024, 9, 11, 0, 0, 0, 0, time.UTC), Latest: time.Date(2024, 9, 10, 0, 0, 0, 0, time.UTC)}
+	conv := &fakeConverter{processErr: waiting, failed: map[string]string{}}
+	m := telemetry.NewMetrics("test_")
+	w := newWorker(conv, &fakeRetrier{}, m)
+	for range 3 {
+		d, _ := delivery(t, message(t), "t1")
+		w.Handle(context.Background(), d)
+	}
+	var out strings.Builder
+	m.WritePrometheus(&out)
+	text := out.String()
+	for _, want := range []string{"test_transactions_waiting_rate 3\n", "test_messages_waiting_total 3\n", `test_rate_age_days_bucket{le="1"} 3`} {
+		if !strings.Contains(text, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	if !strings.Contains(text, "test_transactions_waiting_oldest_seconds ") {
+		t.Error("metrics lack the oldest wait")
 	}
 }
