@@ -189,27 +189,43 @@ func TestResourceShape(t *testing.T) {
 	usd, eur := txmodel.MustCurrency("USD"), txmodel.MustCurrency("EUR")
 	amount, _ := txmodel.ParseDecimal("100")
 	converted, _ := txmodel.ParseDecimal("90.5")
-	rate, _ := txmodel.ParseDecimal("0.90498")
+	rate, _ := txmodel.ParseDecimal("0.9055510278")
 	rec := store.Record{
 		Transaction: txmodel.Transaction{ID: "tx-1", UserID: "123", Amount: txmodel.Money{Amount: amount, Currency: usd}, Timestamp: time.Date(2024, 9, 11, 0, 0, 0, 0, time.UTC)},
 		ReceivedAt:  now,
 		Conversion: &txmodel.Conversion{
 			TransactionID: "tx-1", Status: txmodel.StatusProcessed,
-			Converted:   txmodel.Money{Amount: converted, Currency: eur},
-			Rate:        txmodel.Rate{From: usd, To: eur, Value: rate, Date: time.Date(2024, 9, 10, 0, 0, 0, 0, time.UTC)},
+			Converted: txmodel.Money{Amount: converted, Currency: eur},
+			Rate: txmodel.Rate{From: usd, To: eur, Value: rate, Date: time.Date(2024, 9, 10, 0, 0, 0, 0, time.UTC), Source: txmodel.RateSource{
+				Provider: "frankfurter", Rule: txmodel.RateRuleDay, Base: "EUR", Quotes: map[string]string{"USD": "1.1043"},
+			}},
 			ProcessedAt: now.Add(time.Second),
 		},
 	}
-	h := newHandler(&fakeTransactions{recs: map[string]store.Record{"tx-1": rec}})
+	// Recorded before provenance was kept.
+	old := rec
+	oldConv := *rec.Conversion
+	oldConv.Rate.Source = txmodel.RateSource{}
+	old.Conversion, old.Transaction.ID = &oldConv, "tx-old"
+	h := newHandler(&fakeTransactions{recs: map[string]store.Record{"tx-1": rec, "tx-old": old}})
 	got := do(t, h, http.MethodGet, "/v1/transactions/tx-1", "", "")
 	if got.Code != http.StatusOK {
 		t.Fatalf("status %d %s", got.Code, got.Body)
 	}
 	want := `{"transaction_id":"tx-1","user_id":"123","amount":"100.00","currency":"USD","timestamp":"2024-09-11T00:00:00Z",` +
 		`"status":"processed","received_at":"2024-09-11T12:00:00Z","converted_amount":"90.50","target_currency":"EUR",` +
-		`"exchange_rate":"0.90498","rate_date":"2024-09-10","processed_at":"2024-09-11T12:00:01Z","failure_reason":null}`
+		`"exchange_rate":"0.9055510278","rate_date":"2024-09-10","rate_rule":"day","rate_provider":"frankfurter",` +
+		`"rate_quotes":{"USD":"1.1043"},"rate_quote_base":"EUR","processed_at":"2024-09-11T12:00:01Z","failure_reason":null}`
 	if diff := cmp.Diff(want, strings.TrimSpace(got.Body.String())); diff != "" {
 		t.Errorf("resource (-want +got):\n%s", diff)
+	}
+	got = do(t, h, http.MethodGet, "/v1/transactions/tx-old", "", "")
+	want = `{"transaction_id":"tx-old","user_id":"123","amount":"100.00","currency":"USD","timestamp":"2024-09-11T00:00:00Z",` +
+		`"status":"processed","received_at":"2024-09-11T12:00:00Z","converted_amount":"90.50","target_currency":"EUR",` +
+		`"exchange_rate":"0.9055510278","rate_date":"2024-09-10","rate_rule":null,"rate_provider":null,` +
+		`"rate_quotes":null,"rate_quote_base":null,"processed_at":"2024-09-11T12:00:01Z","failure_reason":null}`
+	if diff := cmp.Diff(want, strings.TrimSpace(got.Body.String())); diff != "" {
+		t.Errorf("resource recorded before provenance (-want +got):\n%s", diff)
 	}
 	if got := do(t, h, http.MethodGet, "/v1/transactions/nope", "", ""); got.Code != http.StatusNotFound {
 		t.Errorf("unknown id: %d", got.Code)

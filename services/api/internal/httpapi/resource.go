@@ -9,7 +9,11 @@ import (
 // resource is the JSON form of a transaction and its conversion. Amounts are
 // decimal strings with exactly the currency's minor digits; times are RFC
 // 3339 in UTC. The conversion fields are null until the converter has
-// processed it, failure_reason until it failed.
+// processed it, failure_reason until it failed. The rate_* fields say
+// where the rate came from, enough with the amount to recompute
+// converted_amount by hand; rate_provider, rate_quotes and rate_quote_base
+// are null for a conversion to the same currency (no provider is asked),
+// and all of them for conversions recorded before they were kept.
 type resource struct {
 	TransactionID   string  `json:"transaction_id"`
 	UserID          string  `json:"user_id"`
@@ -22,8 +26,16 @@ type resource struct {
 	TargetCurrency  *string `json:"target_currency"`
 	ExchangeRate    *string `json:"exchange_rate"`
 	RateDate        *string `json:"rate_date"`
-	ProcessedAt     *string `json:"processed_at"`
-	FailureReason   *string `json:"failure_reason"`
+	// RateRule is "day" or "as-of".
+	RateRule *string `json:"rate_rule"`
+	// RateProvider names the provider asked.
+	RateProvider *string `json:"rate_provider"`
+	// RateQuotes are the quotes used exactly as the provider wrote them,
+	// each the units of its currency one unit of RateQuoteBase bought.
+	RateQuotes    map[string]string `json:"rate_quotes"`
+	RateQuoteBase *string           `json:"rate_quote_base"`
+	ProcessedAt   *string           `json:"processed_at"`
+	FailureReason *string           `json:"failure_reason"`
 }
 
 // newResource is the one conversion from the store's record to the wire.
@@ -51,6 +63,11 @@ func newResource(r store.Record) resource {
 		res.TargetCurrency = ptr(c.Converted.Currency.Code())
 		res.ExchangeRate = ptr(c.Rate.Value.String())
 		res.RateDate = ptr(c.Rate.Date.Format(time.DateOnly))
+		src := c.Rate.Source
+		res.RateRule = orNull(string(src.Rule))
+		res.RateProvider = orNull(src.Provider)
+		res.RateQuoteBase = orNull(src.Base)
+		res.RateQuotes = src.Quotes
 	}
 	return res
 }
@@ -58,3 +75,10 @@ func newResource(r store.Record) resource {
 func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
 func ptr[T any](v T) *T { return &v }
+
+func orNull(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}

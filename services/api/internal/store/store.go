@@ -276,6 +276,7 @@ func (s *Store) Get(ctx context.Context, id string) (Record, error) {
 var recordColumns = []string{
 	"t.transaction_id", "t.user_id", "t.amount::text", "t.currency", "t.occurred_at", "t.received_at",
 	"c.status", "c.converted_amount::text", "c.target_currency", "c.exchange_rate::text", "c.rate_date", "c.processed_at", "c.failure_reason",
+	"c.rate_provider", "c.rate_rule", "c.rate_base", "c.rate_quotes",
 }
 
 func (s *Store) selectRecords() sq.SelectBuilder {
@@ -311,10 +312,13 @@ func scanRecord(row pgx.CollectableRow) (Record, error) {
 		status, converted, target, rate *string
 		rateDate, processedAt           *time.Time
 		failure                         *string
+		provider, rule, base            *string
+		quotes                          map[string]string
 	)
 	tx := &r.Transaction
 	if err := row.Scan(&tx.ID, &tx.UserID, &amount, &currency, &tx.Timestamp, &r.ReceivedAt,
-		&status, &converted, &target, &rate, &rateDate, &processedAt, &failure); err != nil {
+		&status, &converted, &target, &rate, &rateDate, &processedAt, &failure,
+		&provider, &rule, &base, &quotes); err != nil {
 		return Record{}, err
 	}
 	var err error
@@ -344,10 +348,18 @@ func scanRecord(row pgx.CollectableRow) (Record, error) {
 		if err != nil {
 			return Record{}, fmt.Errorf("transaction %s rate: %w", tx.ID, err)
 		}
-		c.Rate = txmodel.Rate{From: tx.Amount.Currency, To: c.Converted.Currency, Value: v, Date: rateDate.UTC()}
+		c.Rate = txmodel.Rate{From: tx.Amount.Currency, To: c.Converted.Currency, Value: v, Date: rateDate.UTC(),
+			Source: txmodel.RateSource{Provider: deref(provider), Rule: txmodel.RateRule(deref(rule)), Base: deref(base), Quotes: quotes}}
 	}
 	r.Conversion = c
 	return r, nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
 }
 
 func money(amount, currency string) (txmodel.Money, error) {

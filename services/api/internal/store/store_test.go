@@ -156,11 +156,13 @@ func TestGetReadsConversion(t *testing.T) {
 	t.Parallel()
 	s, pool := newStore(t)
 	ctx := context.Background()
-	if _, err := s.Insert(ctx, []NewTransaction{newTx(t, "p", "100", "USD"), newTx(t, "f", "1", "BHD"), newTx(t, "r", "7", "JPY")}); err != nil {
+	if _, err := s.Insert(ctx, []NewTransaction{newTx(t, "p", "100", "USD"), newTx(t, "f", "1", "BHD"), newTx(t, "r", "7", "JPY"), newTx(t, "old", "100", "USD")}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := pool.Exec(ctx, `INSERT INTO conversions (transaction_id, status, converted_amount, target_currency, exchange_rate, rate_date, processed_at)
-		VALUES ('p', 'processed', 90.50, 'EUR', 0.90498, '2024-09-10', now())`)
+	_, err := pool.Exec(ctx, `INSERT INTO conversions (transaction_id, status, converted_amount, target_currency, exchange_rate, rate_date, processed_at,
+			rate_provider, rate_rule, rate_base, rate_quotes)
+		VALUES ('p', 'processed', 90.56, 'EUR', 0.9055510278, '2024-09-10', now(), 'frankfurter', 'day', 'EUR', '{"USD": "1.1043"}'),
+		       ('old', 'processed', 90.50, 'EUR', 0.90498, '2024-09-10', now(), NULL, NULL, NULL, NULL)`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,9 +175,20 @@ func TestGetReadsConversion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Status() != txmodel.StatusProcessed || p.Conversion.Converted.String() != "90.50" || p.Conversion.Rate.Value.String() != "0.90498" ||
+	if p.Status() != txmodel.StatusProcessed || p.Conversion.Converted.String() != "90.56" || p.Conversion.Rate.Value.String() != "0.9055510278" ||
 		p.Conversion.Rate.Date.Format(time.DateOnly) != "2024-09-10" || p.Transaction.Amount.String() != "100.00" {
 		t.Errorf("processed record = %+v %+v", p, p.Conversion)
+	}
+	want := txmodel.RateSource{Provider: "frankfurter", Rule: txmodel.RateRuleDay, Base: "EUR", Quotes: map[string]string{"USD": "1.1043"}}
+	if diff := cmp.Diff(want, p.Conversion.Rate.Source); diff != "" {
+		t.Errorf("provenance (-want +got):\n%s", diff)
+	}
+	old, err := s.Get(ctx, "old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(txmodel.RateSource{}, old.Conversion.Rate.Source); diff != "" || old.Conversion.Converted.String() != "90.50" {
+		t.Errorf("a conversion recorded before provenance: %+v (-want +got):\n%s", old.Conversion, diff)
 	}
 	f, err := s.Get(ctx, "f")
 	if err != nil {
