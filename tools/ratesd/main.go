@@ -17,6 +17,8 @@
 //	ECB_SOURCE   ECB rates file: a path or an http(s) URL to
 //	             eurofxref-hist.csv, eurofxref-hist.zip or one of the XML files;
 //	             empty = a built-in table of 2024-09-02..2024-09-20
+//	ECB_REFRESH  how often ECB_SOURCE is loaded again (default 1h for a URL,
+//	             0 = never for a path); a failed load keeps the last good copy
 //	LOG_LEVEL    debug, info (default), warn, error
 //	LOG_FORMAT   json or text (default: text on a terminal, json otherwise)
 package main
@@ -37,6 +39,7 @@ import (
 
 	"github.com/txpersister/txpersister/tools/ratesd/internal/ecb"
 	"github.com/txpersister/txpersister/tools/ratesd/internal/httpapi"
+	"github.com/txpersister/txpersister/tools/ratesd/internal/refresh"
 )
 
 func main() {
@@ -62,9 +65,14 @@ func main() {
 type config struct {
 	Addr      string
 	Source    string
+	Refresh   time.Duration // 0: never
 	LogLevel  slog.Level
 	LogFormat string
 }
+
+// defaultRefresh is how often a source given by URL is loaded again: the
+// ECB publishes once a business day, around 16:00 in Frankfurt.
+const defaultRefresh = time.Hour
 
 // loadConfig reads and validates the configuration; logOut decides the
 // default log format (text on a terminal).
@@ -79,6 +87,19 @@ func loadConfig(getenv func(string) string, logOut io.Writer) (config, error) {
 	}
 	if _, _, err := net.SplitHostPort(cfg.Addr); err != nil {
 		return config{}, fmt.Errorf("RATESD_ADDR %q: %w", cfg.Addr, err)
+	}
+	if isURL(cfg.Source) {
+		cfg.Refresh = defaultRefresh
+	}
+	if v := strings.TrimSpace(getenv("ECB_REFRESH")); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 || (d > 0 && d < 100*time.Millisecond) {
+			return config{}, fmt.Errorf("ECB_REFRESH %q: want a duration of at least 100ms, or 0 for never", v)
+		}
+		cfg.Refresh = d
+	}
+	if cfg.Source == "" {
+		cfg.Refresh = 0 // the built-in table never changes
 	}
 	if lvl := getenv("LOG_LEVEL"); lvl != "" {
 		if err := cfg.LogLevel.UnmarshalText([]byte(lvl)); err != nil {
@@ -97,6 +118,8 @@ func loadConfig(getenv func(string) string, logOut io.Writer) (config, error) {
 	}
 	return cfg, nil
 }
+
+func isURL(s string) bool { return strings.HasPrefix(s, "http://") || strings.HasPrefix(s, "https://") }
 
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
@@ -128,13 +151,14 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer, read
 	if source == "" {
 		source = "built-in table"
 	}
-	log.Info("loading rates", slog.String("source", source))
-	loadCtx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	table, err := ecb.Load(loadCtx, cfg.Source, &http.Client{Timeout: time.Minute})
-	cancel()
+	log.Info("loading rates", slog.String("source", source), slog.Duration("refresh", cfg.Refresh))
+	hc := &http.Client{Timeout: time.Minute}
+	tables, err := refresh.New(ctx, func(ctx context.Context) (*ecb.Table, error) { return ecb.Load(ctx, cfg.Source, hc) },
+		2*time.Minute, log, time.Now)
 	if err != nil {
 		return fmt.Errorf("load rates: %w", err)
 	}
+	table := tables.Table()
 	log.Info("rates loaded",
 		slog.String("source", source),
 		slog.Int("days", table.Len()),
@@ -147,7 +171,7 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer, read
 		return fmt.Errorf("listen: %w", err)
 	}
 	srv := &http.Server{
-		Handler:           httpapi.New(table, log),
+		Handler:           httpapi.New(tables.Table, tables.Status, log),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      10 * time.Second,
@@ -161,6 +185,9 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer, read
 
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	if cfg.Refresh > 0 {
+		go tables.Run(ctx, cfg.Refresh)
+	}
 	select {
 	case err := <-errc:
 		return fmt.Errorf("serve: %w", err)

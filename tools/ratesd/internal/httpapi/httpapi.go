@@ -15,25 +15,37 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/txpersister/txpersister/tools/ratesd/internal/ecb"
+	"github.com/txpersister/txpersister/tools/ratesd/internal/refresh"
 )
 
-// Handler answers rate requests from a fixed table.
+// Handler answers rate requests from a table.
 type Handler struct {
-	table *ecb.Table
-	log   *slog.Logger
-	mux   *http.ServeMux
+	tables func() *ecb.Table
+	status func() refresh.Status
+	log    *slog.Logger
+	mux    *http.ServeMux
 }
 
-// New returns the handler for table; log receives one debug line per request.
-func New(table *ecb.Table, log *slog.Logger) *Handler {
-	h := &Handler{table: table, log: log, mux: http.NewServeMux()}
+// New returns the handler answering from the table tables returns at each
+// request (it may change between requests, never during one); status,
+// when not nil, tells /healthz what the reloads of the table did. log
+// receives one debug line per request.
+func New(tables func() *ecb.Table, status func() refresh.Status, log *slog.Logger) *Handler {
+	h := &Handler{tables: tables, status: status, log: log, mux: http.NewServeMux()}
 	h.mux.HandleFunc("GET /healthz", h.healthz)
 	h.mux.HandleFunc("GET /v1/currencies", h.currencies)
 	h.mux.HandleFunc("GET /v1/latest", h.rates)
 	h.mux.HandleFunc("GET /v1/{date}", h.rates)
 	h.mux.HandleFunc("GET /v4/latest/{base}", h.v4Latest)
+	// A path it does not serve is answered as Frankfurter answers one:
+	// with its "status" as well, which its answer for a day or currency it
+	// has no rate for lacks, so clients can tell a wrong URL from a
+	// missing rate.
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
-		writeMessage(w, http.StatusNotFound, "not found")
+		writeJSON(w, http.StatusNotFound, struct {
+			Status  int    `json:"status"`
+			Message string `json:"message"`
+		}{http.StatusNotFound, "not found"})
 	})
 	return h
 }
@@ -61,14 +73,15 @@ type ratesAnswer struct {
 // rates serves /v1/latest and /v1/{date}?base=&symbols=&amount= (from and
 // to are aliases of base and symbols).
 func (h *Handler) rates(w http.ResponseWriter, r *http.Request) {
-	day := h.table.Latest()
+	table := h.tables()
+	day := table.Latest()
 	if ds := r.PathValue("date"); ds != "" {
 		date, err := time.Parse(time.DateOnly, ds)
 		if err != nil {
 			writeMessage(w, http.StatusUnprocessableEntity, "invalid date: want YYYY-MM-DD or latest")
 			return
 		}
-		if day, err = h.table.On(date); err != nil {
+		if day, err = table.On(date); err != nil {
 			writeMessage(w, http.StatusNotFound, "not found")
 			return
 		}
@@ -133,7 +146,7 @@ type v4Answer struct {
 // base itself included as 1.
 func (h *Handler) v4Latest(w http.ResponseWriter, r *http.Request) {
 	base := strings.ToUpper(r.PathValue("base"))
-	day := h.table.Latest()
+	day := h.tables().Latest()
 	if !ecb.IsCode(base) {
 		writeJSON(w, http.StatusNotFound, v4Error{Result: "error", ErrorType: "unsupported-code"})
 		return
@@ -165,7 +178,7 @@ type v4Error struct {
 // (the code itself where no name is known).
 func (h *Handler) currencies(w http.ResponseWriter, _ *http.Request) {
 	out := make(map[string]string)
-	for _, c := range h.table.Currencies() {
+	for _, c := range h.tables().Currencies() {
 		name := ecb.Name(c)
 		if name == "" {
 			name = c
@@ -180,15 +193,29 @@ type health struct {
 	Days   int    `json:"days"`
 	First  string `json:"first"`
 	Latest string `json:"latest"`
+	// Loaded is when the table was loaded; RefreshFailed and RefreshError
+	// say when and why the last reload failed, if one has since.
+	Loaded        string `json:"loaded,omitempty"`
+	RefreshFailed string `json:"refresh_failed,omitempty"`
+	RefreshError  string `json:"refresh_error,omitempty"`
 }
 
 func (h *Handler) healthz(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, health{
+	table := h.tables()
+	out := health{
 		Status: "ok",
-		Days:   h.table.Len(),
-		First:  h.table.First().Date.Format(time.DateOnly),
-		Latest: h.table.Latest().Date.Format(time.DateOnly),
-	})
+		Days:   table.Len(),
+		First:  table.First().Date.Format(time.DateOnly),
+		Latest: table.Latest().Date.Format(time.DateOnly),
+	}
+	if h.status != nil {
+		st := h.status()
+		out.Loaded = st.Loaded.UTC().Format(time.RFC3339)
+		if !st.Failed.IsZero() {
+			out.RefreshFailed, out.RefreshError = st.Failed.UTC().Format(time.RFC3339), st.Err
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 // writeConvertError maps a Convert error: an unknown currency is 404, any

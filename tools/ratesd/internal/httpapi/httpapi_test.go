@@ -31,7 +31,7 @@ func newServer(t *testing.T) *httptest.Server {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv := httptest.NewServer(httpapi.New(table, log))
+	srv := httptest.NewServer(httpapi.New(func() *ecb.Table { return table }, nil, log))
 	t.Cleanup(srv.Close)
 	return srv
 }
@@ -169,10 +169,24 @@ func TestRates(t *testing.T) {
 			wantBody:   `{"message":"base and from disagree"}`,
 		},
 		{
+			// As Frankfurter answers a path it does not serve: with a
+			// status, unlike its answer for a missing rate.
 			name:       "unknown path",
 			path:       "/v2/latest",
 			wantStatus: http.StatusNotFound,
-			wantBody:   `{"message":"not found"}`,
+			wantBody:   `{"status":404,"message":"not found"}`,
+		},
+		{
+			name:       "a RATES_API_URL without /v1",
+			path:       "/2024-09-10?base=EUR&symbols=USD",
+			wantStatus: http.StatusNotFound,
+			wantBody:   `{"status":404,"message":"not found"}`,
+		},
+		{
+			name:       "the quotes of EUR, exactly as the ECB published them",
+			path:       "/v1/2024-09-12?base=EUR&symbols=USD,JPY",
+			wantStatus: http.StatusOK,
+			wantBody:   `{"amount":1.0,"base":"EUR","date":"2024-09-12","rates":{"JPY":157.02,"USD":1.1016}}`,
 		},
 	}
 	for _, tt := range tests {
