@@ -100,6 +100,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		Provider: cfg.RatesProvider,
 		Timeout:  cfg.RatesTimeout,
 		Calendar: cfg.Rule.Publication.Zone,
+		// A transaction that waited for its day's rate comes back after
+		// RATES_PENDING_RETRY: the answer that made it wait must be asked
+		// again by then.
+		ProvisionalTTL: min(ratesclient.DefaultProvisionalTTL, cfg.PendingRetry/2),
 		// The client span is named by the method alone, as OpenTelemetry's
 		// HTTP conventions say for a client without a route template.
 		HTTPClient: &http.Client{Transport: otelhttp.NewTransport(http.DefaultTransport,

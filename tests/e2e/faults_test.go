@@ -426,11 +426,13 @@ func TestFaults(t *testing.T) {
 		f.addAPI()
 	})
 	phase("rates provider answers 503 for 60 s, then 3 s a call for 20 s (converter's cache cold)", func() {
-		f.rates.mode.Store("down")
 		// Rates of past days are cached for good: a fresh converter, whose
-		// cache is empty, makes every (currency, day) ask the provider.
+		// cache is empty, makes every (currency, day) ask the provider. It
+		// is started, and ready, before the outage: a converter whose
+		// provider is down says it is not ready.
 		old := conv(0)
 		f.addConverter(ratesURL)
+		f.rates.mode.Store("down")
 		old.proc.signal(syscall.SIGTERM)
 		old.proc.wait(30 * time.Second)
 		f.remove(old)
@@ -584,7 +586,7 @@ func drainAndCheck(t *testing.T, f *faultStack, accepted map[string]txmodel.Tran
 		}
 		time.Sleep(time.Second)
 	}
-	rows, err := conn.Query(ctx, `SELECT t.transaction_id, t.amount::text, t.currency, c.status, c.converted_amount::text, c.exchange_rate::text, c.failure_reason
+	rows, err := conn.Query(ctx, `SELECT t.transaction_id, t.amount::text, t.currency, c.status, c.converted_amount::text, c.rate_quotes->>t.currency, c.failure_reason
 		FROM transactions t LEFT JOIN conversions c USING (transaction_id) WHERE t.transaction_id = ANY($1)`, ids)
 	if err != nil {
 		t.Fatal(err)
@@ -592,8 +594,8 @@ func drainAndCheck(t *testing.T, f *faultStack, accepted map[string]txmodel.Tran
 	seen := map[string]bool{}
 	for rows.Next() {
 		var id, amount, currency string
-		var status, converted, rate, reason *string
-		if err := rows.Scan(&id, &amount, &currency, &status, &converted, &rate, &reason); err != nil {
+		var status, converted, quote, reason *string
+		if err := rows.Scan(&id, &amount, &currency, &status, &converted, &quote, &reason); err != nil {
 			t.Fatal(err)
 		}
 		seen[id] = true
@@ -610,11 +612,16 @@ func drainAndCheck(t *testing.T, f *faultStack, accepted map[string]txmodel.Tran
 				t.Errorf("%s failed without a reason", id)
 			}
 		default:
-			r, err := txmodel.ParseDecimal(*rate)
-			if err != nil {
-				t.Fatalf("%s rate %q: %v", id, *rate, err)
+			// Recomputed from the quote the conversion says it used:
+			// amount ÷ q(currency) for EUR; a euro's quote is 1.
+			q := mustDecimal(t, "1")
+			if currency != "EUR" {
+				if quote == nil {
+					t.Fatalf("%s processed without the quote of %s", id, currency)
+				}
+				q = mustDecimal(t, *quote)
 			}
-			if want := txmodel.Convert(tx.Amount, r, txmodel.MustCurrency("EUR")).String(); want != *converted {
+			if want := txmodel.ConvertQuoted(tx.Amount, q, mustDecimal(t, "1"), txmodel.MustCurrency("EUR")).String(); want != *converted {
 				wrong++
 				t.Errorf("%s converted to %s, want %s", id, *converted, want)
 			}

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -131,13 +132,13 @@ func TestRetriesConflictsAndInvalidBodies(t *testing.T) {
 // down, or always for one currency.
 type flakyRates struct {
 	down        atomic.Bool
-	brokenBase  string
+	brokenCode  string // a currency whose quotes are never served
 	failedCalls atomic.Int64
 	proxy       *httputil.ReverseProxy
 }
 
 func (f *flakyRates) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if f.down.Load() || (f.brokenBase != "" && r.URL.Query().Get("base") == f.brokenBase) {
+	if f.down.Load() || (f.brokenCode != "" && slices.Contains(strings.Split(r.URL.Query().Get("symbols"), ","), f.brokenCode)) {
 		f.failedCalls.Add(1)
 		http.Error(w, "maintenance", http.StatusServiceUnavailable)
 		return
@@ -151,7 +152,7 @@ func (f *flakyRates) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // reason and its message in the dead-letter queue.
 func TestRatesOutageHeals(t *testing.T) {
 	t.Parallel()
-	flaky := &flakyRates{brokenBase: "CHF"}
+	flaky := &flakyRates{brokenCode: "CHF"}
 	flaky.down.Store(true)
 	proxySrv := httptest.NewServer(flaky)
 	defer proxySrv.Close()
@@ -161,7 +162,11 @@ func TestRatesOutageHeals(t *testing.T) {
 		target, _ := url.Parse(s.ratesd)
 		r.SetURL(target)
 	}}
-	s = start(t, options{ratesURL: proxySrv.URL + "/v1", retryDelays: "300ms,600ms,1s"})
+	// While its provider is down the converter says it is not ready.
+	s = start(t, options{ratesURL: proxySrv.URL + "/v1", retryDelays: "300ms,600ms,1s", converterUnready: true})
+	if code := readyz(t, s.convAdmin); code != http.StatusServiceUnavailable {
+		t.Errorf("converter /readyz during the outage: %d, want 503", code)
+	}
 
 	if code, _ := s.post("/v1/transactions", body("heal", `100.0`, "USD", "2024-09-11T00:00:00Z")); code != http.StatusCreated {
 		t.Fatalf("POST: %d", code)
@@ -180,6 +185,7 @@ func TestRatesOutageHeals(t *testing.T) {
 		t.Fatalf("during the outage: %v, want still received", res)
 	}
 	flaky.down.Store(false)
+	waitURL(t, s.convAdmin+"/readyz", 30*time.Second, nil)
 
 	res := s.waitStatus("heal", 60*time.Second, "processed", "failed")
 	if res["status"] != "processed" || res["converted_amount"] != "90.56" {
@@ -261,4 +267,15 @@ func TestBatchEndpoint(t *testing.T) {
 	if got := metric(t, s.convAdmin, "txpersister_transactions_processed_total"); got != n {
 		t.Errorf("processed %v, want %d", got, n)
 	}
+}
+
+// readyz returns the status of adminURL's /readyz.
+func readyz(t *testing.T, adminURL string) int {
+	t.Helper()
+	resp, err := http.Get(adminURL + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }

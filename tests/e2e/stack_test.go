@@ -97,6 +97,12 @@ type options struct {
 	apiKeys string
 	// apiEnv is more of the api's environment, e.g. "RATE_LIMIT=1".
 	apiEnv []string
+	// converterEnv and ratesdEnv are more of the converter's and
+	// ratesd's environment, e.g. "RATE_RULE=as-of", "ECB_SOURCE=…".
+	converterEnv, ratesdEnv []string
+	// converterUnready starts the converter without waiting for its
+	// /readyz (only for /healthz): its rates provider is broken on purpose.
+	converterUnready bool
 }
 
 // handedOut holds every address freeAddr has returned in this process.
@@ -162,7 +168,7 @@ func start(t *testing.T, o options) *stack {
 			"OTEL_BSP_SCHEDULE_DELAY=100")
 	}
 
-	ratesd := s.run("ratesd", binaries.ratesd, []string{"RATESD_ADDR=" + ratesAddr, "LOG_FORMAT=json"})
+	ratesd := s.run("ratesd", binaries.ratesd, append([]string{"RATESD_ADDR=" + ratesAddr, "LOG_FORMAT=json"}, o.ratesdEnv...))
 	ratesd.waitReady(t, s.ratesd+"/healthz", 60*time.Second)
 	access := "AUTH_DISABLED=true"
 	if o.apiKeys != "" {
@@ -170,9 +176,13 @@ func start(t *testing.T, o options) *stack {
 	}
 	s.client = contractClient(t, s.api, o.apiKeys != "")
 	api := s.run("api", binaries.api, append(append(common, "HTTP_ADDR="+apiAddr, "ADMIN_ADDR="+apiAdmin, access), o.apiEnv...))
-	converter := s.run("converter", binaries.converter, append(common, "ADMIN_ADDR="+convAdmin, "RATES_API_URL="+ratesURL, "RETRY_DELAYS="+o.retryDelays))
+	converter := s.run("converter", binaries.converter, append(append(common, "ADMIN_ADDR="+convAdmin, "RATES_API_URL="+ratesURL, "RETRY_DELAYS="+o.retryDelays), o.converterEnv...))
 	api.waitReady(t, s.apiAdmin+"/readyz", 60*time.Second)
-	converter.waitReady(t, s.convAdmin+"/readyz", 60*time.Second)
+	if o.converterUnready {
+		converter.waitReady(t, s.convAdmin+"/healthz", 60*time.Second)
+	} else {
+		converter.waitReady(t, s.convAdmin+"/readyz", 60*time.Second)
+	}
 	return s
 }
 

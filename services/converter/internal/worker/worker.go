@@ -111,12 +111,12 @@ func New(conv Converter, retrier Retrier, topo amqpx.Topology, log *slog.Logger,
 		deadLettered: map[string]*metrics.Counter{},
 		handling:     m.Histogram("message_handling_duration_seconds", telemetry.LatencyBuckets()),
 		latency:      m.Histogram("pipeline_latency_seconds", telemetry.LatencyBuckets()),
-		rateAge:      m.Histogram("rate_age_days", []float64{0, 1, 2, 3, 4, 5, 7, 14, 30, 365}),
+		rateAge:      m.Histogram("rate_age_seconds", days(0, 1, 2, 3, 4, 5, 7, 14, 30, 365)),
 	}
 	for _, reason := range []string{reasonRetriesExhausted, reasonInvalidMessage, reasonRefused, reasonPanic} {
 		w.deadLettered[reason] = m.Counter(telemetry.MetricName("messages_dead_lettered_total", "reason", reason))
 	}
-	m.Gauge("transactions_waiting_rate", func() float64 { n, _ := w.waits.read(); return float64(n) })
+	m.Gauge("transactions_waiting", func() float64 { n, _ := w.waits.read(); return float64(n) })
 	m.Gauge("transactions_waiting_oldest_seconds", func() float64 { _, age := w.waits.read(); return age.Seconds() })
 	return w
 }
@@ -300,12 +300,24 @@ func messageTransactionID(d amqpx.Delivery) string {
 }
 
 // observeRateAge counts the days between the day asked and the date of the
-// provider's answer (zero when none was asked).
+// provider's answer, in seconds as every duration is (none when no
+// provider was asked).
 func (w *Worker) observeRateAge(asked, quoted time.Time) {
 	if asked.IsZero() || quoted.IsZero() {
 		return
 	}
-	w.rateAge.Update(float64(max(raterule.Age(asked, quoted), 0)))
+	w.rateAge.Update(float64(max(raterule.Age(asked, quoted), 0)) * secondsPerDay)
+}
+
+const secondsPerDay = 24 * 60 * 60
+
+// days returns bucket bounds of n days each, in seconds.
+func days(n ...float64) []float64 {
+	out := make([]float64, len(n))
+	for i, d := range n {
+		out[i] = d * secondsPerDay
+	}
+	return out
 }
 
 // recorded logs and counts an outcome.

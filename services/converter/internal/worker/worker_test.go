@@ -220,7 +220,7 @@ func TestHandleWaitingShowsInTheGauges(t *testing.T) {
 	var out strings.Builder
 	m.WritePrometheus(&out)
 	text := out.String()
-	for _, want := range []string{"test_transactions_waiting_rate 3\n", "test_messages_waiting_total 3\n", `test_rate_age_days_bucket{le="1"} 3`} {
+	for _, want := range []string{"test_transactions_waiting 3\n", "test_messages_waiting_total 3\n", `test_rate_age_seconds_bucket{le="86400"} 3`} {
 		if !strings.Contains(text, want) {
 			t.Errorf("metrics lack %q", want)
 		}

@@ -77,8 +77,13 @@ func (t *Table) Reload(ctx context.Context) error {
 			slog.Time("loaded", t.status.Loaded))
 		return err
 	}
+	// A reload that brings a new day is news; one that does not is not.
+	level := slog.LevelDebug
+	if !next.Latest().Date.Equal(t.table.Latest().Date) {
+		level = slog.LevelInfo
+	}
 	t.table, t.status = next, Status{Loaded: t.now()}
-	t.log.InfoContext(ctx, "rates reloaded", slog.Int("days", next.Len()),
+	t.log.Log(ctx, level, "rates reloaded", slog.Int("days", next.Len()),
 		slog.String("latest", next.Latest().Date.Format(time.DateOnly)))
 	return nil
 }
