@@ -29,6 +29,7 @@ type config struct {
 	DatabaseURL string          // DATABASE_URL
 	AMQPURL     string          // AMQP_URL
 	RetryDelays []time.Duration // RETRY_DELAYS: names the delay queues
+	WaitDelay   time.Duration   // RATES_PENDING_RETRY: names the wait queue
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
@@ -37,6 +38,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		DatabaseURL: e.URL("DATABASE_URL", defaultDatabaseURL, "postgres", "postgresql"),
 		AMQPURL:     e.URL("AMQP_URL", defaultAMQPURL, "amqp", "amqps"),
 		RetryDelays: e.Durations("RETRY_DELAYS", amqpx.DefaultRetryDelays()),
+		WaitDelay:   e.Duration("RATES_PENDING_RETRY", amqpx.DefaultWaitDelay),
 	}
 	if err := e.Err(); err != nil {
 		return config{}, fmt.Errorf("configuration: %w", err)
@@ -44,10 +46,12 @@ func loadConfig(getenv func(string) string) (config, error) {
 	return c, nil
 }
 
-// topology is the pipeline's topology with delays as its retry ladder.
-func topology(delays []time.Duration) (amqpx.Topology, error) {
+// topology is the pipeline's topology with delays as its retry ladder and
+// wait as the delay of its wait queue.
+func topology(delays []time.Duration, wait time.Duration) (amqpx.Topology, error) {
 	topo := amqpx.DefaultTopology()
 	topo.RetryDelays = delays
+	topo.WaitDelay = wait
 	if err := topo.Validate(); err != nil {
 		return amqpx.Topology{}, usageError("retry delays: %v", err)
 	}

@@ -147,6 +147,7 @@ func TestStatus(t *testing.T) {
 		Transactions: map[string]int64{"received": 1, "processed": 1, "failed": 2},
 		Queues: []queues.Depth{
 			{Name: "transactions.convert", Messages: 2},
+			{Name: "transactions.convert.wait.15m"},
 			{Name: "transactions.convert.delay.5s"},
 			{Name: "transactions.convert.delay.30s"},
 			{Name: "transactions.convert.dlq", Messages: 3},
@@ -162,7 +163,7 @@ func TestStatus(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := decode[statusReport](t, out).Queues
-	if diff := cmp.Diff(queues.Depth{Name: "transactions.convert.delay.1m", Missing: true}, got[1]); diff != "" {
+	if diff := cmp.Diff(queues.Depth{Name: "transactions.convert.delay.1m", Missing: true}, got[2]); diff != "" {
 		t.Errorf("status with another ladder (-want +got):\n%s", diff)
 	}
 

@@ -46,7 +46,7 @@ func runStatus(ctx context.Context, args []string, e env) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	topo, err := topology(delays)
+	topo, err := topology(delays, cfg.WaitDelay)
 	if err != nil {
 		return err
 	}

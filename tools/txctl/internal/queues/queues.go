@@ -34,11 +34,12 @@ var (
 )
 
 // Names returns the queues of topo an operator watches, in the order a
-// message travels: the work queue, its delay queues in the order of the
-// retry ladder, the dead-letter queue.
+// message travels: the work queue, the wait queue (transactions waiting for
+// their day's rate), the delay queues in the order of the retry ladder, the
+// dead-letter queue.
 func Names(topo amqpx.Topology) []string {
 	topo = topo.WithDefaults()
-	names := []string{topo.Queue}
+	names := []string{topo.Queue, topo.WaitQueueName()}
 	seen := map[string]bool{}
 	for _, d := range topo.RetryDelays {
 		n := topo.DelayQueueName(d)

@@ -120,12 +120,12 @@ func idsIn(t *testing.T, conn *amqpx.Conn, queue string, want int) []string {
 }
 
 func TestNames(t *testing.T) {
-	want := []string{"transactions.convert", "transactions.convert.delay.5s", "transactions.convert.delay.30s", "transactions.convert.dlq"}
+	want := []string{"transactions.convert", "transactions.convert.wait.15m", "transactions.convert.delay.5s", "transactions.convert.delay.30s", "transactions.convert.dlq"}
 	if diff := cmp.Diff(want, Names(topo)); diff != "" {
 		t.Errorf("Names (-want +got):\n%s", diff)
 	}
 	want = []string{
-		"transactions.convert", "transactions.convert.delay.5s", "transactions.convert.delay.30s",
+		"transactions.convert", "transactions.convert.wait.15m", "transactions.convert.delay.5s", "transactions.convert.delay.30s",
 		"transactions.convert.delay.2m", "transactions.convert.delay.5m", "transactions.convert.delay.8m", "transactions.convert.dlq",
 	}
 	if diff := cmp.Diff(want, Names(amqpx.Topology{})); diff != "" {
