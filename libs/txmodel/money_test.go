@@ -128,6 +128,21 @@ func BenchmarkConvert(b *testing.B) {
 	}
 }
 
+// BenchmarkConvertQuoted is BenchmarkConvert's conversion as the converter
+// makes it since txmodel 0.2.0: from the ECB's quote, 12345.67 ÷ 1.1043,
+// with the exact remainder deciding the rounding, and the effective rate
+// it shows beside it.
+func BenchmarkConvertQuoted(b *testing.B) {
+	m := txmodel.Money{Amount: txmodel.RoundHalfEven.Round(mustDec("12345.67"), 2), Currency: txmodel.MustCurrency("USD")}
+	quote, one := mustDec("1.1043"), mustDec("1")
+	eur := txmodel.MustCurrency("EUR")
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = txmodel.ConvertQuoted(m, quote, one, eur)
+		_ = txmodel.CrossRate(quote, one)
+	}
+}
+
 func mustDec(s string) txmodel.Decimal {
 	d, err := txmodel.ParseDecimal(s)
 	if err != nil {

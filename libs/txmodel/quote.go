@@ -74,11 +74,19 @@ func ConvertQuoted(amount Money, from, to Decimal, target Currency) Money {
 // even to EffectiveRateDigits significant digits. from and to must be
 // positive.
 func CrossRate(from, to Decimal) Decimal {
-	// The position of the first significant digit, from a generous
-	// approximation; the rounding itself is exact.
-	approx := to.DivRound(from, 60)
-	lead := int32(approx.NumDigits()) + approx.Exponent() //nolint:gosec // G115: 60 places and a quote's digits, far below 2^31
+	// The quotient's digits before the point: the difference of the
+	// operands' ones, plus one when the quotient reaches 10^that.
+	lead := intDigitsOf(to) - intDigitsOf(from)
+	if to.Cmp(from.Shift(lead)) >= 0 {
+		lead++
+	}
 	return divRoundHalfEven(to, from, EffectiveRateDigits-lead)
+}
+
+// intDigitsOf is the position of d's first significant digit: 1 for 1.5,
+// 2 for 15, 0 for 0.5, -1 for 0.05. d must not be zero.
+func intDigitsOf(d Decimal) int32 {
+	return int32(d.NumDigits()) + d.Exponent() //nolint:gosec // G115: a quote's digits, far below 2^31
 }
 
 // divRoundHalfEven returns num ÷ den rounded half to even to places

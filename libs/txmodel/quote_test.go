@@ -159,6 +159,70 @@ func TestCrossRate(t *testing.T) {
 	}
 }
 
+// TestCrossRateAgreesWithRationals compares CrossRate with ten significant
+// digits of the exact quotient, found with rationals, over quotes of every
+// size the ECB publishes.
+func TestCrossRateAgreesWithRationals(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	quote := func() string {
+		// 1 to 6 significant digits, from 0.00001 to 99999.
+		digits := 1 + rng.IntN(6)
+		n := 1 + rng.IntN(int(pow10(digits))-1)
+		return decimal.New(int64(n), int32(rng.IntN(10)-5-digits+1)).String()
+	}
+	for range 20000 {
+		from, to := quote(), quote()
+		got := txmodel.CrossRate(dec(t, from), dec(t, to))
+		want := roundSignificant(t, to, from, txmodel.EffectiveRateDigits)
+		if !got.Equal(want) {
+			t.Fatalf("CrossRate(%s, %s) = %s, want %s", from, to, got, want)
+		}
+	}
+}
+
+func pow10(n int) int64 {
+	p := int64(1)
+	for range n {
+		p *= 10
+	}
+	return p
+}
+
+// roundSignificant is num ÷ den rounded half to even to digits
+// significant digits, in rationals.
+func roundSignificant(t *testing.T, num, den string, digits int) decimal.Decimal {
+	t.Helper()
+	x, _ := new(big.Rat).SetString(num)
+	d, _ := new(big.Rat).SetString(den)
+	x.Quo(x, d)
+	// Find e with 10^(e-1) <= x < 10^e.
+	e := 0
+	ten := big.NewRat(10, 1)
+	for p := big.NewRat(1, 1); x.Cmp(p) >= 0; p.Mul(p, ten) {
+		e++
+	}
+	for p := big.NewRat(1, 1); e <= 0 && x.Cmp(new(big.Rat).Quo(p, ten)) < 0; p.Quo(p, ten) {
+		e--
+	}
+	places := digits - e
+	scaled := new(big.Rat).Set(x)
+	if places >= 0 {
+		scaled.Mul(scaled, new(big.Rat).SetInt(new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(places)), nil)))
+	} else {
+		scaled.Quo(scaled, new(big.Rat).SetInt(new(big.Int).Exp(big.NewInt(10), big.NewInt(int64(-places)), nil)))
+	}
+	q, r := new(big.Int).QuoRem(scaled.Num(), scaled.Denom(), new(big.Int))
+	switch new(big.Int).Mul(r, big.NewInt(2)).Cmp(scaled.Denom()) {
+	case 1:
+		q.Add(q, big.NewInt(1))
+	case 0:
+		if q.Bit(0) == 1 {
+			q.Add(q, big.NewInt(1))
+		}
+	}
+	return decimal.NewFromBigInt(q, -int32(places))
+}
+
 func TestParseRateRule(t *testing.T) {
 	for _, s := range []string{"day", "as-of"} {
 		if r, ok := txmodel.ParseRateRule(s); !ok || string(r) != s {
