@@ -6,7 +6,7 @@ require (
 	github.com/go-resty/resty/v2 v2.17.2
 	github.com/google/go-cmp v0.7.0
 	github.com/shopspring/decimal v1.4.0
-	github.com/txpersister/txpersister/libs/txmodel v0.1.1
+	github.com/txpersister/txpersister/libs/txmodel v0.2.0
 	golang.org/x/sync v0.20.0
 )
 

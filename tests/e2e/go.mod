@@ -11,7 +11,7 @@ require (
 	github.com/txpersister/txpersister/libs/amqpx v0.1.0
 	github.com/txpersister/txpersister/libs/testkit v0.1.0
 	github.com/txpersister/txpersister/libs/txclient v0.1.0
-	github.com/txpersister/txpersister/libs/txmodel v0.1.0
+	github.com/txpersister/txpersister/libs/txmodel v0.2.0
 )
 
 require (
