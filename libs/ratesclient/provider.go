@@ -181,7 +181,7 @@ func parseAnswer(provider string, q query, base, date string, rates map[string]*
 		}
 		quote, err := parseQuote(raw)
 		if err != nil {
-			return answer{}, fmt.Errorf("%s answered %s for %s: %w", provider, err, truncate(code, 16), ErrBadAnswer)
+			return answer{}, fmt.Errorf("%s answered %s for %s: %w", provider, err.Error(), truncate(code, 16), ErrBadAnswer)
 		}
 		out[code] = quote
 	}

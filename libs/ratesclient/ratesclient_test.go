@@ -110,8 +110,10 @@ func TestQuotesParsesAnswers(t *testing.T) {
 			codes:    []string{"USD"}, date: day("2024-09-10"),
 			body:    `{"amount":1.0,"base":"EUR","date":"2024-09-10","rates":{"USD":1.10310000000000000001}}`,
 			wantURL: "/v1/2024-09-10?base=EUR&symbols=USD",
-			want: ratesclient.Quotes{Provider: "frankfurter", Asked: day("2024-09-10"), Date: day("2024-09-10"), Final: true,
-				Rates: map[string]ratesclient.Quote{"USD": quote("1.10310000000000000001")}},
+			want: ratesclient.Quotes{
+				Provider: "frankfurter", Asked: day("2024-09-10"), Date: day("2024-09-10"), Final: true,
+				Rates: map[string]ratesclient.Quote{"USD": quote("1.10310000000000000001")},
+			},
 		},
 		{
 			name:     "frankfurter asks both currencies of a cross rate, sorted, without EUR",
@@ -119,8 +121,10 @@ func TestQuotesParsesAnswers(t *testing.T) {
 			codes:    []string{"usd", "jpy", "EUR", "USD"}, date: time.Date(2024, 9, 14, 23, 30, 0, 0, time.UTC),
 			body:    `{"amount":1.0,"base":"EUR","date":"2024-09-13","rates":{"JPY":156.17,"USD":1.1081}}`,
 			wantURL: "/v1/2024-09-14?base=EUR&symbols=JPY,USD",
-			want: ratesclient.Quotes{Provider: "frankfurter", Asked: day("2024-09-14"), Date: day("2024-09-13"), Final: true,
-				Rates: map[string]ratesclient.Quote{"JPY": quote("156.17"), "USD": quote("1.1081")}},
+			want: ratesclient.Quotes{
+				Provider: "frankfurter", Asked: day("2024-09-14"), Date: day("2024-09-13"), Final: true,
+				Rates: map[string]ratesclient.Quote{"JPY": quote("156.17"), "USD": quote("1.1081")},
+			},
 		},
 		{
 			name:     "frankfurter calendar day is taken in UTC",
@@ -128,8 +132,10 @@ func TestQuotesParsesAnswers(t *testing.T) {
 			codes:    []string{"GBP"}, date: time.Date(2024, 9, 11, 1, 0, 0, 0, time.FixedZone("UTC+3", 3*3600)),
 			body:    `{"amount":1,"base":"EUR","date":"2024-09-10","rates":{"GBP":0.84265}}`,
 			wantURL: "/v1/2024-09-10?base=EUR&symbols=GBP",
-			want: ratesclient.Quotes{Provider: "frankfurter", Asked: day("2024-09-10"), Date: day("2024-09-10"), Final: true,
-				Rates: map[string]ratesclient.Quote{"GBP": quote("0.84265")}},
+			want: ratesclient.Quotes{
+				Provider: "frankfurter", Asked: day("2024-09-10"), Date: day("2024-09-10"), Final: true,
+				Rates: map[string]ratesclient.Quote{"GBP": quote("0.84265")},
+			},
 		},
 		{
 			name:     "frankfurter today is asked by its date, and not final before it is published",
@@ -137,8 +143,10 @@ func TestQuotesParsesAnswers(t *testing.T) {
 			codes:    []string{"USD"}, date: fixedNow,
 			body:    `{"amount":1.0,"base":"EUR","date":"2024-09-19","rates":{"USD":1.1156}}`,
 			wantURL: "/v1/2024-09-20?base=EUR&symbols=USD",
-			want: ratesclient.Quotes{Provider: "frankfurter", Asked: day("2024-09-20"), Date: day("2024-09-19"), Final: false,
-				Rates: map[string]ratesclient.Quote{"USD": quote("1.1156")}},
+			want: ratesclient.Quotes{
+				Provider: "frankfurter", Asked: day("2024-09-20"), Date: day("2024-09-19"), Final: false,
+				Rates: map[string]ratesclient.Quote{"USD": quote("1.1156")},
+			},
 		},
 		{
 			name:     "exchangerate-api keeps every digit and its date",
@@ -146,8 +154,10 @@ func TestQuotesParsesAnswers(t *testing.T) {
 			codes:    []string{"USD"}, date: day("2024-09-02"),
 			body:    `{"base":"EUR","date":"2024-09-11","time_last_updated":1726012801,"rates":{"EUR":1,"USD":1.104312345678901234,"JPY":156.6}}`,
 			wantURL: "/v4/latest/EUR",
-			want: ratesclient.Quotes{Provider: "exchangerate-api", Asked: day("2024-09-02"), Date: day("2024-09-11"), Final: true,
-				Rates: map[string]ratesclient.Quote{"USD": quote("1.104312345678901234")}},
+			want: ratesclient.Quotes{
+				Provider: "exchangerate-api", Asked: day("2024-09-02"), Date: day("2024-09-11"), Final: true,
+				Rates: map[string]ratesclient.Quote{"USD": quote("1.104312345678901234")},
+			},
 		},
 		{
 			name:     "exchangerate-api exponent notation",
@@ -155,8 +165,10 @@ func TestQuotesParsesAnswers(t *testing.T) {
 			codes:    []string{"IDR"}, date: day("2024-09-11"),
 			body:    `{"base":"EUR","date":"2024-09-11","time_last_updated":1726012801,"rates":{"IDR":1.702019e4}}`,
 			wantURL: "/v4/latest/EUR",
-			want: ratesclient.Quotes{Provider: "exchangerate-api", Asked: day("2024-09-11"), Date: day("2024-09-11"), Final: true,
-				Rates: map[string]ratesclient.Quote{"IDR": quote("1.702019e4")}},
+			want: ratesclient.Quotes{
+				Provider: "exchangerate-api", Asked: day("2024-09-11"), Date: day("2024-09-11"), Final: true,
+				Rates: map[string]ratesclient.Quote{"IDR": quote("1.702019e4")},
+			},
 		},
 	}
 	for _, tt := range tests {
@@ -222,8 +234,10 @@ func TestQuotesFinal(t *testing.T) {
 			if tt.answered > tt.asked {
 				provider = ratesclient.ProviderExchangeRateAPI
 			}
-			c := newClient(t, ratesclient.Config{BaseURL: fake.srv.URL + "/v1", Provider: provider, Calendar: tt.calendar,
-				Now: func() time.Time { return tt.now }})
+			c := newClient(t, ratesclient.Config{
+				BaseURL: fake.srv.URL + "/v1", Provider: provider, Calendar: tt.calendar,
+				Now: func() time.Time { return tt.now },
+			})
 			got, err := c.Quotes(context.Background(), day(tt.asked), "USD")
 			if err != nil {
 				t.Fatal(err)

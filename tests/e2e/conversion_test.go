@@ -235,7 +235,7 @@ func TestHostileProvider(t *testing.T) {
 			return
 		}
 		w.WriteHeader(a.status)
-		io.WriteString(w, a.body)
+		_, _ = io.WriteString(w, a.body)
 	}))
 	t.Cleanup(provider.Close)
 	s := start(t, options{ratesURL: provider.URL + "/v1", retryDelays: "100ms,200ms"})

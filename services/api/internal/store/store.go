@@ -348,8 +348,10 @@ func scanRecord(row pgx.CollectableRow) (Record, error) {
 		if err != nil {
 			return Record{}, fmt.Errorf("transaction %s rate: %w", tx.ID, err)
 		}
-		c.Rate = txmodel.Rate{From: tx.Amount.Currency, To: c.Converted.Currency, Value: v, Date: rateDate.UTC(),
-			Source: txmodel.RateSource{Provider: deref(provider), Rule: txmodel.RateRule(deref(rule)), Base: deref(base), Quotes: quotes}}
+		c.Rate = txmodel.Rate{
+			From: tx.Amount.Currency, To: c.Converted.Currency, Value: v, Date: rateDate.UTC(),
+			Source: txmodel.RateSource{Provider: deref(provider), Rule: txmodel.RateRule(deref(rule)), Base: deref(base), Quotes: quotes},
+		}
 	}
 	r.Conversion = c
 	return r, nil
