@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"strings"
@@ -332,5 +333,25 @@ func TestUnquotedTargetStopsTheConverter(t *testing.T) {
 	want := "TARGET_CURRENCY XOF: the rates provider (frankfurter at http://" + ratesAddr + "/v1) does not quote it"
 	if err == nil || ctx.Err() != nil || !strings.Contains(string(out), want) {
 		t.Errorf("converter with an unquoted target: %v\n%s\nwant it to stop saying %q", err, tail(out, 10), want)
+	}
+}
+
+// TestLongIDsReachTheConverter: a transaction_id of 128 characters of four
+// bytes each (512 bytes) is valid, but longer than an AMQP message-id can
+// be (a short string, 255 bytes): accepted, it must be converted all the
+// same, and the transactions behind it too.
+func TestLongIDsReachTheConverter(t *testing.T) {
+	t.Parallel()
+	s := start(t, options{})
+	long := strings.Repeat("😀", txmodel.MaxIDLength)
+	for _, id := range []string{long, "after-the-long-one"} {
+		if code, res := s.post("/v1/transactions", body(id, `100`, "USD", "2024-09-11T10:00:00Z")); code != http.StatusCreated {
+			t.Fatalf("POST %.20q: %d %v", id, code, res)
+		}
+	}
+	for _, id := range []string{long, "after-the-long-one"} {
+		if res := s.waitStatus(url.PathEscape(id), 30*time.Second, "processed", "failed"); res["converted_amount"] != "90.56" {
+			t.Errorf("%.20q: %v, want processed to 90.56", id, res)
+		}
 	}
 }

@@ -193,7 +193,7 @@ func (r *Relay) publish(ctx context.Context, pub Publisher, entries []store.Outb
 		msgs[i] = amqpx.Message{
 			Exchange:    r.cfg.Exchange,
 			RoutingKey:  r.cfg.RoutingKey,
-			MessageID:   e.TransactionID,
+			MessageID:   messageID(e.TransactionID),
 			ContentType: txmodel.MessageContentType,
 			Type:        txmodel.MessageType,
 			Headers:     headers,
@@ -216,6 +216,22 @@ func (r *Relay) publish(ctx context.Context, pub Publisher, entries []store.Outb
 	}
 	r.metrics.Counter("outbox_published_total").Add(len(entries))
 	return nil
+}
+
+// maxMessageID is the most bytes an AMQP message-id holds: it is a short
+// string.
+const maxMessageID = 255
+
+// messageID is the AMQP message-id of a transaction's message: its id, or
+// none when the id is longer than a message-id can be (128 characters of
+// four bytes each are 512 bytes). The body carries the id either way; a
+// message-id that does not fit would fail the publish of the whole batch,
+// again and again, and stop every transaction behind it.
+func messageID(transactionID string) string {
+	if len(transactionID) > maxMessageID {
+		return ""
+	}
+	return transactionID
 }
 
 func (r *Relay) updateStats(ctx context.Context) {

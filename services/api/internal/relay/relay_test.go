@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -157,6 +158,20 @@ func TestRelayPublishesAndCatchesUpAfterAnOutage(t *testing.T) {
 	for _, id := range []string{"a", "b", "c", "d", "e", "f"} {
 		if !seen[id] {
 			t.Errorf("transaction %s never published", id)
+		}
+	}
+}
+
+func TestMessageIDFitsAnAMQPShortString(t *testing.T) {
+	for _, tt := range []struct{ id, want string }{
+		{"tx-1", "tx-1"},
+		{strings.Repeat("a", 128), strings.Repeat("a", 128)},
+		{strings.Repeat("é", 127), strings.Repeat("é", 127)}, // 254 bytes
+		{strings.Repeat("é", 128), ""},                       // 256 bytes
+		{strings.Repeat("😀", txmodel.MaxIDLength), ""},       // 512 bytes
+	} {
+		if got := messageID(tt.id); got != tt.want {
+			t.Errorf("messageID(%d bytes) = %d bytes, want %d", len(tt.id), len(got), len(tt.want))
 		}
 	}
 }

@@ -145,7 +145,10 @@ func (w *Worker) Handle(ctx context.Context, d amqpx.Delivery) {
 		trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attrs...))
 	defer span.End()
 	w.consumed.Inc()
-	log := w.log.With("transaction_id", d.MessageId, "attempt", amqpx.Attempt(d)+1)
+	log := w.log.With("attempt", amqpx.Attempt(d)+1)
+	if d.MessageId != "" {
+		log = log.With("transaction_id", d.MessageId)
+	}
 
 	err := w.handle(ctx, d, log)
 	if err != nil {
@@ -168,6 +171,10 @@ func (w *Worker) handle(ctx context.Context, d amqpx.Delivery, log *slog.Logger)
 	tx, receivedAt, err := txmodel.DecodeMessage(d.Body)
 	if err != nil {
 		return w.undecodable(ctx, d, err, attempts, log)
+	}
+	if d.MessageId == "" {
+		// An id too long for an AMQP message-id travels in the body only.
+		log = log.With("transaction_id", tx.ID)
 	}
 	res, err := w.process(ctx, tx, attempts)
 	var wait *convert.WaitError
