@@ -219,6 +219,10 @@ func TestQuotesFinal(t *testing.T) {
 		{"earlier date, the winter midnight", time.Date(2024, 12, 2, 23, 0, 0, 0, time.UTC), "2024-12-02", "2024-11-29", nil, true},
 		{"a Saturday waits for its end", time.Date(2024, 9, 14, 12, 0, 0, 0, time.UTC), "2024-09-14", "2024-09-13", nil, false},
 		{"a Saturday after its end", time.Date(2024, 9, 15, 0, 0, 0, 0, time.UTC), "2024-09-14", "2024-09-13", nil, true},
+		// Good Friday 2025: a TARGET holiday, no rate of its own.
+		{"a holiday waits for its end", time.Date(2025, 4, 18, 16, 30, 0, 0, time.UTC), "2025-04-18", "2025-04-17", nil, false},
+		{"a holiday after its end", time.Date(2025, 4, 18, 22, 0, 0, 0, time.UTC), "2025-04-18", "2025-04-17", nil, true},
+		{"Easter Monday before its end", time.Date(2025, 4, 21, 21, 0, 0, 0, time.UTC), "2025-04-21", "2025-04-17", nil, false},
 		{"a day long past", time.Date(2024, 9, 20, 12, 0, 0, 0, time.UTC), "2024-09-01", "2024-08-30", nil, true},
 		{"a later date (no history)", time.Date(2024, 9, 20, 12, 0, 0, 0, time.UTC), "2024-09-01", "2024-09-20", nil, true},
 		{"another calendar", time.Date(2024, 9, 20, 22, 0, 0, 0, time.UTC), "2024-09-20", "2024-09-19", time.FixedZone("UTC-12", -12*3600), false},
