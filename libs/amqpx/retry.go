@@ -104,16 +104,7 @@ func (r *Retrier) Retry(ctx context.Context, d Delivery, reason string) error {
 	if !ok {
 		return fmt.Errorf("amqpx: retry message %q after attempt %d: %w", d.MessageId, attempt, ErrRetriesExhausted)
 	}
-	h := copyHeaders(d.Headers)
-	h[HeaderAttempt] = int64(attempt + 1)
-	h[HeaderLastError] = truncate(reason)
-	if err := r.pub.Publish(ctx, copyMessage(d, "", queue, h)); err != nil {
-		return fmt.Errorf("amqpx: retry message %q via %q: %w", d.MessageId, queue, err)
-	}
-	if err := d.Ack(); err != nil {
-		return fmt.Errorf("amqpx: retry message %q: %w", d.MessageId, err)
-	}
-	return nil
+	return r.move(ctx, d, "retry", queue, amqp.Table{HeaderAttempt: int64(attempt + 1), HeaderLastError: truncate(reason)})
 }
 
 // Wait republishes d's body, properties and headers, with HeaderWaits
@@ -126,17 +117,7 @@ func (r *Retrier) Retry(ctx context.Context, d Delivery, reason string) error {
 // It returns an error wrapping ErrNotConfirmed, leaving d unsettled, when
 // the copy was not confirmed, and a wrapped ack error as Retry does.
 func (r *Retrier) Wait(ctx context.Context, d Delivery, reason string) error {
-	h := copyHeaders(d.Headers)
-	h[HeaderWaits] = int64(Waits(d) + 1)
-	h[HeaderWaitReason] = truncate(reason)
-	queue := r.topo.WaitQueueName()
-	if err := r.pub.Publish(ctx, copyMessage(d, "", queue, h)); err != nil {
-		return fmt.Errorf("amqpx: park message %q in %q: %w", d.MessageId, queue, err)
-	}
-	if err := d.Ack(); err != nil {
-		return fmt.Errorf("amqpx: park message %q: %w", d.MessageId, err)
-	}
-	return nil
+	return r.move(ctx, d, "park", r.topo.WaitQueueName(), amqp.Table{HeaderWaits: int64(Waits(d) + 1), HeaderWaitReason: truncate(reason)})
 }
 
 // DeadLetter publishes d's body, properties and headers, with HeaderError
@@ -145,13 +126,20 @@ func (r *Retrier) Wait(ctx context.Context, d Delivery, reason string) error {
 // leaving d unsettled, when the copy was not confirmed, and a wrapped ack
 // error as Retry does.
 func (r *Retrier) DeadLetter(ctx context.Context, d Delivery, reason string) error {
+	return r.move(ctx, d, "dead-letter", r.topo.DLQ, amqp.Table{HeaderError: truncate(reason)})
+}
+
+// move publishes a copy of d to queue (via the default exchange), its
+// headers updated with set, and acks d once the broker has confirmed the
+// copy; verb names the move in errors.
+func (r *Retrier) move(ctx context.Context, d Delivery, verb, queue string, set amqp.Table) error {
 	h := copyHeaders(d.Headers)
-	h[HeaderError] = truncate(reason)
-	if err := r.pub.Publish(ctx, copyMessage(d, "", r.topo.DLQ, h)); err != nil {
-		return fmt.Errorf("amqpx: dead-letter message %q to %q: %w", d.MessageId, r.topo.DLQ, err)
+	maps.Copy(h, set)
+	if err := r.pub.Publish(ctx, copyMessage(d, "", queue, h)); err != nil {
+		return fmt.Errorf("amqpx: %s message %q to %q: %w", verb, d.MessageId, queue, err)
 	}
 	if err := d.Ack(); err != nil {
-		return fmt.Errorf("amqpx: dead-letter message %q: %w", d.MessageId, err)
+		return fmt.Errorf("amqpx: %s message %q: %w", verb, d.MessageId, err)
 	}
 	return nil
 }
