@@ -24,14 +24,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/go-resty/resty/v2"
 	"github.com/shopspring/decimal"
 	"golang.org/x/sync/singleflight"
 )
@@ -67,53 +65,6 @@ type Quote struct {
 	// Text is the number exactly as the provider wrote it.
 	Text string
 }
-
-// ErrNotFound is wrapped by errors that will not go away by asking again:
-// the provider itself says it has no quote of the currency for the day
-// (Frankfurter's JSON "not found" answer, exchangerate-api's
-// "unsupported-code", a currency its answer does not hold), or a code is
-// not a currency code at all.
-var ErrNotFound = errors.New("not found")
-
-// ErrUnavailable is wrapped by errors that may go away by asking again
-// later: the provider is unreachable, timed out, answered 5xx or 429,
-// refused the request (ErrRejected) or answered something that is not a
-// usable answer (ErrBadAnswer).
-var ErrUnavailable = errors.New("rate provider unavailable")
-
-// ErrRejected is wrapped, with ErrUnavailable, when the provider answered
-// a 4xx status that is not its own "not found": a wrong RATES_API_URL, a
-// key it refuses, a proxy or gateway in between. It is retried like an
-// outage and counted as an error, never taken as a verdict on a
-// transaction.
-var ErrRejected = fmt.Errorf("request rejected: %w", ErrUnavailable)
-
-// ErrBadAnswer is wrapped, with ErrUnavailable, when the provider answered
-// 200 with something that is not a usable answer: not the JSON asked for,
-// another base or date than asked, a quote that is not a positive decimal
-// within bounds. A provider that misbehaves so is treated as one that is
-// down.
-var ErrBadAnswer = fmt.Errorf("unusable answer: %w", ErrUnavailable)
-
-// Outcome names the kind of a call's result, for metrics: "ok",
-// "not_found", "rejected", "bad_answer" or "unavailable".
-func Outcome(err error) string {
-	switch {
-	case err == nil:
-		return "ok"
-	case errors.Is(err, ErrNotFound):
-		return "not_found"
-	case errors.Is(err, ErrRejected):
-		return "rejected"
-	case errors.Is(err, ErrBadAnswer):
-		return "bad_answer"
-	default:
-		return "unavailable"
-	}
-}
-
-// Outcomes lists every value Outcome returns.
-func Outcomes() []string { return []string{"ok", "not_found", "rejected", "bad_answer", "unavailable"} }
 
 // Provider names accepted in Config.Provider.
 const (
@@ -193,7 +144,7 @@ type Observer interface {
 // Client fetches quotes. It is safe for concurrent use.
 type Client struct {
 	provider       provider
-	http           *resty.Client
+	http           *http.Client
 	timeout        time.Duration
 	retries        int
 	backoff        time.Duration
@@ -270,18 +221,12 @@ func New(cfg Config) (*Client, error) {
 		c.now = time.Now
 	}
 
-	// Copy the caller's client: resty fills in a nil Transport and we must
-	// not change an object we do not own.
-	hc := &http.Client{}
+	// A copy: the caller's client is not ours to change.
+	c.http = &http.Client{}
 	if cfg.HTTPClient != nil {
 		cp := *cfg.HTTPClient
-		hc = &cp
+		c.http = &cp
 	}
-	c.http = resty.NewWithClient(hc).
-		SetLogger(discardLogger{}).
-		SetRetryCount(0).
-		SetResponseBodyLimit(maxBodyBytes).
-		SetHeader("Accept", "application/json")
 	return c, nil
 }
 
@@ -410,161 +355,8 @@ func (c *Client) over(day time.Time) bool {
 	return !c.now().Before(end)
 }
 
-// flightBudget is the most one fetch can take: every attempt times out and
-// every backoff is at most maxBackoff.
-func (c *Client) flightBudget() time.Duration {
-	return time.Duration(c.retries+1)*c.timeout + time.Duration(c.retries)*maxBackoff
-}
-
-// store caches a: a final answer until it is evicted, a provisional one
-// for ProvisionalTTL, so the cache never keeps a provisional answer as
-// final.
-func (c *Client) store(q query, a answer) {
-	if c.final(q.day, a.date) {
-		c.cache.add(q.key(), a, time.Time{})
-		return
-	}
-	c.cache.add(q.key(), a, c.now().Add(c.provisionalTTL))
-}
-
-// fetch asks the provider, retrying transient failures with backoff.
-func (c *Client) fetch(ctx context.Context, q query) (answer, error) {
-	var err error
-	for attempt := 0; ; attempt++ {
-		var a answer
-		a, err = c.attempt(ctx, q)
-		if err == nil {
-			return a, nil
-		}
-		if !errors.Is(err, ErrUnavailable) || attempt >= c.retries {
-			break
-		}
-		wait := c.backoff << attempt
-		if wait > maxBackoff || wait <= 0 {
-			wait = maxBackoff
-		}
-		wait += rand.N(wait/5 + 1) //nolint:gosec // G404: jitter, so many clients do not retry in step; not a secret
-		t := time.NewTimer(wait)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return answer{}, err
-		case <-t.C:
-		}
-	}
-	if errors.Is(err, ErrUnavailable) && c.retries > 0 {
-		return answer{}, fmt.Errorf("after %d attempts: %w", c.retries+1, err)
-	}
-	return answer{}, err
-}
-
-// attempt makes one HTTP call and turns its outcome into an answer or an
-// error wrapping ErrNotFound or ErrUnavailable.
-func (c *Client) attempt(ctx context.Context, q query) (answer, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
-	defer cancel()
-	start := time.Now()
-	resp, err := c.http.R().SetContext(ctx).Get(c.provider.url(q))
-	var a answer
-	if err == nil {
-		a, err = c.answer(q, resp)
-	}
-	if err != nil {
-		err = fmt.Errorf("%s: %w", q, err)
-	}
-	if err != nil && !errors.Is(err, ErrNotFound) && !errors.Is(err, ErrUnavailable) {
-		// Transport errors: refused, reset, timeout, body too large.
-		err = fmt.Errorf("%w: %w", err, ErrUnavailable)
-	}
-	if c.observer != nil {
-		c.observer.ObserveCall(c.provider.name(), time.Since(start), err)
-	}
-	return a, err
-}
-
-// answer turns a response into an answer, by its status: 200 is parsed by
-// the provider, 429 and 5xx are an outage, a 4xx is the provider's "not
-// found" only when the provider says so in its own words.
-func (c *Client) answer(q query, resp *resty.Response) (answer, error) {
-	name := c.provider.name()
-	code := resp.StatusCode()
-	switch {
-	case code == http.StatusOK:
-		return c.provider.parse(q, resp.Body())
-	case code == http.StatusTooManyRequests || code >= 500:
-		return answer{}, fmt.Errorf("%s answered %s: %w", name, resp.Status(), ErrUnavailable)
-	case code >= 400 && c.provider.notFound(code, resp.Body()):
-		return answer{}, fmt.Errorf("%s has no such quote (%s %s): %w", name, resp.Status(), snippet(resp.Body()), ErrNotFound)
-	case code >= 400:
-		return answer{}, fmt.Errorf("%s answered %s: %s: %w", name, resp.Status(), snippet(resp.Body()), ErrRejected)
-	default:
-		return answer{}, fmt.Errorf("%s answered unexpected %s: %w", name, resp.Status(), ErrBadAnswer)
-	}
-}
-
-// snippet is a short one-line excerpt of a response body for messages,
-// quoted, so that whatever the body holds stays text.
-func snippet(b []byte) string {
-	const limit = 120
-	s := strings.Join(strings.Fields(string(b)), " ")
-	if s == "" {
-		return "(empty body)"
-	}
-	if r := []rune(s); len(r) > limit {
-		s = string(r[:limit]) + "…"
-	}
-	return fmt.Sprintf("%q", s)
-}
-
 func (c *Client) observeCacheHit(hit bool) {
 	if c.observer != nil {
 		c.observer.ObserveCacheHit(hit)
 	}
 }
-
-// query is one question to a provider.
-type query struct {
-	day    time.Time // calendar day asked, UTC midnight
-	codes  []string  // sorted, without Base
-	latest bool      // the latest quotes of every currency (Check)
-}
-
-// key identifies the answer in the cache and among flights.
-func (q query) key() string {
-	return q.day.Format(time.DateOnly) + "/" + strings.Join(q.codes, ",")
-}
-
-// String is the prefix of every error message about q.
-func (q query) String() string {
-	if q.latest {
-		return "latest quotes"
-	}
-	return fmt.Sprintf("quotes of %s for %s", strings.Join(q.codes, ","), q.day.Format(time.DateOnly))
-}
-
-// civilDay is t's UTC calendar day at midnight.
-func civilDay(t time.Time) time.Time {
-	y, m, d := t.UTC().Date()
-	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
-}
-
-// validCode reports whether s looks like an ISO 4217 code (three upper-case
-// ASCII letters); whether the provider knows it is for the provider to say.
-func validCode(s string) bool {
-	if len(s) != 3 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < 'A' || s[i] > 'Z' {
-			return false
-		}
-	}
-	return true
-}
-
-// discardLogger silences resty: every failure is returned to the caller.
-type discardLogger struct{}
-
-func (discardLogger) Errorf(string, ...any) {}
-func (discardLogger) Warnf(string, ...any)  {}
-func (discardLogger) Debugf(string, ...any) {}
