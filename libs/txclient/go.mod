@@ -3,9 +3,7 @@ module github.com/txpersister/txpersister/libs/txclient
 go 1.25.0
 
 require (
-	github.com/go-resty/resty/v2 v2.17.2
+	github.com/cenkalti/backoff/v5 v5.0.3
 	github.com/google/go-cmp v0.7.0
 	github.com/shopspring/decimal v1.4.0
 )
-
-require golang.org/x/net v0.43.0 // indirect

@@ -10,17 +10,19 @@
 package txclient
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"iter"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
-	"github.com/go-resty/resty/v2"
+	"github.com/cenkalti/backoff/v5"
 )
 
 // maxBodyBytes bounds an answer the client reads: a page of 500
@@ -51,9 +53,11 @@ func DefaultRetryPolicy() RetryPolicy {
 
 // Client calls the API. It is safe for concurrent use.
 type Client struct {
-	http  *resty.Client
-	retry RetryPolicy
-	now   func() time.Time
+	http    *http.Client
+	baseURL string
+	apiKey  string
+	retry   RetryPolicy
+	now     func() time.Time
 	// sleep waits d or until ctx ends.
 	sleep func(ctx context.Context, d time.Duration) error
 }
@@ -103,23 +107,13 @@ func New(baseURL string, opts ...Option) *Client {
 	if cfg.retry.MaxDelay <= 0 {
 		cfg.retry.MaxDelay = def.MaxDelay
 	}
-	// Copy the caller's client: resty fills in a nil Transport, and the
-	// client is not ours to change.
+	// A copy: the caller's client is not ours to change.
 	hc := &http.Client{}
 	if cfg.hc != nil {
 		cp := *cfg.hc
 		hc = &cp
 	}
-	r := resty.NewWithClient(hc).
-		SetBaseURL(baseURL).
-		SetLogger(discardLogger{}).
-		SetRetryCount(0). // retries are ours: same body, Retry-After, bounded
-		SetResponseBodyLimit(maxBodyBytes).
-		SetHeader("Accept", "application/json, application/problem+json")
-	if cfg.apiKey != "" {
-		r.SetAuthToken(cfg.apiKey)
-	}
-	return &Client{http: r, retry: cfg.retry, now: cfg.now, sleep: cfg.sleep}
+	return &Client{http: hc, baseURL: strings.TrimRight(baseURL, "/"), apiKey: cfg.apiKey, retry: cfg.retry, now: cfg.now, sleep: cfg.sleep}
 }
 
 // Create sends one transaction. created is true when this call stored it
@@ -136,13 +130,13 @@ func (c *Client) Create(ctx context.Context, tx Transaction) (res Resource, crea
 	if err != nil {
 		return Resource{}, false, err
 	}
-	if s := resp.StatusCode(); s != http.StatusCreated && s != http.StatusOK {
+	if s := resp.status; s != http.StatusCreated && s != http.StatusOK {
 		return Resource{}, false, c.problemOf(resp)
 	}
 	if err := decode(resp, &res); err != nil {
 		return Resource{}, false, err
 	}
-	return res, resp.StatusCode() == http.StatusCreated, nil
+	return res, resp.status == http.StatusCreated, nil
 }
 
 // CreateBatch sends 1 to 1,000 transactions in one request and returns
@@ -157,7 +151,7 @@ func (c *Client) CreateBatch(ctx context.Context, txs []Transaction) ([]BatchRes
 	if err != nil {
 		return nil, err
 	}
-	if resp.StatusCode() != http.StatusOK {
+	if resp.status != http.StatusOK {
 		return nil, c.problemOf(resp)
 	}
 	var out struct {
@@ -187,7 +181,7 @@ func (c *Client) Get(ctx context.Context, id string) (Resource, error) {
 	if err != nil {
 		return Resource{}, err
 	}
-	if resp.StatusCode() != http.StatusOK {
+	if resp.status != http.StatusOK {
 		return Resource{}, c.problemOf(resp)
 	}
 	var res Resource
@@ -217,7 +211,7 @@ func (c *Client) List(ctx context.Context, o ListOptions) (Page, error) {
 	if err != nil {
 		return Page{}, err
 	}
-	if resp.StatusCode() != http.StatusOK {
+	if resp.status != http.StatusOK {
 		return Page{}, c.problemOf(resp)
 	}
 	var out struct {
@@ -257,22 +251,23 @@ func (c *Client) All(ctx context.Context, o ListOptions) iter.Seq2[Resource, err
 	}
 }
 
+// response is an answer of the API, read whole.
+type response struct {
+	method, url string
+	status      int
+	header      http.Header
+	body        []byte
+}
+
 // do makes a request, retrying network errors, 503 and 429 within the
-// policy. It returns the last answer, whatever its status, or the last
-// network error.
-func (c *Client) do(ctx context.Context, method, path string, query url.Values, body []byte) (*resty.Response, error) {
-	start := c.now()
-	deadline := start.Add(c.retry.MaxElapsed)
+// policy, with the waits the API asks for (Retry-After) or else
+// cenkalti/backoff's. It returns the last answer, whatever its status, or
+// the last network error.
+func (c *Client) do(ctx context.Context, method, path string, query url.Values, body []byte) (*response, error) {
+	deadline := c.now().Add(c.retry.MaxElapsed)
+	waits := c.backoff()
 	for attempt := 1; ; attempt++ {
-		req := c.http.R().SetContext(ctx)
-		if query != nil {
-			req.SetQueryParamsFromValues(query)
-		}
-		if body != nil {
-			// The same bytes on every attempt: the same transaction_id.
-			req.SetHeader("Content-Type", "application/json").SetBody(body)
-		}
-		resp, err := req.Execute(method, path)
+		resp, err := c.send(ctx, method, path, query, body)
 		var wait time.Duration
 		switch {
 		case err != nil:
@@ -280,11 +275,11 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 				return nil, fmt.Errorf("txclient: %s %s: %w", method, path, ctx.Err())
 			}
 			err = fmt.Errorf("txclient: %s %s: %w", method, path, err)
-			wait = c.backoff(attempt)
-		case resp.StatusCode() == http.StatusServiceUnavailable || resp.StatusCode() == http.StatusTooManyRequests:
+			wait = waits.NextBackOff()
+		case resp.status == http.StatusServiceUnavailable || resp.status == http.StatusTooManyRequests:
 			var ok bool
-			if wait, ok = retryAfter(resp.Header().Get("Retry-After"), c.now()); !ok {
-				wait = c.backoff(attempt)
+			if wait, ok = retryAfter(resp.header.Get("Retry-After"), c.now()); !ok {
+				wait = waits.NextBackOff()
 			}
 		default:
 			return resp, nil
@@ -301,14 +296,56 @@ func (c *Client) do(ctx context.Context, method, path string, query url.Values, 
 	}
 }
 
-// backoff is the wait before attempt+1 when the API named none: BaseDelay
-// doubled per attempt up to MaxDelay, between half of that and all of it.
-func (c *Client) backoff(attempt int) time.Duration {
-	d := c.retry.BaseDelay << min(attempt-1, 30)
-	if d <= 0 || d > c.retry.MaxDelay {
-		d = c.retry.MaxDelay
+// send makes one request and reads its answer, at most maxBodyBytes of it.
+func (c *Client) send(ctx context.Context, method, path string, query url.Values, body []byte) (*response, error) {
+	u := c.baseURL + path
+	if len(query) > 0 {
+		u += "?" + query.Encode()
 	}
-	return d/2 + rand.N(d/2+1) //nolint:gosec // G404: jitter, not a secret
+	var rd io.Reader
+	if body != nil {
+		// The same bytes on every attempt: the same transaction_id.
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, rd)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "application/json, application/problem+json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.apiKey != "" {
+		req.Header.Set("Authorization", "Bearer "+c.apiKey)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBodyBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("read the answer: %w", err)
+	}
+	if len(b) > maxBodyBytes {
+		return nil, fmt.Errorf("answer larger than %d bytes", maxBodyBytes)
+	}
+	return &response{method: method, url: u, status: resp.StatusCode, header: resp.Header, body: b}, nil
+}
+
+// backoff is the policy's waits when the API names none: BaseDelay
+// doubling per attempt up to MaxDelay, each drawn between half of its
+// delay and all of it (intervals of three quarters of the delay, a third
+// either way).
+func (c *Client) backoff() *backoff.ExponentialBackOff {
+	b := &backoff.ExponentialBackOff{
+		InitialInterval:     c.retry.BaseDelay * 3 / 4,
+		RandomizationFactor: 1.0 / 3,
+		Multiplier:          2,
+		MaxInterval:         c.retry.MaxDelay * 3 / 4,
+	}
+	b.Reset()
+	return b
 }
 
 // retryAfter parses a Retry-After header: seconds, or an HTTP date.
@@ -338,29 +375,21 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 
 // problemOf is the *Problem an error answer carries, or one made of its
 // status when the body is no problem document.
-func (c *Client) problemOf(resp *resty.Response) *Problem {
+func (c *Client) problemOf(resp *response) *Problem {
 	p := &Problem{}
-	if err := json.Unmarshal(resp.Body(), p); err != nil || p.Status == 0 {
-		p = &Problem{Type: TypeBlank, Title: http.StatusText(resp.StatusCode()), Status: resp.StatusCode()}
+	if err := json.Unmarshal(resp.body, p); err != nil || p.Status == 0 {
+		p = &Problem{Type: TypeBlank, Title: http.StatusText(resp.status), Status: resp.status}
 	}
 	// The status line is the truth; a body may be a proxy's.
-	p.Status = resp.StatusCode()
-	p.RetryAfter, _ = retryAfter(resp.Header().Get("Retry-After"), c.now())
+	p.Status = resp.status
+	p.RetryAfter, _ = retryAfter(resp.header.Get("Retry-After"), c.now())
 	return p
 }
 
 // decode reads a JSON answer into v.
-func decode(resp *resty.Response, v any) error {
-	if err := json.Unmarshal(resp.Body(), v); err != nil {
-		return fmt.Errorf("txclient: %s %s: answer %d is not the JSON expected: %w",
-			resp.Request.Method, resp.Request.URL, resp.StatusCode(), err)
+func decode(resp *response, v any) error {
+	if err := json.Unmarshal(resp.body, v); err != nil {
+		return fmt.Errorf("txclient: %s %s: answer %d is not the JSON expected: %w", resp.method, resp.url, resp.status, err)
 	}
 	return nil
 }
-
-// discardLogger keeps resty quiet: the caller sees every error it needs.
-type discardLogger struct{}
-
-func (discardLogger) Errorf(string, ...any) {}
-func (discardLogger) Warnf(string, ...any)  {}
-func (discardLogger) Debugf(string, ...any) {}
