@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/url"
 	"sync"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	amqp "github.com/rabbitmq/amqp091-go"
 )
 
@@ -135,20 +135,15 @@ func Dial(ctx context.Context, url string, opts ...Option) (*Conn, error) {
 // line; it may be nil). A service that must start while RabbitMQ is down
 // uses it. It returns ctx's error when ctx ends first.
 func DialUntil(ctx context.Context, url string, onRetry func(err error, wait time.Duration), opts ...Option) (*Conn, error) {
-	b := newBackoff()
-	for {
-		c, err := Dial(ctx, url, opts...)
-		if err == nil {
-			return c, nil
-		}
-		wait := b.next()
-		if onRetry != nil {
-			onRetry(err, wait)
-		}
-		if !sleepCtx(ctx, wait) {
-			return nil, ctx.Err()
-		}
+	retry := []backoff.RetryOption{backoff.WithBackOff(newBackoff()), backoff.WithMaxElapsedTime(0)}
+	if onRetry != nil {
+		retry = append(retry, backoff.WithNotify(onRetry))
 	}
+	c, err := backoff.Retry(ctx, func() (*Conn, error) { return Dial(ctx, url, opts...) }, retry...)
+	if err != nil {
+		return nil, ctx.Err()
+	}
+	return c, nil
 }
 
 // connect dials once and runs the setup callbacks.
@@ -259,7 +254,7 @@ func (c *Conn) supervise(ctx context.Context, conn *amqp.Connection) {
 func (c *Conn) redial(ctx context.Context) *amqp.Connection {
 	b := newBackoff()
 	for attempt := 1; ; attempt++ {
-		if !sleepCtx(ctx, b.next()) {
+		if !sleepCtx(ctx, b.NextBackOff()) {
 			return nil
 		}
 		conn, err := c.connect(ctx)
@@ -338,25 +333,20 @@ func (c *Conn) Close() error {
 	return c.closeErr
 }
 
-// backoff yields exponentially growing delays from minBackoff to maxBackoff,
-// each randomised to between half and all of its nominal value so that
-// several clients do not re-dial in lockstep.
-type backoff struct{ cur time.Duration }
-
-func newBackoff() *backoff { return &backoff{} }
-
-func (b *backoff) next() time.Duration {
-	switch {
-	case b.cur == 0:
-		b.cur = minBackoff
-	case b.cur < maxBackoff:
-		b.cur = min(2*b.cur, maxBackoff)
+// newBackoff returns the waits between re-dials and re-subscriptions:
+// doubling from minBackoff to maxBackoff, each drawn between half of its
+// delay and all of it (intervals of three quarters of the delay, a third
+// either way), so that several clients do not re-dial in lockstep.
+func newBackoff() *backoff.ExponentialBackOff {
+	b := &backoff.ExponentialBackOff{
+		InitialInterval:     minBackoff * 3 / 4,
+		RandomizationFactor: 1.0 / 3,
+		Multiplier:          2,
+		MaxInterval:         maxBackoff * 3 / 4,
 	}
-	half := b.cur / 2
-	return half + rand.N(half+1) //nolint:gosec // G404: jitter, not a secret
+	b.Reset()
+	return b
 }
-
-func (b *backoff) reset() { b.cur = 0 }
 
 // sleepCtx sleeps for d and reports whether it did so without ctx ending.
 func sleepCtx(ctx context.Context, d time.Duration) bool {

@@ -176,10 +176,10 @@ func (c *Consumer) Run(ctx context.Context, h Handler) error {
 			return fmt.Errorf("amqpx: consume %q: %w", c.queue, err)
 		}
 		if subscribed {
-			b.reset()
+			b.Reset()
 		}
 		c.log.Warn("rabbitmq consumer interrupted; resubscribing", "error", err)
-		if !sleepCtx(ctx, b.next()) {
+		if !sleepCtx(ctx, b.NextBackOff()) {
 			return nil
 		}
 	}
