@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/cenkalti/backoff/v5"
 	amqp "github.com/rabbitmq/amqp091-go"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -60,15 +62,17 @@ type Config struct {
 // takes a database-wide lock at commit and holds it through its WAL
 // flush, which serialised every writer's commit.
 type Relay struct {
-	outbox  Outbox
-	cfg     Config
-	log     *slog.Logger
-	tracer  trace.Tracer
-	prop    propagation.TextMapPropagator
-	metrics *telemetry.Metrics
+	outbox Outbox
+	cfg    Config
+	log    *slog.Logger
+	tracer trace.Tracer
+	prop   propagation.TextMapPropagator
 
 	backlog    atomic.Int64
 	oldestUnix atomic.Int64 // Unix nanoseconds of the oldest entry, 0 when empty
+
+	published, publishFailures, relayFailures *metrics.Counter
+	publishDuration                           *metrics.PrometheusHistogram
 
 	mu    sync.Mutex
 	wakes map[chan struct{}]struct{} // one per running loop
@@ -79,7 +83,7 @@ type Relay struct {
 // while the broker is unreachable.
 func New(outbox Outbox, cfg Config, log *slog.Logger, m *telemetry.Metrics) *Relay {
 	r := &Relay{
-		outbox: outbox, cfg: cfg, log: log, metrics: m,
+		outbox: outbox, cfg: cfg, log: log,
 		tracer: otel.Tracer("github.com/txpersister/txpersister/services/api/internal/relay"),
 		prop:   otel.GetTextMapPropagator(),
 		wakes:  map[chan struct{}]struct{}{},
@@ -92,21 +96,27 @@ func New(outbox Outbox, cfg Config, log *slog.Logger, m *telemetry.Metrics) *Rel
 		}
 		return time.Since(time.Unix(0, at)).Seconds()
 	})
-	// The counters exist at zero from the start: an alert on failures sees
-	// a rate of zero, not an absent series.
-	m.Counter("outbox_published_total")
-	m.Counter("outbox_publish_failures_total")
-	m.Counter("outbox_relay_failures_total")
-	m.Histogram("outbox_publish_duration_seconds", telemetry.LatencyBuckets())
+	// Made here, the counters exist at zero from the start: an alert on
+	// failures sees a rate of zero, not an absent series.
+	r.published = m.Counter("outbox_published_total")
+	r.publishFailures = m.Counter("outbox_publish_failures_total")
+	r.relayFailures = m.Counter("outbox_relay_failures_total")
+	r.publishDuration = m.Histogram("outbox_publish_duration_seconds", telemetry.LatencyBuckets())
 	return r
 }
 
 // WatchBacklog refreshes the outbox gauges every PollPeriod until ctx is
 // done.
 func (r *Relay) WatchBacklog(ctx context.Context) {
-	for ctx.Err() == nil {
+	tick := time.NewTicker(r.cfg.PollPeriod)
+	defer tick.Stop()
+	for {
 		r.updateStats(ctx)
-		sleep(ctx, r.cfg.PollPeriod)
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
 	}
 }
 
@@ -142,20 +152,20 @@ func (r *Relay) Run(ctx context.Context, pub Publisher) error {
 	}()
 	poll := time.NewTimer(r.cfg.PollPeriod)
 	defer poll.Stop()
-	backoff := time.Duration(0)
+	relayOnce := func() (int, error) { return r.outbox.RelayOutbox(ctx, r.cfg.BatchSize, publish) }
+	onFailure := func(err error, wait time.Duration) {
+		r.relayFailures.Inc()
+		r.log.WarnContext(ctx, "outbox relay failed; retrying", "err", err, "retry_in", wait)
+	}
 	for ctx.Err() == nil {
-		n, err := r.outbox.RelayOutbox(ctx, r.cfg.BatchSize, publish)
+		// A failure (the broker or the database away) is retried, for as
+		// long as the loop runs, after 100 ms doubling up to 5 s.
+		n, err := backoff.Retry(ctx, relayOnce, backoff.WithBackOff(&backoff.ExponentialBackOff{
+			InitialInterval: 100 * time.Millisecond, Multiplier: 2, MaxInterval: 5 * time.Second,
+		}), backoff.WithMaxElapsedTime(0), backoff.WithNotify(onFailure))
 		if err != nil {
-			if ctx.Err() != nil {
-				break
-			}
-			r.metrics.Counter("outbox_relay_failures_total").Inc()
-			backoff = min(max(2*backoff, 100*time.Millisecond), 5*time.Second)
-			r.log.WarnContext(ctx, "outbox relay failed; retrying", "err", err, "retry_in", backoff)
-			sleep(ctx, backoff)
-			continue
+			break // only ctx ends the retries
 		}
-		backoff = 0
 		if n == r.cfg.BatchSize {
 			continue // more is waiting
 		}
@@ -209,12 +219,12 @@ func (r *Relay) publish(ctx context.Context, pub Publisher, entries []store.Outb
 		}
 		span.End()
 	}
-	r.metrics.Histogram("outbox_publish_duration_seconds", telemetry.LatencyBuckets()).UpdateDuration(start)
+	r.publishDuration.UpdateDuration(start)
 	if err != nil {
-		r.metrics.Counter("outbox_publish_failures_total").Inc()
+		r.publishFailures.Inc()
 		return err
 	}
-	r.metrics.Counter("outbox_published_total").Add(len(entries))
+	r.published.Add(len(entries))
 	return nil
 }
 
@@ -244,14 +254,5 @@ func (r *Relay) updateStats(ctx context.Context) {
 		r.oldestUnix.Store(0)
 	} else {
 		r.oldestUnix.Store(oldest.UnixNano())
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
 	}
 }
