@@ -11,10 +11,6 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
-	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/txpersister/txpersister/libs/ratesclient"
 	"github.com/txpersister/txpersister/libs/txmodel"
@@ -62,15 +58,13 @@ var _ Rates = (*ratesclient.Client)(nil)
 // Store records outcomes.
 type Store interface {
 	// Save records c unless an outcome is recorded already and reports
-	// whether it did; errors wrap store.ErrUnavailable when PostgreSQL is
-	// away, store.ErrRefused when it refuses c.
+	// whether it did, waiting out PostgreSQL's outages until ctx ends;
+	// errors wrap store.ErrUnavailable when PostgreSQL stayed away,
+	// store.ErrRefused when it refuses c.
 	Save(ctx context.Context, c txmodel.Conversion, attempts int) (bool, error)
 }
 
-var (
-	_ Store = (*store.Store)(nil)
-	_ Store = (*store.BatchSaver)(nil)
-)
+var _ Store = (*store.BatchSaver)(nil)
 
 // Service converts transactions.
 type Service struct {
@@ -79,19 +73,11 @@ type Service struct {
 	target txmodel.Currency
 	rule   raterule.Rule
 	now    func() time.Time
-	tracer trace.Tracer
-	// storeRetry is the longest wait between attempts to record an outcome
-	// while PostgreSQL is away.
-	storeRetry time.Duration
 }
 
 // New returns a Service converting to target with the rate rule names.
 func New(rates Rates, st Store, target txmodel.Currency, rule raterule.Rule, now func() time.Time) *Service {
-	return &Service{
-		rates: rates, store: st, target: target, rule: rule, now: now,
-		tracer:     otel.Tracer("github.com/txpersister/txpersister/services/converter/internal/convert"),
-		storeRetry: 5 * time.Second,
-	}
+	return &Service{rates: rates, store: st, target: target, rule: rule, now: now}
 }
 
 // Result is what Process did.
@@ -186,41 +172,18 @@ func (s *Service) processed(ctx context.Context, tx txmodel.Transaction, amount 
 // recorded already: the provider stayed away through every retry, or its
 // message could not be read. The reason is cleaned first
 // (txmodel.CleanReason), since it may quote what a provider or a message
-// said. It keeps trying while PostgreSQL is away, until ctx ends; an error
-// wrapping store.ErrRefused means PostgreSQL refused even that.
+// said. The store keeps trying while PostgreSQL is away, until ctx ends;
+// an error wrapping store.ErrRefused means PostgreSQL refused even that.
 func (s *Service) Fail(ctx context.Context, transactionID, reason string, attempts int) (Result, error) {
 	return s.record(ctx, txmodel.Conversion{TransactionID: transactionID, Status: txmodel.StatusFailed, FailureReason: txmodel.CleanReason(reason)}, attempts)
 }
 
-// record saves c, retrying while PostgreSQL is away.
+// record saves c, stamped with the time it was decided.
 func (s *Service) record(ctx context.Context, c txmodel.Conversion, attempts int) (Result, error) {
-	ctx, span := s.tracer.Start(ctx, "INSERT conversions", trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(
-			attribute.String("db.system.name", "postgresql"),
-			attribute.String("db.system", "postgresql"), // the name before semantic conventions 1.30; many backends still read it
-			attribute.String("db.operation.name", "INSERT"),
-			attribute.String("db.collection.name", "conversions"),
-		))
-	defer span.End()
-	wait := 50 * time.Millisecond
-	for {
-		c.ProcessedAt = s.now().UTC().Truncate(time.Microsecond)
-		saved, err := s.store.Save(ctx, c, attempts)
-		if err == nil {
-			return Result{Conversion: c, Recorded: saved}, nil
-		}
-		if !errors.Is(err, store.ErrUnavailable) || ctx.Err() != nil {
-			span.RecordError(err)
-			span.SetStatus(codes.Error, "save failed")
-			return Result{}, err
-		}
-		select {
-		case <-ctx.Done():
-			span.RecordError(err)
-			span.SetStatus(codes.Error, "save failed")
-			return Result{}, err
-		case <-time.After(wait):
-		}
-		wait = min(2*wait, s.storeRetry)
+	c.ProcessedAt = s.now().UTC().Truncate(time.Microsecond)
+	saved, err := s.store.Save(ctx, c, attempts)
+	if err != nil {
+		return Result{}, err
 	}
+	return Result{Conversion: c, Recorded: saved}, nil
 }

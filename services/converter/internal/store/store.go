@@ -12,8 +12,14 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/txpersister/txpersister/libs/pgkit"
 	"github.com/txpersister/txpersister/libs/txmodel"
@@ -244,25 +250,58 @@ func orNull(s string) *string {
 	return &s
 }
 
-// BatchSaver records outcomes of concurrent callers in shared round trips;
-// see pgkit.Batcher. Close stops it.
+// BatchSaver records outcomes of concurrent callers in shared round trips
+// (see pgkit.Batcher), each inside a CLIENT span of its own, and waits out
+// PostgreSQL's outages. Close stops it.
 type BatchSaver struct {
-	b *pgkit.Batcher[Outcome, Saved]
+	b       *pgkit.Batcher[Outcome, Saved]
+	tracer  trace.Tracer
+	maxWait time.Duration
 }
 
 // Batched returns a BatchSaver writing through s.
 func (s *Store) Batched(cfg pgkit.BatchConfig) *BatchSaver {
-	return &BatchSaver{b: pgkit.NewBatcher(s.SaveBatch, cfg)}
+	return &BatchSaver{
+		b:       pgkit.NewBatcher(s.SaveBatch, cfg),
+		tracer:  otel.Tracer("github.com/txpersister/txpersister/services/converter/internal/store"),
+		maxWait: 5 * time.Second,
+	}
 }
 
 // Save is Store.Save, sharing a round trip with concurrent calls; an
-// outcome PostgreSQL refuses fails only its own call.
+// outcome PostgreSQL refuses fails only its own call (ErrRefused). While
+// PostgreSQL is away it tries again, after 50 ms doubling up to 5 s, until
+// ctx ends; the error then wraps ErrUnavailable.
 func (b *BatchSaver) Save(ctx context.Context, c txmodel.Conversion, attempts int) (bool, error) {
-	saved, err := b.b.Do(ctx, Outcome{Conversion: c, Attempts: attempts})
+	ctx, span := b.tracer.Start(ctx, "INSERT conversions", trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(
+			semconv.DBSystemNamePostgreSQL,
+			attribute.String("db.system", "postgresql"), // the name before semantic conventions 1.30; many backends still read it
+			semconv.DBOperationName("INSERT"),
+			semconv.DBCollectionName("conversions"),
+		))
+	defer span.End()
+	var last error
+	saved, err := backoff.Retry(ctx, func() (Saved, error) {
+		saved, err := b.b.Do(ctx, Outcome{Conversion: c, Attempts: attempts})
+		last = err
+		if err != nil && !errors.Is(err, ErrUnavailable) {
+			return Saved{}, backoff.Permanent(err)
+		}
+		return saved, err
+	}, backoff.WithBackOff(&backoff.ExponentialBackOff{InitialInterval: 50 * time.Millisecond, Multiplier: 2, MaxInterval: b.maxWait}),
+		backoff.WithMaxElapsedTime(0))
+	if err == nil {
+		err = saved.Err
+	} else if last != nil {
+		err = last // ctx ended while PostgreSQL was away: say so
+	}
 	if err != nil {
+		span.RecordError(err)
+		span.SetStatus(codes.Error, "save failed")
 		return false, err
 	}
-	return saved.Recorded, saved.Err
+	return saved.Recorded, nil
 }
 
 // Close records what is queued and stops.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -298,5 +300,84 @@ func TestSaveBatchIsolatesWhatPostgreSQLRefuses(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"a", "b", "c", "d"}, ids); diff != "" {
 		t.Errorf("stored (-want +got):\n%s", diff)
+	}
+}
+
+// TestBatchSaverWaitsOutAnOutage: while PostgreSQL cannot be reached, Save
+// keeps trying; once it can, the outcome is recorded. When ctx ends first,
+// the error says PostgreSQL was away.
+func TestBatchSaverWaitsOutAnOutage(t *testing.T) {
+	t.Parallel()
+	url := pgtest.NewDatabase(t)
+	if err := Migrate(context.Background(), url, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
+		t.Fatal(err)
+	}
+	// A port nobody listens on yet; later a proxy to PostgreSQL.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := net.JoinHostPort(cfg.ConnConfig.Host, strconv.Itoa(int(cfg.ConnConfig.Port)))
+	host, port, _ := net.SplitHostPort(addr)
+	cfg.ConnConfig.Host = host
+	p, _ := strconv.Atoi(port)
+	cfg.ConnConfig.Port = uint16(p) //nolint:gosec // G115: a TCP port
+	cfg.ConnConfig.ConnectTimeout = time.Second
+	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	b := New(pool).Batched(pgkit.BatchConfig{Flushers: 1, MaxSize: 10})
+	t.Cleanup(b.Close)
+	failed := func(id string) txmodel.Conversion {
+		return txmodel.Conversion{TransactionID: id, Status: txmodel.StatusFailed, FailureReason: "x", ProcessedAt: time.Now()}
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if _, err := b.Save(ctx, failed("gave-up"), 1); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("PostgreSQL away until ctx ends: err = %v, want ErrUnavailable", err)
+	}
+
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		proxy(t, addr, target)
+	}()
+	saved, err := b.Save(context.Background(), failed("waited"), 1)
+	if err != nil || !saved {
+		t.Fatalf("after PostgreSQL came: saved=%v err=%v", saved, err)
+	}
+}
+
+// proxy forwards every connection to addr on to target until the test ends.
+func proxy(t *testing.T, addr, target string) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	t.Cleanup(func() { ln.Close() })
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go func() {
+			defer c.Close()
+			up, err := net.Dial("tcp", target)
+			if err != nil {
+				return
+			}
+			defer up.Close()
+			go func() { _, _ = io.Copy(up, c) }()
+			_, _ = io.Copy(c, up)
+		}()
 	}
 }
