@@ -14,9 +14,9 @@ import (
 	"github.com/cenkalti/backoff/v5"
 	amqp "github.com/rabbitmq/amqp091-go"
 	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/txpersister/txpersister/libs/amqpx"
@@ -190,12 +190,12 @@ func (r *Relay) publish(ctx context.Context, pub Publisher, entries []store.Outb
 		sctx, span := r.tracer.Start(parent, "publish "+r.cfg.Exchange,
 			trace.WithSpanKind(trace.SpanKindProducer),
 			trace.WithAttributes(
-				attribute.String("messaging.system", "rabbitmq"),
-				attribute.String("messaging.operation.name", "publish"),
-				attribute.String("messaging.operation.type", "send"),
-				attribute.String("messaging.destination.name", r.cfg.Exchange),
-				attribute.String("messaging.rabbitmq.destination.routing_key", r.cfg.RoutingKey),
-				attribute.String("messaging.message.id", e.TransactionID),
+				semconv.MessagingSystemRabbitMQ,
+				semconv.MessagingOperationName("publish"),
+				semconv.MessagingOperationTypeSend,
+				semconv.MessagingDestinationName(r.cfg.Exchange),
+				semconv.MessagingRabbitMQDestinationRoutingKey(r.cfg.RoutingKey),
+				semconv.MessagingMessageID(e.TransactionID),
 			))
 		spans[i] = span
 		headers := amqp.Table{}

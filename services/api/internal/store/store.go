@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/txpersister/txpersister/libs/pgkit"
@@ -231,13 +232,13 @@ func (s *Store) Insert(ctx context.Context, items []NewTransaction) ([]Result, e
 // conventions reserve for batches.
 func (s *Store) insert(ctx context.Context, ids, users, amounts, currencies []string, occurred, received []time.Time, payloads [][]byte, headers []string) ([]string, error) {
 	attrs := []attribute.KeyValue{
-		attribute.String("db.system.name", "postgresql"),
+		semconv.DBSystemNamePostgreSQL,
 		attribute.String("db.system", "postgresql"), // the name before semantic conventions 1.30; many backends still read it
-		attribute.String("db.operation.name", "INSERT"),
-		attribute.String("db.collection.name", "transactions"),
+		semconv.DBOperationName("INSERT"),
+		semconv.DBCollectionName("transactions"),
 	}
 	if len(ids) > 1 {
-		attrs = append(attrs, attribute.Int("db.operation.batch.size", len(ids)))
+		attrs = append(attrs, semconv.DBOperationBatchSize(len(ids)))
 	}
 	ctx, span := s.tracer.Start(ctx, "INSERT transactions",
 		trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
@@ -248,7 +249,7 @@ func (s *Store) insert(ctx context.Context, ids, users, amounts, currencies []st
 		var created []string
 		created, err = pgx.CollectRows(rows, pgx.RowTo[string])
 		if err == nil {
-			span.SetAttributes(attribute.Int("db.response.returned_rows", len(created)))
+			span.SetAttributes(semconv.DBResponseReturnedRows(len(created)))
 			return created, nil
 		}
 	}

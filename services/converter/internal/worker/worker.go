@@ -23,6 +23,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/txpersister/txpersister/libs/amqpx"
@@ -129,17 +130,18 @@ func (w *Worker) Handle(ctx context.Context, d amqpx.Delivery) {
 	// was published to (with its routing key); the queue it was consumed
 	// from is the subscription.
 	attrs := []attribute.KeyValue{
-		attribute.String("messaging.system", "rabbitmq"),
-		attribute.String("messaging.operation.name", "process"),
-		attribute.String("messaging.operation.type", "process"),
-		attribute.String("messaging.destination.name", d.Exchange),
-		attribute.String("messaging.destination.subscription.name", w.queue),
-		attribute.String("messaging.message.id", d.MessageId),
-		attribute.Int("messaging.rabbitmq.message.delivery_tag", int(d.DeliveryTag)), //nolint:gosec // G115: a channel's delivery count, far below 2^63
+		semconv.MessagingSystemRabbitMQ,
+		semconv.MessagingOperationName("process"),
+		semconv.MessagingOperationTypeProcess,
+		semconv.MessagingDestinationName(d.Exchange),
+		semconv.MessagingDestinationSubscriptionName(w.queue),
+		semconv.MessagingMessageID(d.MessageId),
+		semconv.MessagingRabbitMQMessageDeliveryTag(int(d.DeliveryTag)), //nolint:gosec // G115: a channel's delivery count, far below 2^63
+		// Not a convention: the retries the message has been through.
 		attribute.Int("messaging.rabbitmq.attempt", amqpx.Attempt(d)),
 	}
 	if d.RoutingKey != "" {
-		attrs = append(attrs, attribute.String("messaging.rabbitmq.destination.routing_key", d.RoutingKey))
+		attrs = append(attrs, semconv.MessagingRabbitMQDestinationRoutingKey(d.RoutingKey))
 	}
 	ctx, span := w.tracer.Start(ctx, "process "+w.queue,
 		trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attrs...))
