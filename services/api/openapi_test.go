@@ -22,7 +22,7 @@ import (
 	"github.com/txpersister/txpersister/libs/telemetry"
 	"github.com/txpersister/txpersister/libs/txmodel"
 	"github.com/txpersister/txpersister/services/api/internal/httpapi"
-	"github.com/txpersister/txpersister/services/api/internal/store"
+	"github.com/txpersister/txpersister/services/api/internal/transactions"
 )
 
 // loadSpec parses the embedded openapi.yaml.
@@ -75,17 +75,21 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 // failing is a use case whose every call fails with err.
 type failing struct{ err error }
 
-func (f failing) AcceptBatch(context.Context, []txmodel.Transaction) ([]store.Result, error) {
+func (f failing) AcceptBatch(context.Context, []txmodel.Transaction) ([]transactions.Result, error) {
 	return nil, f.err
 }
 
-func (f failing) Accept(context.Context, txmodel.Transaction) (store.Result, error) {
-	return store.Result{}, f.err
+func (f failing) Accept(context.Context, txmodel.Transaction) (transactions.Result, error) {
+	return transactions.Result{}, f.err
 }
 
-func (f failing) Get(context.Context, string) (store.Record, error) { return store.Record{}, f.err }
+func (f failing) Get(context.Context, string) (transactions.Record, error) {
+	return transactions.Record{}, f.err
+}
 
-func (f failing) List(context.Context, store.Filter) (store.Page, error) { return store.Page{}, f.err }
+func (f failing) List(context.Context, transactions.Filter) (transactions.Page, error) {
+	return transactions.Page{}, f.err
+}
 
 // TestOpenAPIFailures holds the answers the end-to-end tests cannot
 // provoke against openapi.yaml: 503 when PostgreSQL is unreachable, 500 on
@@ -107,7 +111,7 @@ func TestOpenAPIFailures(t *testing.T) {
 	for _, f := range []struct {
 		err  error
 		want int
-	}{{fmt.Errorf("insert: %w", store.ErrUnavailable), http.StatusServiceUnavailable}, {errors.New("boom"), http.StatusInternalServerError}} {
+	}{{fmt.Errorf("insert: %w", transactions.ErrUnavailable), http.StatusServiceUnavailable}, {errors.New("boom"), http.StatusInternalServerError}} {
 		h := httpapi.New(failing{f.err}, slog.New(slog.NewTextHandler(io.Discard, nil)), telemetry.NewMetrics("test_"),
 			func() time.Time { return time.Date(2024, 9, 11, 12, 0, 0, 0, time.UTC) }, time.Second)
 		for _, r := range requests {

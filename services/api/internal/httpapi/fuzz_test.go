@@ -10,7 +10,7 @@ import (
 	"testing"
 
 	"github.com/txpersister/txpersister/libs/txmodel"
-	"github.com/txpersister/txpersister/services/api/internal/store"
+	"github.com/txpersister/txpersister/services/api/internal/transactions"
 )
 
 // FuzzCreate drives the create endpoints, the single one on both paths and
@@ -35,7 +35,7 @@ func FuzzCreate(f *testing.F) {
 	h := newHandler(encodingTransactions{fake})
 	paths := []string{"/v1/transactions", "/transaction", "/v1/transactions/batch"}
 	f.Fuzz(func(t *testing.T, route uint8, contentType string, body []byte) {
-		fake.recs = map[string]store.Record{}
+		fake.recs = map[string]transactions.Record{}
 		path := paths[int(route)%len(paths)]
 		req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
 		if contentType != "" {
@@ -113,14 +113,14 @@ func checkProblem(t *testing.T, status int, contentType string, body []byte) {
 // 500 it would be.
 type encodingTransactions struct{ *fakeTransactions }
 
-func (e encodingTransactions) Accept(ctx context.Context, tx txmodel.Transaction) (store.Result, error) {
+func (e encodingTransactions) Accept(ctx context.Context, tx txmodel.Transaction) (transactions.Result, error) {
 	if _, err := txmodel.EncodeMessage(tx, now); err != nil {
-		return store.Result{}, err
+		return transactions.Result{}, err
 	}
 	return e.fakeTransactions.Accept(ctx, tx)
 }
 
-func (e encodingTransactions) AcceptBatch(ctx context.Context, txs []txmodel.Transaction) ([]store.Result, error) {
+func (e encodingTransactions) AcceptBatch(ctx context.Context, txs []txmodel.Transaction) ([]transactions.Result, error) {
 	for _, tx := range txs {
 		if _, err := txmodel.EncodeMessage(tx, now); err != nil {
 			return nil, err

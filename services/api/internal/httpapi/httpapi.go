@@ -27,7 +27,7 @@ import (
 	"github.com/txpersister/txpersister/libs/telemetry"
 	"github.com/txpersister/txpersister/libs/txmodel"
 	"github.com/txpersister/txpersister/services/api/internal/auth"
-	"github.com/txpersister/txpersister/services/api/internal/store"
+	"github.com/txpersister/txpersister/services/api/internal/transactions"
 )
 
 // MaxBodyBytes bounds a request body: one transaction is a few hundred
@@ -52,17 +52,17 @@ const (
 type Transactions interface {
 	// AcceptBatch stores transactions in one round trip and reports, for
 	// each in order, what Accept would have; errors are Accept's.
-	AcceptBatch(ctx context.Context, txs []txmodel.Transaction) ([]store.Result, error)
+	AcceptBatch(ctx context.Context, txs []txmodel.Transaction) ([]transactions.Result, error)
 	// Accept stores a transaction and reports whether it was created,
-	// replayed or conflicts; errors wrap store.ErrUnavailable when the
+	// replayed or conflicts; errors wrap transactions.ErrUnavailable when the
 	// database cannot be reached.
-	Accept(ctx context.Context, tx txmodel.Transaction) (store.Result, error)
-	// Get returns a transaction; errors wrap store.ErrNotFound or
-	// store.ErrUnavailable.
-	Get(ctx context.Context, id string) (store.Record, error)
-	// List returns a page of transactions; errors wrap store.ErrBadCursor or
-	// store.ErrUnavailable.
-	List(ctx context.Context, f store.Filter) (store.Page, error)
+	Accept(ctx context.Context, tx txmodel.Transaction) (transactions.Result, error)
+	// Get returns a transaction; errors wrap transactions.ErrNotFound or
+	// transactions.ErrUnavailable.
+	Get(ctx context.Context, id string) (transactions.Record, error)
+	// List returns a page of transactions; errors wrap transactions.ErrBadCursor or
+	// transactions.ErrUnavailable.
+	List(ctx context.Context, f transactions.Filter) (transactions.Page, error)
 }
 
 // Handler serves the public API.
@@ -378,12 +378,12 @@ func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool
 
 // outcome maps what the store did with a transaction to its status and
 // resource, or to a problem, and counts it.
-func (h *Handler) outcome(id string, res store.Result) (int, resource, *problem) {
+func (h *Handler) outcome(id string, res transactions.Result) (int, resource, *problem) {
 	switch res.Outcome {
-	case store.Created:
+	case transactions.Created:
 		h.metrics.Counter("transactions_accepted_total").Inc()
 		return http.StatusCreated, newResource(res.Record), nil
-	case store.Replayed:
+	case transactions.Replayed:
 		h.metrics.Counter("transactions_replayed_total").Inc()
 		return http.StatusOK, newResource(res.Record), nil
 	default:
@@ -458,8 +458,8 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-func parseFilter(q url.Values) (store.Filter, []txmodel.FieldError) {
-	f := store.Filter{UserID: q.Get("user_id"), Cursor: q.Get("cursor"), Limit: defaultLimit}
+func parseFilter(q url.Values) (transactions.Filter, []txmodel.FieldError) {
+	f := transactions.Filter{UserID: q.Get("user_id"), Cursor: q.Get("cursor"), Limit: defaultLimit}
 	var errs []txmodel.FieldError
 	if s := q.Get("status"); s != "" {
 		st, ok := txmodel.ParseStatus(s)
@@ -482,14 +482,14 @@ func parseFilter(q url.Values) (store.Filter, []txmodel.FieldError) {
 // unexpected.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, transactions.ErrNotFound):
 		writeProblem(w, problem{Status: http.StatusNotFound, Type: typeNotFound, Title: "Transaction not found", Detail: "no transaction has this transaction_id"})
-	case errors.Is(err, store.ErrBadCursor):
+	case errors.Is(err, transactions.ErrBadCursor):
 		writeProblem(w, problem{
 			Status: http.StatusBadRequest, Type: typeBadQuery, Title: "Invalid query", Detail: "the cursor is not one this API returned",
 			Errors: []txmodel.FieldError{{Field: "cursor", Code: txmodel.CodeInvalidValue, Message: "not a cursor this API returned"}},
 		})
-	case errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
+	case errors.Is(err, transactions.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
 		h.log.WarnContext(r.Context(), "database unavailable", "route", routeTemplate(r), "api_key", auth.KeyName(r.Context()), "err", err)
 		writeProblem(w, problem{
 			Status: http.StatusServiceUnavailable, Type: typeUnavailable, Title: "Temporarily unavailable",

@@ -17,34 +17,34 @@ import (
 	"github.com/txpersister/txpersister/libs/telemetry"
 	"github.com/txpersister/txpersister/libs/txmodel"
 	"github.com/txpersister/txpersister/services/api/internal/auth"
-	"github.com/txpersister/txpersister/services/api/internal/store"
+	"github.com/txpersister/txpersister/services/api/internal/transactions"
 )
 
 var now = time.Date(2024, 9, 11, 12, 0, 0, 0, time.UTC)
 
 // fakeTransactions is a Transactions in memory, or one that fails with err.
 type fakeTransactions struct {
-	recs map[string]store.Record
+	recs map[string]transactions.Record
 	err  error
 }
 
-func (f *fakeTransactions) Accept(_ context.Context, tx txmodel.Transaction) (store.Result, error) {
+func (f *fakeTransactions) Accept(_ context.Context, tx txmodel.Transaction) (transactions.Result, error) {
 	if f.err != nil {
-		return store.Result{}, f.err
+		return transactions.Result{}, f.err
 	}
 	if r, ok := f.recs[tx.ID]; ok {
 		if r.Transaction.SameContent(tx) {
-			return store.Result{Outcome: store.Replayed, Record: r}, nil
+			return transactions.Result{Outcome: transactions.Replayed, Record: r}, nil
 		}
-		return store.Result{Outcome: store.Conflict, Record: r}, nil
+		return transactions.Result{Outcome: transactions.Conflict, Record: r}, nil
 	}
-	r := store.Record{Transaction: tx, ReceivedAt: now}
+	r := transactions.Record{Transaction: tx, ReceivedAt: now}
 	f.recs[tx.ID] = r
-	return store.Result{Outcome: store.Created, Record: r}, nil
+	return transactions.Result{Outcome: transactions.Created, Record: r}, nil
 }
 
-func (f *fakeTransactions) AcceptBatch(ctx context.Context, txs []txmodel.Transaction) ([]store.Result, error) {
-	out := make([]store.Result, len(txs))
+func (f *fakeTransactions) AcceptBatch(ctx context.Context, txs []txmodel.Transaction) ([]transactions.Result, error) {
+	out := make([]transactions.Result, len(txs))
 	for i, tx := range txs {
 		var err error
 		if out[i], err = f.Accept(ctx, tx); err != nil {
@@ -54,22 +54,22 @@ func (f *fakeTransactions) AcceptBatch(ctx context.Context, txs []txmodel.Transa
 	return out, nil
 }
 
-func (f *fakeTransactions) Get(_ context.Context, id string) (store.Record, error) {
+func (f *fakeTransactions) Get(_ context.Context, id string) (transactions.Record, error) {
 	if f.err != nil {
-		return store.Record{}, f.err
+		return transactions.Record{}, f.err
 	}
 	r, ok := f.recs[id]
 	if !ok {
-		return store.Record{}, fmt.Errorf("get %s: %w", id, store.ErrNotFound)
+		return transactions.Record{}, fmt.Errorf("get %s: %w", id, transactions.ErrNotFound)
 	}
 	return r, nil
 }
 
-func (f *fakeTransactions) List(_ context.Context, flt store.Filter) (store.Page, error) {
+func (f *fakeTransactions) List(_ context.Context, flt transactions.Filter) (transactions.Page, error) {
 	if f.err != nil {
-		return store.Page{}, f.err
+		return transactions.Page{}, f.err
 	}
-	var p store.Page
+	var p transactions.Page
 	for _, r := range f.recs {
 		p.Records = append(p.Records, r)
 	}
@@ -116,12 +116,12 @@ func TestCreateStatuses(t *testing.T) {
 		{"bad JSON", "/v1/transactions", "application/json", `{"amount":`, nil, http.StatusBadRequest, typeMalformed},
 		{"invalid fields", "/v1/transactions", "application/json", `{"transaction_id": "x"}`, nil, http.StatusUnprocessableEntity, typeInvalidFields},
 		{"too large", "/v1/transactions", "application/json", `{"transaction_id": "` + strings.Repeat("a", MaxBodyBytes) + `"}`, nil, http.StatusRequestEntityTooLarge, "about:blank"},
-		{"database down", "/v1/transactions", "application/json", original, fmt.Errorf("x: %w", store.ErrUnavailable), http.StatusServiceUnavailable, typeUnavailable},
+		{"database down", "/v1/transactions", "application/json", original, fmt.Errorf("x: %w", transactions.ErrUnavailable), http.StatusServiceUnavailable, typeUnavailable},
 		{"unexpected", "/v1/transactions", "application/json", original, fmt.Errorf("boom"), http.StatusInternalServerError, "about:blank"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHandler(&fakeTransactions{recs: map[string]store.Record{}, err: tt.failWith})
+			h := newHandler(&fakeTransactions{recs: map[string]transactions.Record{}, err: tt.failWith})
 			rec := do(t, h, http.MethodPost, tt.path, tt.contentType, tt.body)
 			if rec.Code != tt.wantStatus {
 				t.Fatalf("status = %d, want %d; body %s", rec.Code, tt.wantStatus, rec.Body)
@@ -150,7 +150,7 @@ func TestCreateStatuses(t *testing.T) {
 }
 
 func TestCreateListsEveryInvalidField(t *testing.T) {
-	h := newHandler(&fakeTransactions{recs: map[string]store.Record{}})
+	h := newHandler(&fakeTransactions{recs: map[string]transactions.Record{}})
 	rec := do(t, h, http.MethodPost, "/v1/transactions", "application/json",
 		`{"transaction_id": "t", "user_id": "u", "ammount": 1, "currency": "XAU", "timestamp": "2030-01-01T00:00:00Z"}`)
 	if rec.Code != http.StatusUnprocessableEntity {
@@ -170,7 +170,7 @@ func TestCreateListsEveryInvalidField(t *testing.T) {
 }
 
 func TestCreateReplayAndConflict(t *testing.T) {
-	h := newHandler(&fakeTransactions{recs: map[string]store.Record{}})
+	h := newHandler(&fakeTransactions{recs: map[string]transactions.Record{}})
 	if rec := do(t, h, http.MethodPost, "/v1/transactions", "application/json", original); rec.Code != http.StatusCreated {
 		t.Fatalf("first post: %d %s", rec.Code, rec.Body)
 	}
@@ -190,7 +190,7 @@ func TestResourceShape(t *testing.T) {
 	amount, _ := txmodel.ParseDecimal("100")
 	converted, _ := txmodel.ParseDecimal("90.5")
 	rate, _ := txmodel.ParseDecimal("0.9055510278")
-	rec := store.Record{
+	rec := transactions.Record{
 		Transaction: txmodel.Transaction{ID: "tx-1", UserID: "123", Amount: txmodel.Money{Amount: amount, Currency: usd}, Timestamp: time.Date(2024, 9, 11, 0, 0, 0, 0, time.UTC)},
 		ReceivedAt:  now,
 		Conversion: &txmodel.Conversion{
@@ -207,7 +207,7 @@ func TestResourceShape(t *testing.T) {
 	oldConv := *rec.Conversion
 	oldConv.Rate.Source = txmodel.RateSource{}
 	old.Conversion, old.Transaction.ID = &oldConv, "tx-old"
-	h := newHandler(&fakeTransactions{recs: map[string]store.Record{"tx-1": rec, "tx-old": old}})
+	h := newHandler(&fakeTransactions{recs: map[string]transactions.Record{"tx-1": rec, "tx-old": old}})
 	got := do(t, h, http.MethodGet, "/v1/transactions/tx-1", "", "")
 	if got.Code != http.StatusOK {
 		t.Fatalf("status %d %s", got.Code, got.Body)
@@ -233,7 +233,7 @@ func TestResourceShape(t *testing.T) {
 }
 
 func TestListQuery(t *testing.T) {
-	h := newHandler(&fakeTransactions{recs: map[string]store.Record{}})
+	h := newHandler(&fakeTransactions{recs: map[string]transactions.Record{}})
 	for _, q := range []string{"limit=0", "limit=501", "limit=x", "status=done"} {
 		if rec := do(t, h, http.MethodGet, "/v1/transactions?"+q, "", ""); rec.Code != http.StatusBadRequest {
 			t.Errorf("?%s: status %d, want 400", q, rec.Code)
@@ -246,7 +246,7 @@ func TestListQuery(t *testing.T) {
 }
 
 func TestCreateBatch(t *testing.T) {
-	h := newHandler(&fakeTransactions{recs: map[string]store.Record{}})
+	h := newHandler(&fakeTransactions{recs: map[string]transactions.Record{}})
 	if rec := do(t, h, http.MethodPost, "/v1/transactions", "application/json", original); rec.Code != http.StatusCreated {
 		t.Fatalf("seed: %d", rec.Code)
 	}
@@ -297,7 +297,7 @@ func TestCreateBatch(t *testing.T) {
 			t.Errorf("%s: status %d, want %d", tt.name, rec.Code, tt.want)
 		}
 	}
-	down := newHandler(&fakeTransactions{recs: map[string]store.Record{}, err: fmt.Errorf("x: %w", store.ErrUnavailable)})
+	down := newHandler(&fakeTransactions{recs: map[string]transactions.Record{}, err: fmt.Errorf("x: %w", transactions.ErrUnavailable)})
 	if rec := do(t, down, http.MethodPost, "/v1/transactions/batch", "application/json", "["+original+"]"); rec.Code != http.StatusServiceUnavailable {
 		t.Errorf("database down: %d, want 503", rec.Code)
 	}
@@ -308,7 +308,7 @@ func TestAccess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := New(&fakeTransactions{recs: map[string]store.Record{}}, slog.New(slog.NewTextHandler(io.Discard, nil)), telemetry.NewMetrics("test_"),
+	h := New(&fakeTransactions{recs: map[string]transactions.Record{}}, slog.New(slog.NewTextHandler(io.Discard, nil)), telemetry.NewMetrics("test_"),
 		func() time.Time { return now }, time.Second,
 		WithAccess(auth.NewAuthenticator(keys, false), auth.NewLimiter(1, 2)))
 	send := func(authorization string) *httptest.ResponseRecorder {

@@ -13,7 +13,7 @@ import (
 
 	"github.com/txpersister/txpersister/libs/telemetry"
 	"github.com/txpersister/txpersister/services/api/internal/auth"
-	"github.com/txpersister/txpersister/services/api/internal/store"
+	"github.com/txpersister/txpersister/services/api/internal/transactions"
 )
 
 // TestOpenAPIRoute serves the document without an API key, even where every
@@ -26,7 +26,7 @@ func TestOpenAPIRoute(t *testing.T) {
 	const spec = "openapi: 3.1.0\n"
 	newWith := func(opts ...Option) *Handler {
 		opts = append(opts, WithAccess(auth.NewAuthenticator(keys, false), auth.NewLimiter(100, 100)))
-		return New(&fakeTransactions{recs: map[string]store.Record{}}, slog.New(slog.NewTextHandler(io.Discard, nil)), telemetry.NewMetrics("test_"),
+		return New(&fakeTransactions{recs: map[string]transactions.Record{}}, slog.New(slog.NewTextHandler(io.Discard, nil)), telemetry.NewMetrics("test_"),
 			func() time.Time { return now }, time.Second, opts...)
 	}
 	get := func(h http.Handler, path string) *httptest.ResponseRecorder {

@@ -3,7 +3,7 @@ package httpapi
 import (
 	"time"
 
-	"github.com/txpersister/txpersister/services/api/internal/store"
+	"github.com/txpersister/txpersister/services/api/internal/transactions"
 )
 
 // resource is the JSON form of a transaction and its conversion. Amounts are
@@ -39,7 +39,7 @@ type resource struct {
 }
 
 // newResource is the one conversion from the store's record to the wire.
-func newResource(r store.Record) resource {
+func newResource(r transactions.Record) resource {
 	tx := r.Transaction
 	res := resource{
 		TransactionID: tx.ID,

@@ -18,16 +18,17 @@ import (
 	"github.com/txpersister/txpersister/libs/pgkit"
 	"github.com/txpersister/txpersister/libs/txmodel"
 	"github.com/txpersister/txpersister/services/api/internal/store"
+	"github.com/txpersister/txpersister/services/api/internal/transactions"
 )
 
 // Store is what the use case needs of the database.
 type Store interface {
 	// Insert stores transactions with their outbox entries; see store.Store.Insert.
-	Insert(ctx context.Context, items []store.NewTransaction) ([]store.Result, error)
-	// Get returns one transaction or an error wrapping store.ErrNotFound.
-	Get(ctx context.Context, id string) (store.Record, error)
+	Insert(ctx context.Context, items []transactions.Entry) ([]transactions.Result, error)
+	// Get returns one transaction or an error wrapping transactions.ErrNotFound.
+	Get(ctx context.Context, id string) (transactions.Record, error)
 	// List returns a page of transactions.
-	List(ctx context.Context, f store.Filter) (store.Page, error)
+	List(ctx context.Context, f transactions.Filter) (transactions.Page, error)
 }
 
 var _ Store = (*store.Store)(nil)
@@ -41,7 +42,7 @@ type Service struct {
 	store     Store
 	now       func() time.Time
 	prop      propagation.TextMapPropagator
-	batcher   *pgkit.Batcher[store.NewTransaction, store.Result]
+	batcher   *pgkit.Batcher[transactions.Entry, transactions.Result]
 	committed func()
 }
 
@@ -58,13 +59,13 @@ func New(st Store, now func() time.Time, batch BatchConfig, committed func()) *S
 }
 
 // insert stores items in one commit and calls committed if it created any.
-func (s *Service) insert(ctx context.Context, items []store.NewTransaction) ([]store.Result, error) {
+func (s *Service) insert(ctx context.Context, items []transactions.Entry) ([]transactions.Result, error) {
 	res, err := s.store.Insert(ctx, items)
 	if err != nil {
 		return nil, err
 	}
 	for _, r := range res {
-		if r.Outcome == store.Created {
+		if r.Outcome == transactions.Created {
 			s.committed()
 			break
 		}
@@ -79,23 +80,23 @@ func (s *Service) Close() { s.batcher.Close() }
 // converter, the request's trace context travelling with it. It reports
 // whether tx was created, replayed (stored before with the same content) or
 // conflicts with another transaction under the same id. Errors wrap
-// store.ErrUnavailable when PostgreSQL cannot be reached.
-func (s *Service) Accept(ctx context.Context, tx txmodel.Transaction) (store.Result, error) {
+// transactions.ErrUnavailable when PostgreSQL cannot be reached.
+func (s *Service) Accept(ctx context.Context, tx txmodel.Transaction) (transactions.Result, error) {
 	item, err := s.newItem(ctx, tx)
 	if err != nil {
-		return store.Result{}, err
+		return transactions.Result{}, err
 	}
 	res, err := s.batcher.Do(ctx, item)
 	if err != nil {
-		return store.Result{}, fmt.Errorf("accept transaction %s: %w", tx.ID, err)
+		return transactions.Result{}, fmt.Errorf("accept transaction %s: %w", tx.ID, err)
 	}
 	return res, nil
 }
 
 // AcceptBatch stores txs in one round trip and reports for each, in order,
 // what Accept would have.
-func (s *Service) AcceptBatch(ctx context.Context, txs []txmodel.Transaction) ([]store.Result, error) {
-	items := make([]store.NewTransaction, len(txs))
+func (s *Service) AcceptBatch(ctx context.Context, txs []txmodel.Transaction) ([]transactions.Result, error) {
+	items := make([]transactions.Entry, len(txs))
 	for i, tx := range txs {
 		var err error
 		if items[i], err = s.newItem(ctx, tx); err != nil {
@@ -109,24 +110,24 @@ func (s *Service) AcceptBatch(ctx context.Context, txs []txmodel.Transaction) ([
 	return res, nil
 }
 
-func (s *Service) newItem(ctx context.Context, tx txmodel.Transaction) (store.NewTransaction, error) {
+func (s *Service) newItem(ctx context.Context, tx txmodel.Transaction) (transactions.Entry, error) {
 	receivedAt := s.now().UTC().Truncate(time.Microsecond)
 	msg, err := txmodel.EncodeMessage(tx, receivedAt)
 	if err != nil {
-		return store.NewTransaction{}, err
+		return transactions.Entry{}, err
 	}
 	headers := propagation.MapCarrier{}
 	s.prop.Inject(ctx, headers)
-	return store.NewTransaction{Transaction: tx, ReceivedAt: receivedAt, Message: msg, Headers: headers}, nil
+	return transactions.Entry{Transaction: tx, ReceivedAt: receivedAt, Message: msg, Headers: headers}, nil
 }
 
-// Get returns the transaction with id; errors wrap store.ErrNotFound or
-// store.ErrUnavailable.
-func (s *Service) Get(ctx context.Context, id string) (store.Record, error) {
+// Get returns the transaction with id; errors wrap transactions.ErrNotFound or
+// transactions.ErrUnavailable.
+func (s *Service) Get(ctx context.Context, id string) (transactions.Record, error) {
 	return s.store.Get(ctx, id)
 }
 
 // List returns a page of transactions, newest first.
-func (s *Service) List(ctx context.Context, f store.Filter) (store.Page, error) {
+func (s *Service) List(ctx context.Context, f transactions.Filter) (transactions.Page, error) {
 	return s.store.List(ctx, f)
 }

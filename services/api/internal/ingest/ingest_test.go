@@ -13,7 +13,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/txpersister/txpersister/libs/txmodel"
-	"github.com/txpersister/txpersister/services/api/internal/store"
+	"github.com/txpersister/txpersister/services/api/internal/transactions"
 )
 
 // slowStore creates everything it is given, one round trip per Insert that
@@ -26,14 +26,14 @@ type slowStore struct {
 	headers []map[string]string
 }
 
-func (s *slowStore) Insert(_ context.Context, items []store.NewTransaction) ([]store.Result, error) {
+func (s *slowStore) Insert(_ context.Context, items []transactions.Entry) ([]transactions.Result, error) {
 	s.inserts.Add(1)
 	s.items.Add(int64(len(items)))
 	time.Sleep(20 * time.Millisecond)
-	out := make([]store.Result, len(items))
+	out := make([]transactions.Result, len(items))
 	s.mu.Lock()
 	for i, it := range items {
-		out[i] = store.Result{Outcome: store.Created, Record: store.Record{Transaction: it.Transaction, ReceivedAt: it.ReceivedAt}}
+		out[i] = transactions.Result{Outcome: transactions.Created, Record: transactions.Record{Transaction: it.Transaction, ReceivedAt: it.ReceivedAt}}
 		s.headers = append(s.headers, it.Headers)
 	}
 	s.mu.Unlock()
@@ -64,7 +64,7 @@ func TestConcurrentAcceptsShareRoundTrips(t *testing.T) {
 			sc := trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{byte(i + 1), 1}, SpanID: trace.SpanID{1}, TraceFlags: trace.FlagsSampled})
 			ctx := trace.ContextWithSpanContext(context.Background(), sc)
 			res, err := svc.Accept(ctx, tx(t, fmt.Sprint("t", i)))
-			if err != nil || res.Outcome != store.Created || res.Record.Transaction.ID != fmt.Sprint("t", i) {
+			if err != nil || res.Outcome != transactions.Created || res.Record.Transaction.ID != fmt.Sprint("t", i) {
 				t.Errorf("Accept %d = %+v, %v", i, res, err)
 			}
 		}()
@@ -88,17 +88,17 @@ func TestConcurrentAcceptsShareRoundTrips(t *testing.T) {
 // outcomeStore answers every Insert with one outcome, or fails.
 type outcomeStore struct {
 	Store
-	outcome store.Outcome
+	outcome transactions.Outcome
 	err     error
 }
 
-func (s outcomeStore) Insert(_ context.Context, items []store.NewTransaction) ([]store.Result, error) {
+func (s outcomeStore) Insert(_ context.Context, items []transactions.Entry) ([]transactions.Result, error) {
 	if s.err != nil {
 		return nil, s.err
 	}
-	out := make([]store.Result, len(items))
+	out := make([]transactions.Result, len(items))
 	for i := range out {
-		out[i] = store.Result{Outcome: s.outcome}
+		out[i] = transactions.Result{Outcome: s.outcome}
 	}
 	return out, nil
 }
@@ -112,10 +112,10 @@ func TestCommittedWakesTheRelayOnlyForNewEntries(t *testing.T) {
 		store outcomeStore
 		want  int
 	}{
-		{"created", outcomeStore{outcome: store.Created}, 2},
-		{"replayed", outcomeStore{outcome: store.Replayed}, 0},
-		{"conflict", outcomeStore{outcome: store.Conflict}, 0},
-		{"failed", outcomeStore{err: store.ErrUnavailable}, 0},
+		{"created", outcomeStore{outcome: transactions.Created}, 2},
+		{"replayed", outcomeStore{outcome: transactions.Replayed}, 0},
+		{"conflict", outcomeStore{outcome: transactions.Conflict}, 0},
+		{"failed", outcomeStore{err: transactions.ErrUnavailable}, 0},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var calls atomic.Int64

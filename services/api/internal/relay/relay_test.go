@@ -19,6 +19,7 @@ import (
 	"github.com/txpersister/txpersister/libs/testkit/pgtest"
 	"github.com/txpersister/txpersister/libs/txmodel"
 	"github.com/txpersister/txpersister/services/api/internal/store"
+	"github.com/txpersister/txpersister/services/api/internal/transactions"
 )
 
 // fakePublisher records confirmed messages; while down, it confirms nothing.
@@ -69,7 +70,7 @@ func newStore(t *testing.T) *store.Store {
 func insert(t *testing.T, st *store.Store, ids ...string) {
 	t.Helper()
 	now := time.Now()
-	var items []store.NewTransaction
+	var items []transactions.Entry
 	for _, id := range ids {
 		tx, err := txmodel.ParseTransaction([]byte(`{"transaction_id": "`+id+`", "user_id": "u", "amount": 1, "currency": "USD", "timestamp": "2024-09-11T00:00:00"}`), now)
 		if err != nil {
@@ -79,7 +80,7 @@ func insert(t *testing.T, st *store.Store, ids ...string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		items = append(items, store.NewTransaction{
+		items = append(items, transactions.Entry{
 			Transaction: tx, ReceivedAt: now, Message: msg,
 			Headers: map[string]string{"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
 		})

@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -12,31 +11,14 @@ import (
 	sq "github.com/Masterminds/squirrel"
 
 	"github.com/txpersister/txpersister/libs/txmodel"
+	"github.com/txpersister/txpersister/services/api/internal/transactions"
 )
-
-// ErrBadCursor: a pagination cursor that this store did not write.
-var ErrBadCursor = errors.New("invalid cursor")
-
-// Filter selects a page of transactions, newest first.
-type Filter struct {
-	UserID string         // empty: every user
-	Status txmodel.Status // empty: every status
-	Limit  int            // at least 1
-	Cursor string         // empty: the first page; else a Page's Next
-}
-
-// Page is one page of a listing.
-type Page struct {
-	Records []Record
-	// Next is the cursor of the following page, empty on the last page.
-	Next string
-}
 
 // List returns a page of transactions, newest received first, by keyset
 // pagination on (received_at, transaction_id): pages stay stable while new
-// transactions arrive. It returns an error wrapping ErrBadCursor for a
-// cursor it cannot read, ErrUnavailable when PostgreSQL cannot be reached.
-func (s *Store) List(ctx context.Context, f Filter) (Page, error) {
+// transactions arrive. It returns an error wrapping transactions.ErrBadCursor for a
+// cursor it cannot read, transactions.ErrUnavailable when PostgreSQL cannot be reached.
+func (s *Store) List(ctx context.Context, f transactions.Filter) (transactions.Page, error) {
 	q := s.selectRecords().
 		OrderBy("t.received_at DESC", "t.transaction_id DESC").
 		Limit(uint64(f.Limit) + 1) //nolint:gosec // G115: Limit is at least 1. One more tells whether a next page exists.
@@ -53,19 +35,19 @@ func (s *Store) List(ctx context.Context, f Filter) (Page, error) {
 	if f.Cursor != "" {
 		at, id, err := decodeCursor(f.Cursor)
 		if err != nil {
-			return Page{}, err
+			return transactions.Page{}, err
 		}
 		q = q.Where("(t.received_at, t.transaction_id) < (?, ?)", at, id)
 	}
 	sql, args, err := q.ToSql()
 	if err != nil {
-		return Page{}, fmt.Errorf("build list query: %w", err)
+		return transactions.Page{}, fmt.Errorf("build list query: %w", err)
 	}
 	recs, err := s.queryRecords(ctx, sql, args)
 	if err != nil {
-		return Page{}, fmt.Errorf("list transactions: %w", err)
+		return transactions.Page{}, fmt.Errorf("list transactions: %w", err)
 	}
-	var p Page
+	var p transactions.Page
 	if len(recs) > f.Limit {
 		recs = recs[:f.Limit]
 		last := recs[len(recs)-1]
@@ -85,15 +67,15 @@ func encodeCursor(at time.Time, id string) string {
 func decodeCursor(c string) (time.Time, string, error) {
 	b, err := base64.RawURLEncoding.DecodeString(c)
 	if err != nil {
-		return time.Time{}, "", fmt.Errorf("%w: not base64url", ErrBadCursor)
+		return time.Time{}, "", fmt.Errorf("%w: not base64url", transactions.ErrBadCursor)
 	}
 	micros, id, ok := strings.Cut(string(b), ":")
 	if !ok {
-		return time.Time{}, "", fmt.Errorf("%w: no position", ErrBadCursor)
+		return time.Time{}, "", fmt.Errorf("%w: no position", transactions.ErrBadCursor)
 	}
 	us, err := strconv.ParseInt(micros, 10, 64)
 	if err != nil {
-		return time.Time{}, "", fmt.Errorf("%w: bad position", ErrBadCursor)
+		return time.Time{}, "", fmt.Errorf("%w: bad position", transactions.ErrBadCursor)
 	}
 	return time.UnixMicro(us).UTC(), id, nil
 }

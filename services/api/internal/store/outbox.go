@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/txpersister/txpersister/libs/pgkit"
 )
 
 // OutboxEntry is a queue message waiting for the broker's confirm.
@@ -33,7 +31,7 @@ func (s *Store) RelayOutbox(ctx context.Context, limit int, publish func(context
 			SELECT id, transaction_id, payload, headers, created_at
 			FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`, limit)
 		if err != nil {
-			return pgkit.Classify(err)
+			return classify(err)
 		}
 		entries, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (OutboxEntry, error) {
 			var e OutboxEntry
@@ -47,7 +45,7 @@ func (s *Store) RelayOutbox(ctx context.Context, limit int, publish func(context
 			return e, nil
 		})
 		if err != nil {
-			return pgkit.Classify(err)
+			return classify(err)
 		}
 		if len(entries) == 0 {
 			return nil
@@ -60,13 +58,13 @@ func (s *Store) RelayOutbox(ctx context.Context, limit int, publish func(context
 			ids[i] = e.ID
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM outbox WHERE id = ANY($1)`, ids); err != nil {
-			return pgkit.Classify(err)
+			return classify(err)
 		}
 		n = len(entries)
 		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("relay outbox: %w", pgkit.Classify(err))
+		return 0, fmt.Errorf("relay outbox: %w", classify(err))
 	}
 	return n, nil
 }
@@ -77,7 +75,7 @@ func (s *Store) OutboxStats(ctx context.Context) (backlog int64, oldest time.Tim
 	var at *time.Time
 	err = s.pool.QueryRow(ctx, `SELECT count(*), min(created_at) FROM outbox`).Scan(&backlog, &at)
 	if err != nil {
-		return 0, time.Time{}, fmt.Errorf("outbox stats: %w", pgkit.Classify(err))
+		return 0, time.Time{}, fmt.Errorf("outbox stats: %w", classify(err))
 	}
 	if at != nil {
 		oldest = *at

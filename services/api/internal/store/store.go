@@ -23,16 +23,7 @@ import (
 
 	"github.com/txpersister/txpersister/libs/pgkit"
 	"github.com/txpersister/txpersister/libs/txmodel"
-)
-
-// Errors of the store, compared with errors.Is.
-var (
-	// ErrNotFound: no transaction has that id.
-	ErrNotFound = errors.New("transaction not found")
-	// ErrUnavailable: PostgreSQL could not be reached or did not answer in
-	// time; the outcome of a write is unknown and a retry with the same
-	// transaction_id is safe.
-	ErrUnavailable = pgkit.ErrUnavailable
+	"github.com/txpersister/txpersister/services/api/internal/transactions"
 )
 
 // Store is the api's PostgreSQL store. It is safe for concurrent use.
@@ -52,60 +43,12 @@ func New(pool *pgxpool.Pool) *Store {
 }
 
 // Ping checks that PostgreSQL answers. It returns an error wrapping
-// ErrUnavailable when it does not.
+// transactions.ErrUnavailable when it does not.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.pool.Ping(ctx); err != nil {
-		return fmt.Errorf("ping: %w", pgkit.Classify(err))
+		return fmt.Errorf("ping: %w", classify(err))
 	}
 	return nil
-}
-
-// Record is a stored transaction with what the converter made of it.
-type Record struct {
-	Transaction txmodel.Transaction
-	ReceivedAt  time.Time
-	// Conversion is nil while the transaction waits for the converter.
-	Conversion *txmodel.Conversion
-}
-
-// Status is where the transaction is in the pipeline.
-func (r Record) Status() txmodel.Status {
-	if r.Conversion == nil {
-		return txmodel.StatusReceived
-	}
-	return r.Conversion.Status
-}
-
-// NewTransaction is a transaction to insert with its outbox entry.
-type NewTransaction struct {
-	Transaction txmodel.Transaction
-	ReceivedAt  time.Time
-	// Message is the queue message's body.
-	Message []byte
-	// Headers travel with the message: the W3C trace context of the
-	// request, since the relay publishes later, from another context.
-	Headers map[string]string
-}
-
-// Outcome says what an insert did with one transaction.
-type Outcome int
-
-// The outcomes of an insert.
-const (
-	// Created: stored now, with its outbox entry.
-	Created Outcome = iota + 1
-	// Replayed: stored before with the same content; nothing was written.
-	Replayed
-	// Conflict: stored before with other content under the same id; nothing
-	// was written.
-	Conflict
-)
-
-// Result is the outcome for one transaction of an insert, and the stored
-// record: the new one when Created, the existing one otherwise.
-type Result struct {
-	Outcome Outcome
-	Record  Record
 }
 
 // insertSQL writes transactions and their outbox entries in one statement:
@@ -134,10 +77,10 @@ SELECT transaction_id FROM inserted`
 // are resolved in order: the first is inserted, the rest are compared with
 // it. Results are in the order of items.
 //
-// It returns an error wrapping ErrUnavailable when PostgreSQL cannot be
+// It returns an error wrapping transactions.ErrUnavailable when PostgreSQL cannot be
 // reached; then nothing or everything was committed, and the same insert
 // again is safe.
-func (s *Store) Insert(ctx context.Context, items []NewTransaction) ([]Result, error) {
+func (s *Store) Insert(ctx context.Context, items []transactions.Entry) ([]transactions.Result, error) {
 	first := make(map[string]int, len(items)) // id → index of its first item
 	n := len(items)
 	ids := make([]string, 0, n)
@@ -186,7 +129,7 @@ func (s *Store) Insert(ctx context.Context, items []NewTransaction) ([]Result, e
 			existingIDs = append(existingIDs, id)
 		}
 	}
-	existing := map[string]Record{}
+	existing := map[string]transactions.Record{}
 	if len(existingIDs) > 0 {
 		recs, err := s.get(ctx, sq.Eq{"t.transaction_id": existingIDs})
 		if err != nil {
@@ -197,14 +140,14 @@ func (s *Store) Insert(ctx context.Context, items []NewTransaction) ([]Result, e
 		}
 	}
 
-	results := make([]Result, len(items))
+	results := make([]transactions.Result, len(items))
 	for i, it := range items {
 		tx := it.Transaction
 		f := first[tx.ID]
-		var stored Record
+		var stored transactions.Record
 		switch {
 		case isCreated[tx.ID] && f == i:
-			results[i] = Result{Outcome: Created, Record: Record{Transaction: tx, ReceivedAt: it.ReceivedAt}}
+			results[i] = transactions.Result{Outcome: transactions.Created, Record: transactions.Record{Transaction: tx, ReceivedAt: it.ReceivedAt}}
 			continue
 		case isCreated[tx.ID]:
 			stored = results[f].Record
@@ -218,9 +161,9 @@ func (s *Store) Insert(ctx context.Context, items []NewTransaction) ([]Result, e
 			stored = r
 		}
 		if stored.Transaction.SameContent(tx) {
-			results[i] = Result{Outcome: Replayed, Record: stored}
+			results[i] = transactions.Result{Outcome: transactions.Replayed, Record: stored}
 		} else {
-			results[i] = Result{Outcome: Conflict, Record: stored}
+			results[i] = transactions.Result{Outcome: transactions.Conflict, Record: stored}
 		}
 	}
 	return results, nil
@@ -253,22 +196,22 @@ func (s *Store) insert(ctx context.Context, ids, users, amounts, currencies []st
 			return created, nil
 		}
 	}
-	err = pgkit.Classify(err)
+	err = classify(err)
 	span.RecordError(err)
 	span.SetStatus(codes.Error, "insert failed")
 	return nil, err
 }
 
 // Get returns the transaction with id and its conversion, if any. It returns
-// an error wrapping ErrNotFound when there is none, ErrUnavailable when
+// an error wrapping transactions.ErrNotFound when there is none, transactions.ErrUnavailable when
 // PostgreSQL cannot be reached.
-func (s *Store) Get(ctx context.Context, id string) (Record, error) {
+func (s *Store) Get(ctx context.Context, id string) (transactions.Record, error) {
 	recs, err := s.get(ctx, sq.Eq{"t.transaction_id": id})
 	if err != nil {
-		return Record{}, fmt.Errorf("get transaction %s: %w", id, err)
+		return transactions.Record{}, fmt.Errorf("get transaction %s: %w", id, err)
 	}
 	if len(recs) == 0 {
-		return Record{}, fmt.Errorf("get transaction %s: %w", id, ErrNotFound)
+		return transactions.Record{}, fmt.Errorf("get transaction %s: %w", id, transactions.ErrNotFound)
 	}
 	return recs[0], nil
 }
@@ -286,7 +229,7 @@ func (s *Store) selectRecords() sq.SelectBuilder {
 		LeftJoin("conversions c USING (transaction_id)")
 }
 
-func (s *Store) get(ctx context.Context, where sq.Sqlizer) ([]Record, error) {
+func (s *Store) get(ctx context.Context, where sq.Sqlizer) ([]transactions.Record, error) {
 	sql, args, err := s.selectRecords().Where(where).ToSql()
 	if err != nil {
 		return nil, fmt.Errorf("build query: %w", err)
@@ -294,21 +237,21 @@ func (s *Store) get(ctx context.Context, where sq.Sqlizer) ([]Record, error) {
 	return s.queryRecords(ctx, sql, args)
 }
 
-func (s *Store) queryRecords(ctx context.Context, sql string, args []any) ([]Record, error) {
+func (s *Store) queryRecords(ctx context.Context, sql string, args []any) ([]transactions.Record, error) {
 	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
-		return nil, pgkit.Classify(err)
+		return nil, classify(err)
 	}
 	recs, err := pgx.CollectRows(rows, scanRecord)
 	if err != nil {
-		return nil, pgkit.Classify(err)
+		return nil, classify(err)
 	}
 	return recs, nil
 }
 
-func scanRecord(row pgx.CollectableRow) (Record, error) {
+func scanRecord(row pgx.CollectableRow) (transactions.Record, error) {
 	var (
-		r                               Record
+		r                               transactions.Record
 		amount, currency                string
 		status, converted, target, rate *string
 		rateDate, processedAt           *time.Time
@@ -320,11 +263,11 @@ func scanRecord(row pgx.CollectableRow) (Record, error) {
 	if err := row.Scan(&tx.ID, &tx.UserID, &amount, &currency, &tx.Timestamp, &r.ReceivedAt,
 		&status, &converted, &target, &rate, &rateDate, &processedAt, &failure,
 		&provider, &rule, &base, &quotes); err != nil {
-		return Record{}, err
+		return transactions.Record{}, err
 	}
 	var err error
 	if tx.Amount, err = money(amount, currency); err != nil {
-		return Record{}, fmt.Errorf("transaction %s: %w", tx.ID, err)
+		return transactions.Record{}, fmt.Errorf("transaction %s: %w", tx.ID, err)
 	}
 	tx.Timestamp = tx.Timestamp.UTC()
 	r.ReceivedAt = r.ReceivedAt.UTC()
@@ -340,14 +283,14 @@ func scanRecord(row pgx.CollectableRow) (Record, error) {
 	}
 	if c.Status == txmodel.StatusProcessed {
 		if converted == nil || target == nil || rate == nil || rateDate == nil {
-			return Record{}, fmt.Errorf("transaction %s: processed without a result", tx.ID)
+			return transactions.Record{}, fmt.Errorf("transaction %s: processed without a result", tx.ID)
 		}
 		if c.Converted, err = money(*converted, *target); err != nil {
-			return Record{}, fmt.Errorf("transaction %s converted amount: %w", tx.ID, err)
+			return transactions.Record{}, fmt.Errorf("transaction %s converted amount: %w", tx.ID, err)
 		}
 		v, err := txmodel.ParseDecimal(*rate)
 		if err != nil {
-			return Record{}, fmt.Errorf("transaction %s rate: %w", tx.ID, err)
+			return transactions.Record{}, fmt.Errorf("transaction %s rate: %w", tx.ID, err)
 		}
 		c.Rate = txmodel.Rate{
 			From: tx.Amount.Currency, To: c.Converted.Currency, Value: v, Date: rateDate.UTC(),
@@ -375,4 +318,14 @@ func money(amount, currency string) (txmodel.Money, error) {
 		return txmodel.Money{}, err
 	}
 	return txmodel.Money{Amount: d, Currency: c}, nil
+}
+
+// classify translates PostgreSQL's errors at the store's edge: one that
+// says the database cannot be reached or did not answer in time wraps
+// transactions.ErrUnavailable; the rest pass unchanged.
+func classify(err error) error {
+	if errors.Is(pgkit.Classify(err), pgkit.ErrUnavailable) {
+		return fmt.Errorf("%w: %w", transactions.ErrUnavailable, err)
+	}
+	return err
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/txpersister/txpersister/libs/pgkit"
 	"github.com/txpersister/txpersister/libs/testkit/pgtest"
 	"github.com/txpersister/txpersister/libs/txmodel"
+	"github.com/txpersister/txpersister/services/api/internal/transactions"
 )
 
 // converterMigrations is the converter's schema, which the api reads: the
@@ -47,7 +48,7 @@ func newStore(t *testing.T) (*Store, *pgxpool.Pool) {
 
 var received = time.Date(2024, 9, 11, 12, 0, 0, 0, time.UTC)
 
-func newTx(t *testing.T, id, amount, currency string) NewTransaction {
+func newTx(t *testing.T, id, amount, currency string) transactions.Entry {
 	t.Helper()
 	tx, err := txmodel.ParseTransaction([]byte(fmt.Sprintf(
 		`{"transaction_id": %q, "user_id": "u1", "amount": %q, "currency": %q, "timestamp": "2024-09-11T00:00:00"}`,
@@ -59,11 +60,11 @@ func newTx(t *testing.T, id, amount, currency string) NewTransaction {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return NewTransaction{Transaction: tx, ReceivedAt: received, Message: msg, Headers: map[string]string{"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}}
+	return transactions.Entry{Transaction: tx, ReceivedAt: received, Message: msg, Headers: map[string]string{"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}}
 }
 
-func outcomes(rs []Result) []Outcome {
-	out := make([]Outcome, len(rs))
+func outcomes(rs []transactions.Result) []transactions.Outcome {
+	out := make([]transactions.Outcome, len(rs))
 	for i, r := range rs {
 		out[i] = r.Outcome
 	}
@@ -75,20 +76,20 @@ func TestInsertCreatesReplaysAndConflicts(t *testing.T) {
 	s, pool := newStore(t)
 	ctx := context.Background()
 
-	rs, err := s.Insert(ctx, []NewTransaction{newTx(t, "a", "100", "USD"), newTx(t, "b", "5", "JPY")})
+	rs, err := s.Insert(ctx, []transactions.Entry{newTx(t, "a", "100", "USD"), newTx(t, "b", "5", "JPY")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]Outcome{Created, Created}, outcomes(rs)); diff != "" {
+	if diff := cmp.Diff([]transactions.Outcome{transactions.Created, transactions.Created}, outcomes(rs)); diff != "" {
 		t.Fatalf("first insert (-want +got):\n%s", diff)
 	}
 
 	// "100.00" is the same amount as "100"; a different amount is another transaction.
-	rs, err = s.Insert(ctx, []NewTransaction{newTx(t, "a", "100.00", "USD"), newTx(t, "b", "6", "JPY"), newTx(t, "c", "1", "EUR"), newTx(t, "c", "1", "EUR"), newTx(t, "c", "2", "EUR")})
+	rs, err = s.Insert(ctx, []transactions.Entry{newTx(t, "a", "100.00", "USD"), newTx(t, "b", "6", "JPY"), newTx(t, "c", "1", "EUR"), newTx(t, "c", "1", "EUR"), newTx(t, "c", "2", "EUR")})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]Outcome{Replayed, Conflict, Created, Replayed, Conflict}, outcomes(rs)); diff != "" {
+	if diff := cmp.Diff([]transactions.Outcome{transactions.Replayed, transactions.Conflict, transactions.Created, transactions.Replayed, transactions.Conflict}, outcomes(rs)); diff != "" {
 		t.Fatalf("second insert (-want +got):\n%s", diff)
 	}
 	if got := rs[1].Record.Transaction.Amount.String(); got != "5" {
@@ -113,13 +114,13 @@ func TestInsertConcurrentRetriesStoreOnce(t *testing.T) {
 	ctx := context.Background()
 	const n = 20
 	var wg sync.WaitGroup
-	got := make([]Outcome, n)
+	got := make([]transactions.Outcome, n)
 	errs := make([]error, n)
 	for i := range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rs, err := s.Insert(ctx, []NewTransaction{newTx(t, "same", "42.10", "USD")})
+			rs, err := s.Insert(ctx, []transactions.Entry{newTx(t, "same", "42.10", "USD")})
 			errs[i] = err
 			if err == nil {
 				got[i] = rs[0].Outcome
@@ -133,9 +134,9 @@ func TestInsertConcurrentRetriesStoreOnce(t *testing.T) {
 			t.Fatalf("insert %d: %v", i, errs[i])
 		}
 		switch got[i] {
-		case Created:
+		case transactions.Created:
 			created++
-		case Replayed:
+		case transactions.Replayed:
 		default:
 			t.Errorf("insert %d: outcome %v, want Created or Replayed", i, got[i])
 		}
@@ -156,7 +157,7 @@ func TestGetReadsConversion(t *testing.T) {
 	t.Parallel()
 	s, pool := newStore(t)
 	ctx := context.Background()
-	if _, err := s.Insert(ctx, []NewTransaction{newTx(t, "p", "100", "USD"), newTx(t, "f", "1", "BHD"), newTx(t, "r", "7", "JPY"), newTx(t, "old", "100", "USD")}); err != nil {
+	if _, err := s.Insert(ctx, []transactions.Entry{newTx(t, "p", "100", "USD"), newTx(t, "f", "1", "BHD"), newTx(t, "r", "7", "JPY"), newTx(t, "old", "100", "USD")}); err != nil {
 		t.Fatal(err)
 	}
 	_, err := pool.Exec(ctx, `INSERT INTO conversions (transaction_id, status, converted_amount, target_currency, exchange_rate, rate_date, processed_at,
@@ -204,7 +205,7 @@ func TestGetReadsConversion(t *testing.T) {
 	if r.Status() != txmodel.StatusReceived || r.Transaction.Amount.String() != "7" || !r.ReceivedAt.Equal(received) {
 		t.Errorf("received record = %+v", r)
 	}
-	if _, err := s.Get(ctx, "missing"); !errors.Is(err, ErrNotFound) {
+	if _, err := s.Get(ctx, "missing"); !errors.Is(err, transactions.ErrNotFound) {
 		t.Errorf("Get(missing) err = %v, want ErrNotFound", err)
 	}
 }
@@ -213,7 +214,7 @@ func TestListPaginatesNewestFirst(t *testing.T) {
 	t.Parallel()
 	s, pool := newStore(t)
 	ctx := context.Background()
-	var items []NewTransaction
+	var items []transactions.Entry
 	for i := range 7 {
 		it := newTx(t, fmt.Sprintf("tx%d", i), "1", "USD")
 		it.ReceivedAt = received.Add(time.Duration(i/2) * time.Second) // pairs share received_at: the id breaks ties
@@ -235,7 +236,7 @@ func TestListPaginatesNewestFirst(t *testing.T) {
 		if pages > 10 {
 			t.Fatal("pagination does not end")
 		}
-		p, err := s.List(ctx, Filter{Limit: 3, Cursor: cursor})
+		p, err := s.List(ctx, transactions.Filter{Limit: 3, Cursor: cursor})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -252,13 +253,13 @@ func TestListPaginatesNewestFirst(t *testing.T) {
 	}
 
 	filtered := []struct {
-		f    Filter
+		f    transactions.Filter
 		want []string
 	}{
-		{Filter{Limit: 50, UserID: "u2"}, []string{"tx6"}},
-		{Filter{Limit: 50, Status: txmodel.StatusFailed}, []string{"tx1"}},
-		{Filter{Limit: 50, Status: txmodel.StatusReceived, UserID: "u1"}, []string{"tx5", "tx4", "tx3", "tx2", "tx0"}},
-		{Filter{Limit: 50, Status: txmodel.StatusProcessed}, nil},
+		{transactions.Filter{Limit: 50, UserID: "u2"}, []string{"tx6"}},
+		{transactions.Filter{Limit: 50, Status: txmodel.StatusFailed}, []string{"tx1"}},
+		{transactions.Filter{Limit: 50, Status: txmodel.StatusReceived, UserID: "u1"}, []string{"tx5", "tx4", "tx3", "tx2", "tx0"}},
+		{transactions.Filter{Limit: 50, Status: txmodel.StatusProcessed}, nil},
 	}
 	for _, tt := range filtered {
 		p, err := s.List(ctx, tt.f)
@@ -276,7 +277,7 @@ func TestListPaginatesNewestFirst(t *testing.T) {
 			t.Errorf("List(%+v) next = %q on the only page", tt.f, p.Next)
 		}
 	}
-	if _, err := s.List(ctx, Filter{Limit: 1, Cursor: "!!"}); !errors.Is(err, ErrBadCursor) {
+	if _, err := s.List(ctx, transactions.Filter{Limit: 1, Cursor: "!!"}); !errors.Is(err, transactions.ErrBadCursor) {
 		t.Errorf("bad cursor err = %v, want ErrBadCursor", err)
 	}
 }
@@ -285,7 +286,7 @@ func TestRelayOutboxDeletesOnlyConfirmed(t *testing.T) {
 	t.Parallel()
 	s, _ := newStore(t)
 	ctx := context.Background()
-	if _, err := s.Insert(ctx, []NewTransaction{newTx(t, "a", "1", "USD"), newTx(t, "b", "2", "USD"), newTx(t, "c", "3", "USD")}); err != nil {
+	if _, err := s.Insert(ctx, []transactions.Entry{newTx(t, "a", "1", "USD"), newTx(t, "b", "2", "USD"), newTx(t, "c", "3", "USD")}); err != nil {
 		t.Fatal(err)
 	}
 	boom := errors.New("broker down")
@@ -329,7 +330,7 @@ func TestRelayOutboxSharesWorkBetweenRelays(t *testing.T) {
 	t.Parallel()
 	s, _ := newStore(t)
 	ctx := context.Background()
-	if _, err := s.Insert(ctx, []NewTransaction{newTx(t, "a", "1", "USD"), newTx(t, "b", "2", "USD")}); err != nil {
+	if _, err := s.Insert(ctx, []transactions.Entry{newTx(t, "a", "1", "USD"), newTx(t, "b", "2", "USD")}); err != nil {
 		t.Fatal(err)
 	}
 	// While one relay holds entries, another one sees only the rest.
@@ -392,13 +393,13 @@ func TestUnavailableDatabase(t *testing.T) {
 	}
 	defer pool.Close()
 	s := New(pool)
-	if _, err := s.Insert(ctx, []NewTransaction{newTx(t, "a", "1", "USD")}); !errors.Is(err, ErrUnavailable) {
+	if _, err := s.Insert(ctx, []transactions.Entry{newTx(t, "a", "1", "USD")}); !errors.Is(err, transactions.ErrUnavailable) {
 		t.Errorf("Insert err = %v, want ErrUnavailable", err)
 	}
-	if _, err := s.Get(ctx, "a"); !errors.Is(err, ErrUnavailable) {
+	if _, err := s.Get(ctx, "a"); !errors.Is(err, transactions.ErrUnavailable) {
 		t.Errorf("Get err = %v, want ErrUnavailable", err)
 	}
-	if err := s.Ping(ctx); !errors.Is(err, ErrUnavailable) {
+	if err := s.Ping(ctx); !errors.Is(err, transactions.ErrUnavailable) {
 		t.Errorf("Ping err = %v, want ErrUnavailable", err)
 	}
 }
