@@ -38,6 +38,15 @@ const (
 	CodeDuplicateField = "duplicate_field"
 )
 
+// Codes returns every code a FieldError carries, for metric labels. It
+// returns a new slice on each call.
+func Codes() []string {
+	return []string{
+		CodeRequired, CodeInvalidType, CodeInvalidValue, CodeTooLong, CodeControlChar, CodeNotPositive,
+		CodeTooPrecise, CodeTooLarge, CodeUnknownCurr, CodeInFuture, CodeUnknownField, CodeDuplicateField,
+	}
+}
+
 // FieldError says which field of a transaction is invalid and why.
 type FieldError struct {
 	Field   string `json:"field"`

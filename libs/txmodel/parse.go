@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -23,6 +24,11 @@ const (
 )
 
 var contractFields = []string{FieldTransactionID, FieldUserID, FieldAmount, FieldCurrency, FieldTimestamp}
+
+// Fields returns the JSON fields of a transaction, in the order of the
+// contract: a field error names one of them, or a field the contract does
+// not have. It returns a new slice on each call.
+func Fields() []string { return slices.Clone(contractFields) }
 
 // ParseTransaction decodes and validates one transaction from a JSON object
 // with exactly the fields transaction_id, user_id, amount, currency and
