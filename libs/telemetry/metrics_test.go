@@ -260,3 +260,31 @@ func TestServeMuxRoute(t *testing.T) {
 		})
 	}
 }
+
+func TestHTTPMetricsMakesTheRoutesSeriesAtTheStart(t *testing.T) {
+	m := NewMetrics("test_")
+	hm := NewHTTPMetrics(m, Route{Method: http.MethodPost, Path: "/v1/transactions"})
+	var out strings.Builder
+	m.WritePrometheus(&out)
+	for _, want := range []string{
+		`test_http_requests_total{route="/v1/transactions",method="POST",code="2xx"} 0`,
+		`test_http_requests_total{route="/v1/transactions",method="POST",code="5xx"} 0`,
+		`test_http_request_duration_seconds_count{route="/v1/transactions",method="POST"} 0`,
+	} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("metrics lack %s", want)
+		}
+	}
+	h := hm.Middleware(func(*http.Request) string { return "/v1/transactions" })(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusCreated)
+	}))
+	for _, method := range []string{http.MethodPost, http.MethodPost, "BREW"} {
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(method, "/v1/transactions", nil))
+	}
+	if got := m.Counter(MetricName("http_requests_total", "route", "/v1/transactions", "method", "POST", "code", "2xx")).Get(); got != 2 {
+		t.Errorf("POST 2xx = %d, want 2", got)
+	}
+	if got := m.Counter(MetricName("http_requests_total", "route", "/v1/transactions", "method", "OTHER", "code", "2xx")).Get(); got != 1 {
+		t.Errorf("a route and method not made at the start: OTHER 2xx = %d, want 1", got)
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/VictoriaMetrics/metrics"
 )
 
 // UnmatchedRoute is the route label of requests the route func gives no
@@ -39,6 +41,46 @@ const UnmatchedRoute = "unmatched"
 // The ResponseWriter handed down still implements http.Flusher when the
 // original does, and unwraps for http.ResponseController.
 func HTTPMiddleware(m *Metrics, route func(*http.Request) string) func(http.Handler) http.Handler {
+	return NewHTTPMetrics(m).Middleware(route)
+}
+
+// Route is one route of a service's router: a method and a path template.
+type Route struct {
+	Method, Path string
+}
+
+// HTTPMetrics records requests as HTTPMiddleware says. The series of the
+// routes given to NewHTTPMetrics, with the status classes 2xx, 4xx and 5xx,
+// exist at zero from the start (a ratio over an absent series is no data,
+// and rate() misses the first increment of a series born at 1), and a
+// request on one of them finds its series without building a name.
+type HTTPMetrics struct {
+	m         *Metrics
+	requests  map[requestSeries]*metrics.Counter
+	durations map[Route]*metrics.PrometheusHistogram
+}
+
+type requestSeries struct {
+	Route
+	class string
+}
+
+// NewHTTPMetrics makes the series of routes in m.
+func NewHTTPMetrics(m *Metrics, routes ...Route) *HTTPMetrics {
+	hm := &HTTPMetrics{m: m, requests: map[requestSeries]*metrics.Counter{}, durations: map[Route]*metrics.PrometheusHistogram{}}
+	for _, r := range routes {
+		r.Method = methodLabel(r.Method)
+		for _, class := range []string{"2xx", "4xx", "5xx"} {
+			hm.requests[requestSeries{r, class}] = m.Counter(MetricName("http_requests_total", "route", r.Path, "method", r.Method, "code", class))
+		}
+		hm.durations[r] = m.Histogram(MetricName("http_request_duration_seconds", "route", r.Path, "method", r.Method), LatencyBuckets())
+	}
+	return hm
+}
+
+// Middleware records every request it wraps, by the route that route
+// returns for it (see HTTPMiddleware).
+func (hm *HTTPMetrics) Middleware(route func(*http.Request) string) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			start := time.Now()
@@ -46,21 +88,33 @@ func HTTPMiddleware(m *Metrics, route func(*http.Request) string) func(http.Hand
 			next.ServeHTTP(rec, r)
 			elapsed := time.Since(start).Seconds()
 
-			tpl := ""
+			rt := Route{Method: methodLabel(r.Method)}
 			if route != nil {
-				tpl = route(r)
+				rt.Path = route(r)
 			}
-			if tpl == "" {
-				tpl = UnmatchedRoute
+			if rt.Path == "" {
+				rt.Path = UnmatchedRoute
 			}
-			method := methodLabel(r.Method)
-
-			m.Counter(MetricName("http_requests_total",
-				"route", tpl, "method", method, "code", statusClass(rec.Status()))).Inc()
-			m.Histogram(MetricName("http_request_duration_seconds",
-				"route", tpl, "method", method), LatencyBuckets()).Update(elapsed)
+			hm.counter(rt, statusClass(rec.Status())).Inc()
+			hm.histogram(rt).Update(elapsed)
 		})
 	}
+}
+
+// counter is the requests counter of rt and class: made at the start, or,
+// for a route or class not given to NewHTTPMetrics, looked up by name.
+func (hm *HTTPMetrics) counter(rt Route, class string) *metrics.Counter {
+	if c, ok := hm.requests[requestSeries{rt, class}]; ok {
+		return c
+	}
+	return hm.m.Counter(MetricName("http_requests_total", "route", rt.Path, "method", rt.Method, "code", class))
+}
+
+func (hm *HTTPMetrics) histogram(rt Route) *metrics.PrometheusHistogram {
+	if h, ok := hm.durations[rt]; ok {
+		return h
+	}
+	return hm.m.Histogram(MetricName("http_request_duration_seconds", "route", rt.Path, "method", rt.Method), LatencyBuckets())
 }
 
 // ServeMuxRoute returns the pattern an http.ServeMux matched for r, without
