@@ -337,7 +337,7 @@ func TestAccess(t *testing.T) {
 		t.Errorf("over the limit: %d %v %s, want 429 with Retry-After: 1", rec.Code, rec.Header(), rec.Body)
 	}
 	var metrics strings.Builder
-	h.metrics.WritePrometheus(&metrics)
+	h.metrics.m.WritePrometheus(&metrics)
 	if strings.Contains(metrics.String(), "alice-key") || !strings.Contains(metrics.String(), `test_rate_limited_total{key="alice"} 1`) {
 		t.Errorf("metrics must name the key, never show it:\n%s", metrics.String())
 	}

@@ -19,6 +19,8 @@ var (
 	ErrNotFound = errors.New("transaction not found")
 	// ErrBadCursor: a pagination cursor this api did not write.
 	ErrBadCursor = errors.New("invalid cursor")
+	// ErrConflict: the id is taken by a transaction of other content.
+	ErrConflict = errors.New("transaction id taken by other content")
 	// ErrUnavailable: the database could not be reached or did not answer
 	// in time; the outcome of a write is unknown, and a retry with the same
 	// transaction_id is safe.
