@@ -10,19 +10,18 @@ require (
 	github.com/shopspring/decimal v1.4.0
 	github.com/txpersister/txpersister/libs/amqpx v0.1.0
 	github.com/txpersister/txpersister/libs/testkit v0.1.0
-	github.com/txpersister/txpersister/libs/txclient v0.1.0
+	github.com/txpersister/txpersister/libs/txclient v0.1.1
 	github.com/txpersister/txpersister/libs/txmodel v0.2.0
 )
 
 require (
+	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
 	github.com/go-openapi/jsonpointer v0.22.5 // indirect
 	github.com/go-openapi/swag/jsonname v0.25.5 // indirect
-	github.com/go-resty/resty/v2 v2.17.2 // indirect
 	github.com/gorilla/mux v1.8.0 // indirect
 	github.com/jackc/pgpassfile v1.0.0 // indirect
 	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3 // indirect
 	go.yaml.in/yaml/v4 v4.0.0 // indirect
-	golang.org/x/net v0.43.0 // indirect
 	golang.org/x/text v0.41.0 // indirect
 )
