@@ -11,8 +11,9 @@ require (
 	github.com/gorilla/mux v1.8.1
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/rabbitmq/amqp091-go v1.16.0
-	github.com/txpersister/txpersister/libs/amqpx v0.1.0
-	github.com/txpersister/txpersister/libs/pgkit v0.1.0
+	github.com/txpersister/txpersister/libs/amqpx v0.3.1
+	github.com/txpersister/txpersister/libs/pgkit v0.2.0
+	github.com/txpersister/txpersister/libs/service v0.1.0
 	github.com/txpersister/txpersister/libs/txmodel v0.3.0
 	go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp v0.72.0
 	go.opentelemetry.io/otel v1.47.0
@@ -58,7 +59,7 @@ require (
 	github.com/mfridman/interpolate v0.0.2 // indirect
 	github.com/sethvargo/go-retry v0.5.0 // indirect
 	github.com/shopspring/decimal v1.6.0 // indirect
-	github.com/txpersister/txpersister/libs/telemetry v0.2.0
+	github.com/txpersister/txpersister/libs/telemetry v0.3.0
 	github.com/txpersister/txpersister/libs/testkit v0.1.0
 	go.uber.org/multierr v1.11.0 // indirect
 	golang.org/x/sync v0.25.0

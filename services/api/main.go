@@ -13,19 +13,15 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 
 	"github.com/txpersister/txpersister/libs/amqpx"
-	"github.com/txpersister/txpersister/libs/pgkit"
+	"github.com/txpersister/txpersister/libs/service"
 	"github.com/txpersister/txpersister/libs/telemetry"
 	"github.com/txpersister/txpersister/services/api/internal/auth"
 	"github.com/txpersister/txpersister/services/api/internal/config"
@@ -38,14 +34,7 @@ import (
 // version is set at build time with -ldflags "-X main.version=…".
 var version = "dev"
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr); err != nil {
-		fmt.Fprintf(os.Stderr, "api: %v\n", err)
-		os.Exit(1)
-	}
-}
+func main() { service.Main("api", run) }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
 	cfg, err := config.Load(getenv)
@@ -53,46 +42,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return err
 	}
 	log := telemetry.NewLogger(stderr, cfg.Log, "api")
-
-	switch {
-	case len(args) == 1 && args[0] == "migrate":
-		return store.Migrate(ctx, cfg.DatabaseURL, log)
-	case len(args) == 1 && args[0] == "healthcheck":
-		return telemetry.Probe(ctx, telemetry.LocalURL(cfg.AdminAddr, "/readyz"))
-	case len(args) > 0:
-		return fmt.Errorf("unknown arguments %q (usage: api [migrate|healthcheck])", args)
+	migrate := func(ctx context.Context) error { return store.Migrate(ctx, cfg.DatabaseURL, log) }
+	if handled, err := service.Command(ctx, "api", args, migrate, cfg.AdminAddr); handled {
+		return err
 	}
-
 	if err := cfg.CheckAccess(); err != nil {
 		return err
 	}
 	log.InfoContext(ctx, "starting", "version", version, "config", cfg)
-	shutdownTracing, err := telemetry.SetupTracing(ctx, "api", version)
+	base, err := service.Start(ctx, log, service.Config{
+		Name: "api", Version: version, DatabaseURL: cfg.DatabaseURL, DBMaxConns: cfg.DBMaxConns, Migrate: store.Migrate,
+	})
 	if err != nil {
 		return err
 	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if err := shutdownTracing(ctx); err != nil {
-			log.Warn("flush traces", "err", err)
-		}
-	}()
+	defer base.Close(ctx)
+	st, metrics := store.New(base.Pool), base.Metrics
 
-	if err := store.Migrate(ctx, cfg.DatabaseURL, log); err != nil {
-		return err
-	}
-	pool, err := pgkit.NewPool(ctx, cfg.DatabaseURL, cfg.DBMaxConns)
-	if err != nil {
-		return fmt.Errorf("DATABASE_URL: %w", err)
-	}
-	defer pool.Close()
-	st := store.New(pool)
-
-	metrics := telemetry.NewMetrics("txpersister_")
-	for name, f := range pgkit.PoolGauges(pool) {
-		metrics.Gauge(name, f)
-	}
 	topo := amqpx.DefaultTopology()
 	rel := relay.New(st, relay.Config{
 		Exchange:   topo.Exchange,
@@ -125,29 +91,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	admin := telemetry.NewAdminServer(cfg.AdminAddr, metrics, st.Ping)
-
-	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return telemetry.RunServer(ctx, public, log) })
-	g.Go(func() error { return telemetry.RunServer(ctx, admin, log) })
-	g.Go(func() error { rel.WatchBacklog(ctx); return nil })
-	g.Go(func() error { return runRelays(ctx, cfg, topo, rel, log) })
-	err = g.Wait()
-	log.Info("stopped", "err", err)
-	return err
+	admin := service.NewAdminServer(cfg.AdminAddr, metrics, st.Ping)
+	return service.Run(ctx, log, []*http.Server{public, admin},
+		func(ctx context.Context) error { rel.WatchBacklog(ctx); return nil },
+		func(ctx context.Context) error { return runRelays(ctx, cfg, topo, rel, log) })
 }
 
 // runRelays connects to RabbitMQ, retrying for as long as it takes (the
 // API keeps accepting meanwhile: transactions wait in the outbox), and runs
 // cfg.Relays relay loops, each publishing on its own channel.
 func runRelays(ctx context.Context, cfg config.Config, topo amqpx.Topology, rel *relay.Relay, log *slog.Logger) error {
-	conn, err := amqpx.DialUntil(ctx, cfg.AMQPURL,
-		func(err error, wait time.Duration) {
-			log.WarnContext(ctx, "RabbitMQ unreachable; transactions wait in the outbox", "err", err, "retry_in", wait)
-		},
-		amqpx.WithLogger(log),
-		amqpx.WithConnectionName("txpersister-api"),
-		amqpx.OnConnect(topo.Declare))
+	conn, err := service.DialBroker(ctx, cfg.AMQPURL, "txpersister-api", topo, log, "transactions wait in the outbox")
 	if err != nil {
 		return nil // stopped before the broker came
 	}

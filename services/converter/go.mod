@@ -12,13 +12,13 @@ require (
 	github.com/txpersister/txpersister/libs/amqpx v0.3.1
 	github.com/txpersister/txpersister/libs/pgkit v0.2.0
 	github.com/txpersister/txpersister/libs/ratesclient v0.2.1
-	github.com/txpersister/txpersister/libs/telemetry v0.1.0
+	github.com/txpersister/txpersister/libs/service v0.1.0
+	github.com/txpersister/txpersister/libs/telemetry v0.3.0
 	github.com/txpersister/txpersister/libs/testkit v0.1.0
 	github.com/txpersister/txpersister/libs/txmodel v0.2.0
 	go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp v0.72.0
 	go.opentelemetry.io/otel v1.47.0
 	go.opentelemetry.io/otel/trace v1.47.0
-	golang.org/x/sync v0.25.0
 )
 
 require (
@@ -46,6 +46,7 @@ require (
 	go.opentelemetry.io/proto/otlp v1.11.0 // indirect
 	go.uber.org/multierr v1.11.0 // indirect
 	golang.org/x/net v0.62.0 // indirect
+	golang.org/x/sync v0.25.0 // indirect
 	golang.org/x/sys v0.50.0 // indirect
 	golang.org/x/text v0.44.0 // indirect
 	google.golang.org/genproto/googleapis/api v0.0.0-20261110000943-09e21b237f2c // indirect

@@ -18,19 +18,17 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
 	_ "time/tzdata" // the provider's calendar (Europe/Berlin) where the image has no zone database
 
 	vm "github.com/VictoriaMetrics/metrics"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/txpersister/txpersister/libs/amqpx"
 	"github.com/txpersister/txpersister/libs/pgkit"
 	"github.com/txpersister/txpersister/libs/ratesclient"
+	"github.com/txpersister/txpersister/libs/service"
+	"github.com/txpersister/txpersister/libs/service/envconfig"
 	"github.com/txpersister/txpersister/libs/telemetry"
 	"github.com/txpersister/txpersister/services/converter/internal/config"
 	"github.com/txpersister/txpersister/services/converter/internal/convert"
@@ -42,15 +40,7 @@ import (
 // version is set at build time with -ldflags "-X main.version=…".
 var version = "dev"
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stderr); err != nil {
-		fmt.Fprintf(os.Stderr, "converter: %v\n", err)
-		stop()
-		os.Exit(1)
-	}
-}
+func main() { service.Main("converter", run) }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
 	cfg, err := config.Load(getenv)
@@ -58,78 +48,34 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return err
 	}
 	log := telemetry.NewLogger(stderr, cfg.Log, "converter")
-
-	switch {
-	case len(args) == 1 && args[0] == "migrate":
-		return store.Migrate(ctx, cfg.DatabaseURL, log)
-	case len(args) == 1 && args[0] == "healthcheck":
-		return telemetry.Probe(ctx, telemetry.LocalURL(cfg.AdminAddr, "/readyz"))
-	case len(args) > 0:
-		return fmt.Errorf("unknown arguments %q (usage: converter [migrate|healthcheck])", args)
+	migrate := func(ctx context.Context) error { return store.Migrate(ctx, cfg.DatabaseURL, log) }
+	if handled, err := service.Command(ctx, "converter", args, migrate, cfg.AdminAddr); handled {
+		return err
+	}
+	topo := amqpx.DefaultTopology()
+	topo.RetryDelays, topo.WaitDelay = cfg.RetryDelays, cfg.PendingRetry
+	if err := topo.Validate(); err != nil {
+		return fmt.Errorf("RETRY_DELAYS: %w", err)
 	}
 
 	log.InfoContext(ctx, "starting", "version", version, "config", cfg)
-	shutdownTracing, err := telemetry.SetupTracing(ctx, "converter", version)
-	if err != nil {
-		return err
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if err := shutdownTracing(ctx); err != nil {
-			log.Warn("flush traces", "err", err)
-		}
-	}()
-
-	if err := store.Migrate(ctx, cfg.DatabaseURL, log); err != nil {
-		return err
-	}
-	pool, err := pgkit.NewPool(ctx, cfg.DatabaseURL, cfg.DBMaxConns)
-	if err != nil {
-		return fmt.Errorf("DATABASE_URL: %w", err)
-	}
-	defer pool.Close()
-	st := store.New(pool)
-
-	metrics := telemetry.NewMetrics("txpersister_")
-	for name, f := range pgkit.PoolGauges(pool) {
-		metrics.Gauge(name, f)
-	}
-	rates, err := ratesclient.New(ratesclient.Config{
-		BaseURL:  cfg.RatesURL,
-		Provider: cfg.RatesProvider,
-		Timeout:  cfg.RatesTimeout,
-		Calendar: cfg.Rule.Publication.Zone,
-		// A transaction that waited for its day's rate comes back after
-		// RATES_PENDING_RETRY: the answer that made it wait must be asked
-		// again by then.
-		ProvisionalTTL: min(ratesclient.DefaultProvisionalTTL, cfg.PendingRetry/2),
-		// The client span is named by the method alone, as OpenTelemetry's
-		// HTTP conventions say for a client without a route template.
-		HTTPClient: &http.Client{Transport: otelhttp.NewTransport(http.DefaultTransport,
-			otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method }))},
-		Observer: newRatesObserver(metrics, cfg.RatesProvider),
+	base, err := service.Start(ctx, log, service.Config{
+		Name: "converter", Version: version, DatabaseURL: cfg.DatabaseURL, DBMaxConns: cfg.DBMaxConns, Migrate: store.Migrate,
 	})
 	if err != nil {
-		return fmt.Errorf("rates client: %w", err)
+		return err
+	}
+	defer base.Close(ctx)
+	st, metrics := store.New(base.Pool), base.Metrics
+	rates, err := newRates(cfg, metrics)
+	if err != nil {
+		return err
 	}
 	if err := checkTarget(ctx, rates, cfg, log); err != nil {
 		return err
 	}
 
-	topo := amqpx.DefaultTopology()
-	topo.RetryDelays = cfg.RetryDelays
-	topo.WaitDelay = cfg.PendingRetry
-	if err := topo.Validate(); err != nil {
-		return fmt.Errorf("RETRY_DELAYS: %w", err)
-	}
-	conn, err := amqpx.DialUntil(ctx, cfg.AMQPURL,
-		func(err error, wait time.Duration) {
-			log.WarnContext(ctx, "RabbitMQ unreachable; waiting", "err", err, "retry_in", wait)
-		},
-		amqpx.WithLogger(log),
-		amqpx.WithConnectionName("txpersister-converter"),
-		amqpx.OnConnect(topo.Declare))
+	conn, err := service.DialBroker(ctx, cfg.AMQPURL, "txpersister-converter", topo, log, "waiting")
 	if err != nil {
 		return nil // stopped before the broker came
 	}
@@ -154,10 +100,44 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		// ack lost with the process is a redelivery, which changes nothing.
 		amqpx.WithBatchedAcks(max(cfg.Prefetch/4, 2), 5*time.Millisecond))
 
-	// The provider is asked at most every few seconds, however often the
-	// probe comes.
+	admin := service.NewAdminServer(cfg.AdminAddr, metrics, readyCheck(st, conn, consumer, rates, cfg, topo))
+	return service.Run(ctx, log, []*http.Server{admin}, func(ctx context.Context) error {
+		log.InfoContext(ctx, "consuming", "queue", topo.Queue, "prefetch", cfg.Prefetch, "concurrency", cfg.Concurrency, "target", cfg.Target.Code(),
+			"rate_rule", string(cfg.Rule.Kind))
+		return consumer.Run(ctx, w.Handle)
+	})
+}
+
+// newRates is the rates provider's client, traced and measured.
+func newRates(cfg config.Config, metrics *telemetry.Metrics) (*ratesclient.Client, error) {
+	rates, err := ratesclient.New(ratesclient.Config{
+		BaseURL:  cfg.RatesURL,
+		Provider: cfg.RatesProvider,
+		Timeout:  cfg.RatesTimeout,
+		Calendar: cfg.Rule.Publication.Zone,
+		// A transaction that waited for its day's rate comes back after
+		// RATES_PENDING_RETRY: the answer that made it wait must be asked
+		// again by then.
+		ProvisionalTTL: min(ratesclient.DefaultProvisionalTTL, cfg.PendingRetry/2),
+		// The client span is named by the method alone, as OpenTelemetry's
+		// HTTP conventions say for a client without a route template.
+		HTTPClient: &http.Client{Transport: otelhttp.NewTransport(http.DefaultTransport,
+			otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string { return r.Method }))},
+		Observer: newRatesObserver(metrics, cfg.RatesProvider),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("rates client: %w", err)
+	}
+	return rates, nil
+}
+
+// readyCheck is the converter's readiness: PostgreSQL answers, the broker
+// is connected and consumed, and the provider answers its latest quotes
+// (asked at most every few seconds, however often the probe comes). Its
+// error names the dependency that fails.
+func readyCheck(st *store.Store, conn *amqpx.Conn, consumer *amqpx.Consumer, rates *ratesclient.Client, cfg config.Config, topo amqpx.Topology) func(context.Context) error {
 	ratesReady := readiness.Cached(func(ctx context.Context) error { return rates.Check(ctx, cfg.Target.Code()) }, 5*time.Second, time.Now)
-	ready := func(ctx context.Context) error {
+	return func(ctx context.Context) error {
 		if err := st.Ping(ctx); err != nil {
 			return fmt.Errorf("PostgreSQL: %w", err)
 		}
@@ -172,18 +152,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		}
 		return nil
 	}
-	admin := telemetry.NewAdminServer(cfg.AdminAddr, metrics, ready)
-
-	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return telemetry.RunServer(ctx, admin, log) })
-	g.Go(func() error {
-		log.InfoContext(ctx, "consuming", "queue", topo.Queue, "prefetch", cfg.Prefetch, "concurrency", cfg.Concurrency, "target", cfg.Target.Code(),
-			"rate_rule", string(cfg.Rule.Kind))
-		return consumer.Run(ctx, w.Handle)
-	})
-	err = g.Wait()
-	log.Info("stopped", "err", err)
-	return err
 }
 
 // checkTarget asks the provider, once, for its latest euro quotes: a
@@ -198,7 +166,7 @@ func checkTarget(ctx context.Context, rates *ratesclient.Client, cfg config.Conf
 	switch {
 	case errors.Is(err, ratesclient.ErrNotFound):
 		return fmt.Errorf("TARGET_CURRENCY %s: the rates provider (%s at %s) does not quote it: %w",
-			cfg.Target.Code(), cfg.RatesProvider, telemetry.Redact(cfg.RatesURL), err)
+			cfg.Target.Code(), cfg.RatesProvider, envconfig.Redact(cfg.RatesURL), err)
 	case err != nil:
 		log.WarnContext(ctx, "the rates provider does not answer as it should yet; converting waits for it", "err", err)
 	}

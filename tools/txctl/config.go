@@ -14,7 +14,7 @@ import (
 
 	"github.com/txpersister/txpersister/libs/amqpx"
 	"github.com/txpersister/txpersister/libs/pgkit"
-	"github.com/txpersister/txpersister/libs/telemetry"
+	"github.com/txpersister/txpersister/libs/service/envconfig"
 )
 
 // Defaults of the configuration: the services' own.
@@ -33,7 +33,7 @@ type config struct {
 }
 
 func loadConfig(getenv func(string) string) (config, error) {
-	e := telemetry.NewEnv(getenv)
+	e := envconfig.NewEnv(getenv)
 	c := config{
 		DatabaseURL: e.URL("DATABASE_URL", defaultDatabaseURL, "postgres", "postgresql"),
 		AMQPURL:     e.URL("AMQP_URL", defaultAMQPURL, "amqp", "amqps"),
@@ -62,7 +62,7 @@ func topology(delays []time.Duration, wait time.Duration) (amqpx.Topology, error
 func openDB(ctx context.Context, c config) (*pgxpool.Pool, error) {
 	pool, err := pgkit.NewPool(ctx, c.DatabaseURL, 2)
 	if err != nil {
-		return nil, fmt.Errorf("DATABASE_URL %s: %w", telemetry.Redact(c.DatabaseURL), err)
+		return nil, fmt.Errorf("DATABASE_URL %s: %w", envconfig.Redact(c.DatabaseURL), err)
 	}
 	return pool, nil
 }

@@ -8,8 +8,8 @@ require (
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/rabbitmq/amqp091-go v1.16.0
 	github.com/txpersister/txpersister/libs/amqpx v0.3.1
-	github.com/txpersister/txpersister/libs/pgkit v0.1.0
-	github.com/txpersister/txpersister/libs/telemetry v0.1.0
+	github.com/txpersister/txpersister/libs/pgkit v0.2.0
+	github.com/txpersister/txpersister/libs/service v0.1.0
 	github.com/txpersister/txpersister/libs/testkit v0.1.0
 	github.com/txpersister/txpersister/libs/txmodel v0.1.0
 )
@@ -31,6 +31,7 @@ require (
 	github.com/pressly/goose/v3 v3.30.0 // indirect
 	github.com/sethvargo/go-retry v0.5.0 // indirect
 	github.com/shopspring/decimal v1.6.0 // indirect
+	github.com/txpersister/txpersister/libs/telemetry v0.3.0 // indirect
 	github.com/valyala/fastrand v1.1.0 // indirect
 	github.com/valyala/histogram v1.2.0 // indirect
 	go.opentelemetry.io/auto/sdk v1.2.1 // indirect

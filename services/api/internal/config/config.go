@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/txpersister/txpersister/libs/service/envconfig"
 	"github.com/txpersister/txpersister/libs/telemetry"
 	"github.com/txpersister/txpersister/services/api/internal/auth"
 )
@@ -48,7 +49,7 @@ const (
 // A bad value is an error naming its variable; all bad values are reported
 // at once.
 func Load(getenv func(string) string) (Config, error) {
-	e := telemetry.NewEnv(getenv)
+	e := envconfig.NewEnv(getenv)
 	c := Config{
 		DatabaseURL:     e.URL("DATABASE_URL", DefaultDatabaseURL, "postgres", "postgresql"),
 		AMQPURL:         e.URL("AMQP_URL", DefaultAMQPURL, "amqp", "amqps"),
@@ -87,8 +88,8 @@ func (c Config) CheckAccess() error {
 // URLs are masked.
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
-		slog.String("DATABASE_URL", telemetry.Redact(c.DatabaseURL)),
-		slog.String("AMQP_URL", telemetry.Redact(c.AMQPURL)),
+		slog.String("DATABASE_URL", envconfig.Redact(c.DatabaseURL)),
+		slog.String("AMQP_URL", envconfig.Redact(c.AMQPURL)),
 		slog.String("HTTP_ADDR", c.HTTPAddr),
 		slog.String("ADMIN_ADDR", c.AdminAddr),
 		slog.String("LOG_LEVEL", c.Log.Level),
@@ -109,7 +110,7 @@ func (c Config) LogValue() slog.Value {
 }
 
 // loadKeys reads API_KEYS and the file API_KEYS_FILE names.
-func loadKeys(e *telemetry.Env, getenv func(string) string) []auth.Key {
+func loadKeys(e *envconfig.Env, getenv func(string) string) []auth.Key {
 	var keys []auth.Key
 	if v := getenv("API_KEYS"); v != "" {
 		k, err := auth.ParseKeys(strings.NewReader(v))

@@ -9,6 +9,7 @@ import (
 
 	"github.com/txpersister/txpersister/libs/amqpx"
 	"github.com/txpersister/txpersister/libs/ratesclient"
+	"github.com/txpersister/txpersister/libs/service/envconfig"
 	"github.com/txpersister/txpersister/libs/telemetry"
 	"github.com/txpersister/txpersister/libs/txmodel"
 	"github.com/txpersister/txpersister/services/converter/internal/raterule"
@@ -51,7 +52,7 @@ const (
 // Load reads the configuration through getenv; every bad variable is
 // reported by name.
 func Load(getenv func(string) string) (Config, error) {
-	e := telemetry.NewEnv(getenv)
+	e := envconfig.NewEnv(getenv)
 	c := Config{
 		DatabaseURL:   e.URL("DATABASE_URL", DefaultDatabaseURL, "postgres", "postgresql"),
 		AMQPURL:       e.URL("AMQP_URL", DefaultAMQPURL, "amqp", "amqps"),
@@ -102,12 +103,12 @@ func Load(getenv func(string) string) (Config, error) {
 // LogValue is the configuration as logged at start, passwords masked.
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
-		slog.String("DATABASE_URL", telemetry.Redact(c.DatabaseURL)),
-		slog.String("AMQP_URL", telemetry.Redact(c.AMQPURL)),
+		slog.String("DATABASE_URL", envconfig.Redact(c.DatabaseURL)),
+		slog.String("AMQP_URL", envconfig.Redact(c.AMQPURL)),
 		slog.String("ADMIN_ADDR", c.AdminAddr),
 		slog.String("LOG_LEVEL", c.Log.Level),
 		slog.String("LOG_FORMAT", c.Log.Format),
-		slog.String("RATES_API_URL", telemetry.Redact(c.RatesURL)),
+		slog.String("RATES_API_URL", envconfig.Redact(c.RatesURL)),
 		slog.String("RATES_PROVIDER", c.RatesProvider),
 		slog.Duration("RATES_TIMEOUT", c.RatesTimeout),
 		slog.String("TARGET_CURRENCY", c.Target.Code()),

@@ -1,4 +1,4 @@
-package telemetry
+package service
 
 import (
 	"context"
@@ -24,7 +24,7 @@ const probeBodyLimit = 512
 // It is what a service's "healthcheck" argument runs, so that a container
 // image with no shell or curl can still be health-checked:
 //
-//	err := telemetry.Probe(ctx, telemetry.LocalURL(cfg.AdminAddr, "/readyz"))
+//	err := service.Probe(ctx, service.LocalURL(cfg.AdminAddr, "/readyz"))
 //
 // Proxy settings from the environment are ignored: the target is the
 // process itself.

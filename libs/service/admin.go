@@ -1,4 +1,4 @@
-package telemetry
+package service
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"time"
+
+	"github.com/txpersister/txpersister/libs/telemetry"
 )
 
 // ReadyTimeout bounds one readiness check made for GET /readyz.
@@ -16,7 +18,7 @@ const ReadyTimeout = 2 * time.Second
 // with timeouts that suit it: generous enough for a 30 s CPU profile, short
 // enough that a stuck client cannot hold a connection for long. Run it with
 // RunServer.
-func NewAdminServer(addr string, m *Metrics, ready func(ctx context.Context) error) *http.Server {
+func NewAdminServer(addr string, m *telemetry.Metrics, ready func(ctx context.Context) error) *http.Server {
 	return &http.Server{
 		Addr:              addr,
 		Handler:           NewAdminHandler(m, ready),
@@ -41,15 +43,15 @@ func NewAdminServer(addr string, m *Metrics, ready func(ctx context.Context) err
 // A nil ready means always ready; a nil m serves only the runtime and
 // process metrics. ready gets a context that ends after ReadyTimeout and
 // should give up then; if it does not, the answer is 503 regardless.
-func NewAdminHandler(m *Metrics, ready func(ctx context.Context) error) http.Handler {
+func NewAdminHandler(m *telemetry.Metrics, ready func(ctx context.Context) error) http.Handler {
 	return newAdminHandler(m, ready, ReadyTimeout)
 }
 
 // newAdminHandler is NewAdminHandler with the readiness timeout as a
 // parameter, so tests need not wait for the real one.
-func newAdminHandler(m *Metrics, ready func(ctx context.Context) error, readyTimeout time.Duration) http.Handler {
+func newAdminHandler(m *telemetry.Metrics, ready func(ctx context.Context) error, readyTimeout time.Duration) http.Handler {
 	if m == nil {
-		m = NewMetrics("")
+		m = telemetry.NewMetrics("")
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {

@@ -1,4 +1,4 @@
-package telemetry
+package service
 
 import (
 	"bytes"
@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/txpersister/txpersister/libs/telemetry"
 )
 
 // syncBuffer is a bytes.Buffer safe for a logger and a test to share.
@@ -45,7 +47,7 @@ func TestServeUntilContextDone(t *testing.T) {
 		_, _ = w.Write([]byte("hi")) // the client's read is what the test checks
 	})}
 	var logs syncBuffer
-	log := NewLogger(&logs, LogConfig{Format: "json"}, "test")
+	log := telemetry.NewLogger(&logs, telemetry.LogConfig{Format: "json"}, "test")
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -1,4 +1,4 @@
-package telemetry
+package service
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/txpersister/txpersister/libs/telemetry"
 )
 
 // get fetches url and returns the status and body.
@@ -32,7 +34,7 @@ func get(t *testing.T, client *http.Client, method, url string) (int, string) {
 
 // newAdmin serves an admin handler whose readiness check times out after
 // readyTimeout, for the length of the test.
-func newAdmin(t *testing.T, m *Metrics, ready func(context.Context) error, readyTimeout time.Duration) *httptest.Server {
+func newAdmin(t *testing.T, m *telemetry.Metrics, ready func(context.Context) error, readyTimeout time.Duration) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewServer(newAdminHandler(m, ready, readyTimeout))
 	t.Cleanup(srv.Close)
@@ -70,7 +72,7 @@ func TestAdminReadyz(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := newAdmin(t, NewMetrics(""), tt.ready, 50*time.Millisecond)
+			srv := newAdmin(t, telemetry.NewMetrics(""), tt.ready, 50*time.Millisecond)
 			code, body := get(t, srv.Client(), http.MethodGet, srv.URL+"/readyz")
 			if code != tt.wantCode || !strings.Contains(body, tt.wantBody) {
 				t.Errorf("GET /readyz = %d %q, want %d with %q", code, body, tt.wantCode, tt.wantBody)
@@ -80,7 +82,7 @@ func TestAdminReadyz(t *testing.T) {
 }
 
 func TestAdminEndpoints(t *testing.T) {
-	m := NewMetrics("txp_test_")
+	m := telemetry.NewMetrics("txp_test_")
 	m.Counter("things_total").Add(5)
 	srv := newAdmin(t, m, nil, ReadyTimeout)
 
@@ -112,7 +114,7 @@ func TestAdminEndpoints(t *testing.T) {
 }
 
 func TestNewAdminServer(t *testing.T) {
-	srv := NewAdminServer("127.0.0.1:0", NewMetrics(""), nil)
+	srv := NewAdminServer("127.0.0.1:0", telemetry.NewMetrics(""), nil)
 	if srv.Addr != "127.0.0.1:0" {
 		t.Errorf("Addr = %q, want 127.0.0.1:0", srv.Addr)
 	}

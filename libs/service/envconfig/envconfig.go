@@ -1,4 +1,7 @@
-package telemetry
+// Package envconfig reads a service's configuration from environment
+// variables: one syntax and one meaning for each name across the
+// services, and every bad variable reported at once, by name.
+package envconfig
 
 import (
 	"errors"
@@ -7,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/txpersister/txpersister/libs/telemetry"
 )
 
 // Env reads a service's configuration from environment variables and
@@ -150,8 +155,8 @@ func (e *Env) Durations(name string, def []time.Duration) []time.Duration {
 }
 
 // Log returns the logging configuration from LOG_LEVEL and LOG_FORMAT.
-func (e *Env) Log() LogConfig {
-	c, err := ParseLogConfig(e.getenv("LOG_LEVEL"), e.getenv("LOG_FORMAT"))
+func (e *Env) Log() telemetry.LogConfig {
+	c, err := telemetry.ParseLogConfig(e.getenv("LOG_LEVEL"), e.getenv("LOG_FORMAT"))
 	if err != nil {
 		e.errs = append(e.errs, err)
 	}
