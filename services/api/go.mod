@@ -12,7 +12,8 @@ require (
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/rabbitmq/amqp091-go v1.16.0
 	github.com/txpersister/txpersister/libs/amqpx v0.3.1
-	github.com/txpersister/txpersister/libs/pgkit v0.2.0
+	github.com/txpersister/txpersister/libs/batch v0.1.0
+	github.com/txpersister/txpersister/libs/pgkit v0.3.0
 	github.com/txpersister/txpersister/libs/service v0.1.0
 	github.com/txpersister/txpersister/libs/txmodel v0.3.0
 	go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp v0.72.0

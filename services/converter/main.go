@@ -25,7 +25,7 @@ import (
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
 
 	"github.com/txpersister/txpersister/libs/amqpx"
-	"github.com/txpersister/txpersister/libs/pgkit"
+	"github.com/txpersister/txpersister/libs/batch"
 	"github.com/txpersister/txpersister/libs/ratesclient"
 	"github.com/txpersister/txpersister/libs/service"
 	"github.com/txpersister/txpersister/libs/service/envconfig"
@@ -91,7 +91,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		}
 	}()
 	// Concurrent messages share the round trip and commit of their writes.
-	saver := st.Batched(pgkit.BatchConfig{Flushers: 2, MaxSize: cfg.Prefetch, Timeout: 10 * time.Second})
+	saver := st.Batched(batch.Config{Flushers: 2, MaxSize: cfg.Prefetch, Timeout: 10 * time.Second})
 	defer saver.Close()
 	w := worker.New(convert.New(rates, saver, cfg.Target, cfg.Rule, time.Now), amqpx.NewRetrier(pub, topo), topo, log, metrics, time.Now)
 	consumer := amqpx.NewConsumer(conn, topo.Queue, cfg.Prefetch,

@@ -5,7 +5,7 @@ go 1.26.0
 require (
 	github.com/google/go-cmp v0.7.0
 	github.com/jackc/pgx/v5 v5.12.0
-	github.com/txpersister/txpersister/libs/pgkit v0.1.0
+	github.com/txpersister/txpersister/libs/pgkit v0.3.0
 	github.com/txpersister/txpersister/libs/testkit v0.1.0
 	github.com/txpersister/txpersister/libs/txmodel v0.1.0
 )

@@ -2,7 +2,7 @@
 // store each with its outbox entry, and read transactions back.
 //
 // Concurrent requests share database round trips and commits: Accept hands
-// its transaction to a pgkit.Batcher, whose flushers write what is queued in
+// its transaction to a batch.Batcher, whose flushers write what is queued in
 // one statement. A lone request is written at once; under load a batch
 // holds what arrived during the previous round trip.
 package ingest
@@ -15,7 +15,7 @@ import (
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/propagation"
 
-	"github.com/txpersister/txpersister/libs/pgkit"
+	"github.com/txpersister/txpersister/libs/batch"
 	"github.com/txpersister/txpersister/libs/txmodel"
 	"github.com/txpersister/txpersister/services/api/internal/store"
 	"github.com/txpersister/txpersister/services/api/internal/transactions"
@@ -34,27 +34,27 @@ type Store interface {
 var _ Store = (*store.Store)(nil)
 
 // BatchConfig is how concurrent Accepts share round trips; see
-// pgkit.BatchConfig.
-type BatchConfig = pgkit.BatchConfig
+// batch.Config.
+type BatchConfig = batch.Config
 
 // Service accepts and reads transactions. Close stops it.
 type Service struct {
 	store     Store
 	now       func() time.Time
 	prop      propagation.TextMapPropagator
-	batcher   *pgkit.Batcher[transactions.Entry, transactions.Result]
+	batcher   *batch.Batcher[transactions.Entry, transactions.Result]
 	committed func()
 }
 
 // New returns a Service on st. now is the clock (time.Now in production).
 // committed, when not nil, is called after every commit that created
 // transactions, and so outbox entries: the relay's Wake.
-func New(st Store, now func() time.Time, batch BatchConfig, committed func()) *Service {
+func New(st Store, now func() time.Time, cfg BatchConfig, committed func()) *Service {
 	if committed == nil {
 		committed = func() {}
 	}
 	s := &Service{store: st, now: now, prop: otel.GetTextMapPropagator(), committed: committed}
-	s.batcher = pgkit.NewBatcher(s.insert, batch)
+	s.batcher = batch.New(s.insert, cfg)
 	return s
 }
 

@@ -21,6 +21,7 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/txpersister/txpersister/libs/batch"
 	"github.com/txpersister/txpersister/libs/pgkit"
 	"github.com/txpersister/txpersister/libs/txmodel"
 )
@@ -251,18 +252,18 @@ func orNull(s string) *string {
 }
 
 // BatchSaver records outcomes of concurrent callers in shared round trips
-// (see pgkit.Batcher), each inside a CLIENT span of its own, and waits out
+// (see batch.Batcher), each inside a CLIENT span of its own, and waits out
 // PostgreSQL's outages. Close stops it.
 type BatchSaver struct {
-	b       *pgkit.Batcher[Outcome, Saved]
+	b       *batch.Batcher[Outcome, Saved]
 	tracer  trace.Tracer
 	maxWait time.Duration
 }
 
 // Batched returns a BatchSaver writing through s.
-func (s *Store) Batched(cfg pgkit.BatchConfig) *BatchSaver {
+func (s *Store) Batched(cfg batch.Config) *BatchSaver {
 	return &BatchSaver{
-		b:       pgkit.NewBatcher(s.SaveBatch, cfg),
+		b:       batch.New(s.SaveBatch, cfg),
 		tracer:  otel.Tracer("github.com/txpersister/txpersister/services/converter/internal/store"),
 		maxWait: 5 * time.Second,
 	}

@@ -17,7 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/txpersister/txpersister/libs/pgkit"
+	"github.com/txpersister/txpersister/libs/batch"
 	"github.com/txpersister/txpersister/libs/testkit/pgtest"
 	"github.com/txpersister/txpersister/libs/txmodel"
 )
@@ -156,7 +156,7 @@ func TestSaveBatchReportsEachOutcome(t *testing.T) {
 func TestBatchSaverSharesRoundTrips(t *testing.T) {
 	t.Parallel()
 	s, pool := newStore(t)
-	b := s.Batched(pgkit.BatchConfig{Flushers: 2, MaxSize: 50})
+	b := s.Batched(batch.Config{Flushers: 2, MaxSize: 50})
 	defer b.Close()
 	var wg sync.WaitGroup
 	for i := range 100 {
@@ -265,7 +265,7 @@ func TestSaveBatchIsolatesWhatPostgreSQLRefuses(t *testing.T) {
 		t.Errorf("refusals do not name their SQLSTATE: %v; %v", saved[1].Err, saved[2].Err)
 	}
 
-	b := s.Batched(pgkit.BatchConfig{Flushers: 1, MaxSize: 10, Window: 50 * time.Millisecond})
+	b := s.Batched(batch.Config{Flushers: 1, MaxSize: 10, Window: 50 * time.Millisecond})
 	defer b.Close()
 	var wg sync.WaitGroup
 	errs := make([]error, 3)
@@ -334,7 +334,7 @@ func TestBatchSaverWaitsOutAnOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	b := New(pool).Batched(pgkit.BatchConfig{Flushers: 1, MaxSize: 10})
+	b := New(pool).Batched(batch.Config{Flushers: 1, MaxSize: 10})
 	t.Cleanup(b.Close)
 	failed := func(id string) txmodel.Conversion {
 		return txmodel.Conversion{TransactionID: id, Status: txmodel.StatusFailed, FailureReason: "x", ProcessedAt: time.Now()}

@@ -1,4 +1,4 @@
-package pgkit_test
+package batch_test
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/txpersister/txpersister/libs/pgkit"
+	"github.com/txpersister/txpersister/libs/batch"
 )
 
 func TestBatcherGroupsConcurrentCalls(t *testing.T) {
@@ -24,7 +24,7 @@ func TestBatcherGroupsConcurrentCalls(t *testing.T) {
 		}
 		return out, nil
 	}
-	b := pgkit.NewBatcher(fn, pgkit.BatchConfig{Flushers: 1, MaxSize: 100})
+	b := batch.New(fn, batch.Config{Flushers: 1, MaxSize: 100})
 	defer b.Close()
 
 	const n = 50
@@ -72,7 +72,7 @@ func TestBatcherRespectsMaxSize(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 		return in, nil
 	}
-	b := pgkit.NewBatcher(fn, pgkit.BatchConfig{Flushers: 2, MaxSize: 7, Window: time.Millisecond})
+	b := batch.New(fn, batch.Config{Flushers: 2, MaxSize: 7, Window: time.Millisecond})
 	defer b.Close()
 	var wg sync.WaitGroup
 	for i := range 100 {
@@ -92,20 +92,20 @@ func TestBatcherRespectsMaxSize(t *testing.T) {
 
 func TestBatcherErrorsAndCancellation(t *testing.T) {
 	boom := errors.New("boom")
-	b := pgkit.NewBatcher(func(context.Context, []int) ([]int, error) { return nil, boom }, pgkit.BatchConfig{})
+	b := batch.New(func(context.Context, []int) ([]int, error) { return nil, boom }, batch.Config{})
 	if _, err := b.Do(context.Background(), 1); !errors.Is(err, boom) {
 		t.Errorf("err = %v, want the batch's error", err)
 	}
 	b.Close()
-	if _, err := b.Do(context.Background(), 1); !errors.Is(err, pgkit.ErrBatcherClosed) {
+	if _, err := b.Do(context.Background(), 1); !errors.Is(err, batch.ErrClosed) {
 		t.Errorf("after Close: err = %v, want ErrBatcherClosed", err)
 	}
 
 	var written atomic.Int64
-	slow := pgkit.NewBatcher(func(_ context.Context, in []int) ([]int, error) {
+	slow := batch.New(func(_ context.Context, in []int) ([]int, error) {
 		written.Add(int64(len(in)))
 		return in, nil
-	}, pgkit.BatchConfig{})
+	}, batch.Config{})
 	defer slow.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -120,11 +120,11 @@ func TestBatcherErrorsAndCancellation(t *testing.T) {
 func TestBatcherCloseFlushesQueuedCalls(t *testing.T) {
 	release := make(chan struct{})
 	var written atomic.Int64
-	b := pgkit.NewBatcher(func(_ context.Context, in []int) ([]int, error) {
+	b := batch.New(func(_ context.Context, in []int) ([]int, error) {
 		<-release
 		written.Add(int64(len(in)))
 		return in, nil
-	}, pgkit.BatchConfig{Flushers: 1, MaxSize: 2})
+	}, batch.Config{Flushers: 1, MaxSize: 2})
 	var wg sync.WaitGroup
 	for i := range 6 {
 		wg.Add(1)
@@ -147,7 +147,7 @@ func TestBatcherCloseFlushesQueuedCalls(t *testing.T) {
 }
 
 func BenchmarkBatcher(b *testing.B) {
-	bt := pgkit.NewBatcher(func(_ context.Context, in []int) ([]int, error) { return in, nil }, pgkit.BatchConfig{Flushers: 2, MaxSize: 100})
+	bt := batch.New(func(_ context.Context, in []int) ([]int, error) { return in, nil }, batch.Config{Flushers: 2, MaxSize: 100})
 	defer bt.Close()
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {

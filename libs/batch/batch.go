@@ -1,4 +1,8 @@
-package pgkit
+// Package batch groups concurrent calls into batches: many callers share
+// one call of a function that handles a batch, such as one database round
+// trip and one commit for every caller (group commit), with results
+// handed back to each caller in its own order.
+package batch
 
 import (
 	"context"
@@ -8,15 +12,15 @@ import (
 	"time"
 )
 
-// ErrBatcherClosed: Do was called after Close.
-var ErrBatcherClosed = errors.New("batcher closed")
+// ErrClosed: Do was called after Close.
+var ErrClosed = errors.New("batcher closed")
 
-// BatchFunc writes a batch in one round trip and returns one result per
+// Func writes a batch in one round trip and returns one result per
 // item, in order; an error fails every item of the batch.
-type BatchFunc[In, Out any] func(ctx context.Context, items []In) ([]Out, error)
+type Func[In, Out any] func(ctx context.Context, items []In) ([]Out, error)
 
-// BatchConfig tunes a Batcher.
-type BatchConfig struct {
+// Config tunes a Batcher.
+type Config struct {
 	// Flushers is how many batches may be in flight at once (at least 1).
 	Flushers int
 	// MaxSize bounds a batch (at least 1).
@@ -36,8 +40,8 @@ type BatchConfig struct {
 // PostgreSQL take many times the transactions it could commit one by one.
 // It is safe for concurrent use.
 type Batcher[In, Out any] struct {
-	fn    BatchFunc[In, Out]
-	cfg   BatchConfig
+	fn    Func[In, Out]
+	cfg   Config
 	calls chan *call[In, Out]
 	stop  chan struct{}
 	wg    sync.WaitGroup
@@ -60,8 +64,8 @@ type result[Out any] struct {
 	err error
 }
 
-// NewBatcher starts a Batcher that flushes with fn. Close stops it.
-func NewBatcher[In, Out any](fn BatchFunc[In, Out], cfg BatchConfig) *Batcher[In, Out] {
+// New starts a Batcher that flushes with fn. Close stops it.
+func New[In, Out any](fn Func[In, Out], cfg Config) *Batcher[In, Out] {
 	cfg.Flushers = max(cfg.Flushers, 1)
 	cfg.MaxSize = max(cfg.MaxSize, 1)
 	if cfg.Timeout <= 0 {
@@ -82,14 +86,14 @@ func NewBatcher[In, Out any](fn BatchFunc[In, Out], cfg BatchConfig) *Batcher[In
 // Do adds item to the next batch and waits for its result. It returns ctx's
 // error if ctx ends before the item was flushed (the item may still be
 // written, in a batch already under way: retrying must be safe), and
-// ErrBatcherClosed after Close.
+// ErrClosed after Close.
 func (b *Batcher[In, Out]) Do(ctx context.Context, item In) (Out, error) {
 	c := &call[In, Out]{ctx: ctx, item: item, done: make(chan result[Out], 1)}
 	var zero Out
 	b.mu.RLock()
 	if b.closed {
 		b.mu.RUnlock()
-		return zero, ErrBatcherClosed
+		return zero, ErrClosed
 	}
 	select {
 	case b.calls <- c:
