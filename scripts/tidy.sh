@@ -9,7 +9,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 prefix=github.com/txpersister/txpersister
-libs=$(cd "$root" && ls -d libs/*/)
+# Our modules other modules require: the libs, and each service's schema.
+libs=$(cd "$root" && ls -d libs/*/ services/*/schema/)
 
 # version prints a module's current version from versions.yaml: the version
 # of the module set that lists the module (tools/release reads the same file
@@ -30,6 +31,7 @@ for mod in $mods; do
 		lib=${lib%/}
 		[ "$lib" = "$mod" ] && continue
 		rel=$(realpath --relative-to="$dir" "$root/$lib")
+		case $rel in .*) ;; *) rel=./$rel ;; esac # a path within the module: ./schema
 		reps+=("$prefix/$lib")
 		(cd "$dir" && go mod edit -replace="$prefix/$lib=$rel")
 	done

@@ -5,7 +5,7 @@ go 1.26.0
 require (
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/pressly/goose/v3 v3.30.0
-	github.com/txpersister/txpersister/libs/testkit v0.1.0
+	github.com/txpersister/txpersister/libs/testkit v0.2.0
 )
 
 require (

@@ -16,6 +16,8 @@ require (
 	github.com/txpersister/txpersister/libs/pgkit v0.3.0
 	github.com/txpersister/txpersister/libs/service v0.1.0
 	github.com/txpersister/txpersister/libs/txmodel v0.3.0
+	github.com/txpersister/txpersister/services/api/schema v0.1.0
+	github.com/txpersister/txpersister/services/converter/schema v0.1.0
 	go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp v0.72.0
 	go.opentelemetry.io/otel v1.47.0
 	go.opentelemetry.io/otel/trace v1.47.0
@@ -61,7 +63,7 @@ require (
 	github.com/sethvargo/go-retry v0.5.0 // indirect
 	github.com/shopspring/decimal v1.6.0 // indirect
 	github.com/txpersister/txpersister/libs/telemetry v0.3.0
-	github.com/txpersister/txpersister/libs/testkit v0.1.0
+	github.com/txpersister/txpersister/libs/testkit v0.2.0
 	go.uber.org/multierr v1.11.0 // indirect
 	golang.org/x/sync v0.25.0
 	golang.org/x/text v0.44.0 // indirect

@@ -29,6 +29,7 @@ import (
 	"github.com/txpersister/txpersister/services/api/internal/ingest"
 	"github.com/txpersister/txpersister/services/api/internal/relay"
 	"github.com/txpersister/txpersister/services/api/internal/store"
+	"github.com/txpersister/txpersister/services/api/schema"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -42,7 +43,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return err
 	}
 	log := telemetry.NewLogger(stderr, cfg.Log, "api")
-	migrate := func(ctx context.Context) error { return store.Migrate(ctx, cfg.DatabaseURL, log) }
+	migrate := func(ctx context.Context) error { return schema.Migrate(ctx, cfg.DatabaseURL, log) }
 	if handled, err := service.Command(ctx, "api", args, migrate, cfg.AdminAddr); handled {
 		return err
 	}
@@ -51,7 +52,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	log.InfoContext(ctx, "starting", "version", version, "config", cfg)
 	base, err := service.Start(ctx, log, service.Config{
-		Name: "api", Version: version, DatabaseURL: cfg.DatabaseURL, DBMaxConns: cfg.DBMaxConns, Migrate: store.Migrate,
+		Name: "api", Version: version, DatabaseURL: cfg.DatabaseURL, DBMaxConns: cfg.DBMaxConns, Migrate: schema.Migrate,
 	})
 	if err != nil {
 		return err

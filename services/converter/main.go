@@ -35,6 +35,7 @@ import (
 	"github.com/txpersister/txpersister/services/converter/internal/readiness"
 	"github.com/txpersister/txpersister/services/converter/internal/store"
 	"github.com/txpersister/txpersister/services/converter/internal/worker"
+	"github.com/txpersister/txpersister/services/converter/schema"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
@@ -48,7 +49,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		return err
 	}
 	log := telemetry.NewLogger(stderr, cfg.Log, "converter")
-	migrate := func(ctx context.Context) error { return store.Migrate(ctx, cfg.DatabaseURL, log) }
+	migrate := func(ctx context.Context) error { return schema.Migrate(ctx, cfg.DatabaseURL, log) }
 	if handled, err := service.Command(ctx, "converter", args, migrate, cfg.AdminAddr); handled {
 		return err
 	}
@@ -60,7 +61,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 
 	log.InfoContext(ctx, "starting", "version", version, "config", cfg)
 	base, err := service.Start(ctx, log, service.Config{
-		Name: "converter", Version: version, DatabaseURL: cfg.DatabaseURL, DBMaxConns: cfg.DBMaxConns, Migrate: store.Migrate,
+		Name: "converter", Version: version, DatabaseURL: cfg.DatabaseURL, DBMaxConns: cfg.DBMaxConns, Migrate: schema.Migrate,
 	})
 	if err != nil {
 		return err

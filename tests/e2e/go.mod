@@ -9,7 +9,7 @@ require (
 	github.com/rabbitmq/amqp091-go v1.16.0
 	github.com/shopspring/decimal v1.4.0
 	github.com/txpersister/txpersister/libs/amqpx v0.1.0
-	github.com/txpersister/txpersister/libs/testkit v0.1.0
+	github.com/txpersister/txpersister/libs/testkit v0.2.0
 	github.com/txpersister/txpersister/libs/txclient v0.1.1
 	github.com/txpersister/txpersister/libs/txmodel v0.2.0
 )

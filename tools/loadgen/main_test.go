@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,29 +12,16 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/txpersister/txpersister/libs/pgkit"
 	"github.com/txpersister/txpersister/libs/testkit/pgtest"
+	apischema "github.com/txpersister/txpersister/services/api/schema"
+	converterschema "github.com/txpersister/txpersister/services/converter/schema"
 	"github.com/txpersister/txpersister/tools/loadgen/internal/drain"
-)
-
-const (
-	apiMigrations       = "../../services/api/internal/store/migrations"
-	converterMigrations = "../../services/converter/internal/store/migrations"
 )
 
 // newDB returns the URL of a fresh database with both services' schemas.
 func newDB(t *testing.T) string {
 	t.Helper()
-	url := pgtest.NewDatabase(t)
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	ctx := context.Background()
-	if err := pgkit.Migrate(ctx, url, os.DirFS(apiMigrations), "api_schema_version", quiet); err != nil {
-		t.Fatalf("api migrations: %v", err)
-	}
-	if err := pgkit.Migrate(ctx, url, os.DirFS(converterMigrations), "converter_schema_version", quiet); err != nil {
-		t.Fatalf("converter migrations: %v", err)
-	}
-	return url
+	return pgtest.NewDatabase(t, apischema.Migrate, converterschema.Migrate)
 }
 
 func exec(t *testing.T, url, sql string) {
@@ -149,7 +134,7 @@ func TestCheck(t *testing.T) {
 		t.Errorf("migrated database: exit status %d, stdout %q, stderr %q", code, out, errOut)
 	}
 	empty := pgtest.NewDatabase(t)
-	if code, _, errOut := loadgen(t, "", map[string]string{"DATABASE_URL": empty}, "check"); code != exitError || !strings.Contains(errOut, "no transactions or conversions table") {
+	if code, _, errOut := loadgen(t, "", map[string]string{"DATABASE_URL": empty}, "check"); code != exitError || !strings.Contains(errOut, "lacks the api's and the converter's published views") {
 		t.Errorf("empty database: exit status %d, stderr %q; want %d and what is missing", code, errOut, exitError)
 	}
 }

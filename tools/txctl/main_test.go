@@ -5,10 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
-	"log/slog"
 	"net"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -20,16 +17,11 @@ import (
 
 	"github.com/txpersister/txpersister/libs/amqpx"
 	"github.com/txpersister/txpersister/libs/amqpx/amqptest"
-	"github.com/txpersister/txpersister/libs/pgkit"
 	"github.com/txpersister/txpersister/libs/testkit/pgtest"
 	"github.com/txpersister/txpersister/libs/txmodel"
+	apischema "github.com/txpersister/txpersister/services/api/schema"
+	converterschema "github.com/txpersister/txpersister/services/converter/schema"
 	"github.com/txpersister/txpersister/tools/txctl/internal/queues"
-)
-
-// The services' real migration files.
-const (
-	apiMigrations       = "../../services/api/internal/store/migrations"
-	converterMigrations = "../../services/converter/internal/store/migrations"
 )
 
 var now = time.Date(2024, 9, 14, 12, 0, 0, 0, time.UTC)
@@ -41,15 +33,8 @@ var delays = []time.Duration{5 * time.Second, 30 * time.Second}
 // (received) and r1's outbox entry, written an hour before now.
 func database(t *testing.T) (string, *pgxpool.Pool) {
 	t.Helper()
-	url := pgtest.NewDatabase(t)
+	url := pgtest.NewDatabase(t, apischema.Migrate, converterschema.Migrate)
 	ctx := context.Background()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if err := pgkit.Migrate(ctx, url, os.DirFS(apiMigrations), "api_schema_version", quiet); err != nil {
-		t.Fatalf("api migrations: %v", err)
-	}
-	if err := pgkit.Migrate(ctx, url, os.DirFS(converterMigrations), "converter_schema_version", quiet); err != nil {
-		t.Fatalf("converter migrations: %v", err)
-	}
 	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
 		t.Fatal(err)

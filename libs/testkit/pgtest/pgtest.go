@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"log/slog"
 	"net/url"
 	"os"
 	"regexp"
@@ -38,10 +39,17 @@ func AdminURL() string {
 
 var unsafeChars = regexp.MustCompile(`[^a-z0-9_]+`)
 
-// NewDatabase creates an empty database named after the test, drops it
-// (closing its connections) when the test ends, and returns its URL.
-// When the server cannot be reached the test fails, saying what to start.
-func NewDatabase(t testing.TB) string {
+// Schema prepares a database: a service's Migrate, such as schema.Migrate
+// of services/api/schema or services/converter/schema.
+type Schema func(ctx context.Context, databaseURL string, log *slog.Logger) error
+
+// NewDatabase creates a database named after the test, applies schemas to
+// it in order (none: it stays empty), drops it (closing its connections)
+// when the test ends, and returns its URL. A test that reads another
+// module's data prepares it with that module's schema, so the two cannot
+// drift apart. When the server cannot be reached the test fails, saying
+// what to start.
+func NewDatabase(t testing.TB, schemas ...Schema) string {
 	t.Helper()
 	admin := AdminURL()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -77,6 +85,15 @@ func NewDatabase(t testing.TB) string {
 		t.Fatalf("parse %s: %v", EnvAdminURL, err)
 	}
 	u.Path = "/" + name
+	quiet := slog.New(slog.DiscardHandler)
+	for _, schema := range schemas {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		err := schema(ctx, u.String(), quiet)
+		cancel()
+		if err != nil {
+			t.Fatalf("prepare test database %s: %v", name, err)
+		}
+	}
 	return u.String()
 }
 

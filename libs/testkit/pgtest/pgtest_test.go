@@ -3,6 +3,7 @@ package pgtest_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"runtime"
@@ -103,5 +104,35 @@ func TestNewDatabaseFailsWhenUnreachable(t *testing.T) {
 	}
 	if strings.Contains(f.msg, "s3cret") {
 		t.Errorf("NewDatabase's message %q shows the password", f.msg)
+	}
+}
+
+func TestNewDatabaseAppliesTheSchemasInOrder(t *testing.T) {
+	var order []string
+	schema := func(name string) pgtest.Schema {
+		return func(ctx context.Context, databaseURL string, _ *slog.Logger) error {
+			order = append(order, name)
+			conn, err := pgx.Connect(ctx, databaseURL)
+			if err != nil {
+				return err
+			}
+			defer conn.Close(ctx)
+			_, err = conn.Exec(ctx, "CREATE TABLE "+name+" (x int)")
+			return err
+		}
+	}
+	url := pgtest.NewDatabase(t, schema("first"), schema("second"))
+	if fmt.Sprint(order) != "[first second]" {
+		t.Errorf("schemas applied in the order %v", order)
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	var n int
+	if err := conn.QueryRow(ctx, "SELECT count(*) FROM first, second").Scan(&n); err != nil {
+		t.Errorf("the schemas' tables: %v", err)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/txpersister/txpersister/libs/txmodel"
 	"github.com/txpersister/txpersister/services/api/internal/store"
 	"github.com/txpersister/txpersister/services/api/internal/transactions"
+	"github.com/txpersister/txpersister/services/api/schema"
 )
 
 // fakePublisher records confirmed messages; while down, it confirms nothing.
@@ -55,10 +56,7 @@ func (p *fakePublisher) snapshot() ([]amqpx.Message, int) {
 
 func newStore(t *testing.T) *store.Store {
 	t.Helper()
-	url := pgtest.NewDatabase(t)
-	if err := store.Migrate(context.Background(), url, slog.New(slog.DiscardHandler)); err != nil {
-		t.Fatal(err)
-	}
+	url := pgtest.NewDatabase(t, schema.Migrate)
 	pool, err := pgxpool.New(context.Background(), url)
 	if err != nil {
 		t.Fatal(err)

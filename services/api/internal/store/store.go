@@ -226,7 +226,9 @@ var recordColumns = []string{
 func (s *Store) selectRecords() sq.SelectBuilder {
 	return s.psql.Select(recordColumns...).
 		From("transactions t").
-		LeftJoin("conversions c USING (transaction_id)")
+		// The converter's outcomes, through what it publishes of them
+		// (services/converter/schema), never its table.
+		LeftJoin("conversion_outcomes c USING (transaction_id)")
 }
 
 func (s *Store) get(ctx context.Context, where sq.Sqlizer) ([]transactions.Record, error) {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -15,29 +14,22 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/txpersister/txpersister/libs/pgkit"
 	"github.com/txpersister/txpersister/libs/testkit/pgtest"
 	"github.com/txpersister/txpersister/libs/txmodel"
 	"github.com/txpersister/txpersister/services/api/internal/transactions"
+	"github.com/txpersister/txpersister/services/api/schema"
+	converterschema "github.com/txpersister/txpersister/services/converter/schema"
 )
-
-// converterMigrations is the converter's schema, which the api reads: the
-// tests apply the real files so the two cannot drift apart unnoticed.
-const converterMigrations = "../../../converter/internal/store/migrations"
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // newStore returns a Store on a fresh database with both services' schemas.
 func newStore(t *testing.T) (*Store, *pgxpool.Pool) {
 	t.Helper()
-	url := pgtest.NewDatabase(t)
+	// The converter's schema is the real one, so the two cannot drift
+	// apart unnoticed.
+	url := pgtest.NewDatabase(t, schema.Migrate, converterschema.Migrate)
 	ctx := context.Background()
-	if err := Migrate(ctx, url, quiet); err != nil {
-		t.Fatalf("Migrate: %v", err)
-	}
-	if err := pgkit.Migrate(ctx, url, os.DirFS(converterMigrations), "converter_schema_version", quiet); err != nil {
-		t.Fatalf("converter migrations: %v", err)
-	}
 	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
 		t.Fatal(err)

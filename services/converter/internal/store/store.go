@@ -1,15 +1,14 @@
 // Package store records the converter's outcomes in PostgreSQL (pgx): one
 // row per transaction in conversions, written once, many per round trip.
+// The table's schema, and what other modules may use of it, is
+// services/converter/schema.
 package store
 
 import (
 	"context"
-	"embed"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
-	"log/slog"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
@@ -34,22 +33,6 @@ var ErrUnavailable = pgkit.ErrUnavailable
 // hold, a text it cannot store); the same outcome will be refused again.
 // Nothing of it was written.
 var ErrRefused = pgkit.ErrRefused
-
-//go:embed migrations/*.sql
-var migrations embed.FS
-
-// VersionTable records which of the converter's migrations were applied.
-const VersionTable = "converter_schema_version"
-
-// Migrate applies the converter's migrations to the database at
-// databaseURL, under an advisory lock.
-func Migrate(ctx context.Context, databaseURL string, log *slog.Logger) error {
-	fsys, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		return err
-	}
-	return pgkit.Migrate(ctx, databaseURL, fsys, VersionTable, log)
-}
 
 // Store is the converter's PostgreSQL store, safe for concurrent use.
 type Store struct {

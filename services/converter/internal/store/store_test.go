@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"strconv"
 	"strings"
@@ -20,14 +19,12 @@ import (
 	"github.com/txpersister/txpersister/libs/batch"
 	"github.com/txpersister/txpersister/libs/testkit/pgtest"
 	"github.com/txpersister/txpersister/libs/txmodel"
+	"github.com/txpersister/txpersister/services/converter/schema"
 )
 
 func newStore(t *testing.T) (*Store, *pgxpool.Pool) {
 	t.Helper()
-	url := pgtest.NewDatabase(t)
-	if err := Migrate(context.Background(), url, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
-		t.Fatalf("Migrate: %v", err)
-	}
+	url := pgtest.NewDatabase(t, schema.Migrate)
 	pool, err := pgxpool.New(context.Background(), url)
 	if err != nil {
 		t.Fatal(err)
@@ -308,10 +305,7 @@ func TestSaveBatchIsolatesWhatPostgreSQLRefuses(t *testing.T) {
 // the error says PostgreSQL was away.
 func TestBatchSaverWaitsOutAnOutage(t *testing.T) {
 	t.Parallel()
-	url := pgtest.NewDatabase(t)
-	if err := Migrate(context.Background(), url, slog.New(slog.NewTextHandler(io.Discard, nil))); err != nil {
-		t.Fatal(err)
-	}
+	url := pgtest.NewDatabase(t, schema.Migrate)
 	// A port nobody listens on yet; later a proxy to PostgreSQL.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

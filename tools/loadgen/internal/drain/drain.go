@@ -142,7 +142,7 @@ func Wait(ctx context.Context, db Querier, opts Options) (Report, error) {
 			count(*) FILTER (WHERE c.status = 'processed'),
 			count(*) FILTER (WHERE c.status = 'failed'),
 			count(*) FILTER (WHERE c.transaction_id IS NULL)
-			FROM transactions t LEFT JOIN conversions c USING (transaction_id)
+			FROM accepted_transactions t LEFT JOIN conversion_outcomes c USING (transaction_id)
 			WHERE `+where, args...).Scan(&r.Accepted, &r.Processed, &r.Failed, &r.Pending)
 		if err != nil {
 			return Report{}, fmt.Errorf("count the rows of run %s: %w", opts.Run, err)
@@ -174,7 +174,7 @@ func Wait(ctx context.Context, db Querier, opts Options) (Report, error) {
 }
 
 // filter returns the WHERE clause that selects the run's rows of
-// transactions (alias t) and its arguments.
+// accepted_transactions (alias t) and its arguments.
 func filter(opts Options) (string, []any) {
 	// A run id holds no LIKE wildcard (CheckRun), so the prefix needs no
 	// escaping.
@@ -190,7 +190,7 @@ func filter(opts Options) (string, []any) {
 // stats fills in the times, the latency percentiles and the throughputs.
 func stats(ctx context.Context, db Querier, where string, args []any, opts Options, r *Report) error {
 	var first, last, lastOutcome *time.Time
-	err := db.QueryRow(ctx, `SELECT min(received_at), max(received_at) FROM transactions t WHERE `+where, args...).
+	err := db.QueryRow(ctx, `SELECT min(received_at), max(received_at) FROM accepted_transactions t WHERE `+where, args...).
 		Scan(&first, &last)
 	if err != nil {
 		return fmt.Errorf("read the receipt times of run %s: %w", opts.Run, err)
@@ -205,7 +205,7 @@ func stats(ctx context.Context, db Querier, where string, args []any, opts Optio
 	err = db.QueryRow(ctx, `SELECT count(*), max(c.processed_at),
 		percentile_cont(ARRAY[0.5, 0.9, 0.95, 0.99]) WITHIN GROUP (ORDER BY extract(epoch FROM c.processed_at - t.received_at)::float8),
 		max(extract(epoch FROM c.processed_at - t.received_at)::float8)
-		FROM transactions t JOIN conversions c USING (transaction_id)
+		FROM accepted_transactions t JOIN conversion_outcomes c USING (transaction_id)
 		WHERE `+where, args...).Scan(&outcomes, &lastOutcome, &pcts, &maxLatency)
 	if err != nil {
 		return fmt.Errorf("read the latencies of run %s: %w", opts.Run, err)

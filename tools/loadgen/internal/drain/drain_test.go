@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,15 +12,9 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/txpersister/txpersister/libs/pgkit"
 	"github.com/txpersister/txpersister/libs/testkit/pgtest"
-)
-
-// The services' real schemas, so the report's queries cannot drift from
-// them unnoticed.
-const (
-	apiMigrations       = "../../../../services/api/internal/store/migrations"
-	converterMigrations = "../../../../services/converter/internal/store/migrations"
+	apischema "github.com/txpersister/txpersister/services/api/schema"
+	converterschema "github.com/txpersister/txpersister/services/converter/schema"
 )
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -29,14 +22,8 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // newDB returns a pool on a fresh database with both services' schemas.
 func newDB(t *testing.T) *pgxpool.Pool {
 	t.Helper()
-	url := pgtest.NewDatabase(t)
+	url := pgtest.NewDatabase(t, apischema.Migrate, converterschema.Migrate)
 	ctx := context.Background()
-	if err := pgkit.Migrate(ctx, url, os.DirFS(apiMigrations), "api_schema_version", quiet); err != nil {
-		t.Fatalf("api migrations: %v", err)
-	}
-	if err := pgkit.Migrate(ctx, url, os.DirFS(converterMigrations), "converter_schema_version", quiet); err != nil {
-		t.Fatalf("converter migrations: %v", err)
-	}
 	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
 		t.Fatal(err)

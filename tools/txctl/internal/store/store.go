@@ -44,7 +44,7 @@ type Outbox struct {
 func (s *Store) Outbox(ctx context.Context) (Outbox, error) {
 	var o Outbox
 	var oldest *time.Time
-	err := s.pool.QueryRow(ctx, `SELECT count(*), min(created_at) FROM outbox`).Scan(&o.Backlog, &oldest)
+	err := s.pool.QueryRow(ctx, `SELECT backlog, oldest FROM outbox_backlog`).Scan(&o.Backlog, &oldest)
 	if err != nil {
 		return Outbox{}, fmt.Errorf("outbox backlog: %w", pgkit.Classify(err))
 	}
@@ -62,7 +62,7 @@ func (s *Store) CountByStatus(ctx context.Context) (map[txmodel.Status]int64, er
 	//nolint:rowserrcheck // pgx.ForEachRow below checks rows.Err
 	rows, err := s.pool.Query(ctx, `
 		SELECT coalesce(c.status, 'received'), count(*)
-		FROM transactions t LEFT JOIN conversions c USING (transaction_id)
+		FROM accepted_transactions t LEFT JOIN conversion_outcomes c USING (transaction_id)
 		GROUP BY 1`)
 	if err != nil {
 		return nil, fmt.Errorf("count transactions by status: %w", pgkit.Classify(err))
@@ -173,8 +173,8 @@ func (s *Store) Reprocess(ctx context.Context, f Filter, batchSize int, dryRun b
 func (s *Store) selectFailed(f Filter, after string, limit int) sq.SelectBuilder {
 	return s.psql.
 		Select("t.transaction_id", "t.user_id", "t.amount::text", "t.currency", "t.occurred_at", "t.received_at").
-		From("transactions t").
-		Join("conversions c USING (transaction_id)").
+		From("accepted_transactions t").
+		Join("conversion_outcomes c USING (transaction_id)").
 		Where(f.where()).
 		Where(sq.Gt{"t.transaction_id": after}).
 		OrderBy("t.transaction_id").
@@ -232,19 +232,20 @@ func (s *Store) reprocessBatch(ctx context.Context, f Filter, after string, limi
 				return err
 			}
 		}
-		tag, err := tx.Exec(ctx, `DELETE FROM conversions WHERE transaction_id = ANY($1) AND status = 'failed'`, ids)
-		if err != nil {
-			return fmt.Errorf("delete failed outcomes: %w", err)
+		var forgotten int
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM forget_failed_outcomes($1)`, ids).Scan(&forgotten); err != nil {
+			return fmt.Errorf("forget failed outcomes: %w", err)
 		}
-		if tag.RowsAffected() != int64(len(ids)) {
+		if forgotten != len(ids) {
 			// Cannot happen while the rows are locked; refuse rather than
 			// queue a transaction whose outcome stays recorded.
-			return fmt.Errorf("deleted %d failed outcomes of %d locked", tag.RowsAffected(), len(ids))
+			return fmt.Errorf("forgot %d failed outcomes of %d locked", forgotten, len(ids))
 		}
-		if _, err := tx.Exec(ctx, `
-			INSERT INTO outbox (transaction_id, payload, headers)
-			SELECT id, payload, '{}'::jsonb FROM unnest($1::text[], $2::bytea[]) AS o(id, payload)`,
-			ids, payloads); err != nil {
+		headers := make([]string, len(ids))
+		for i := range headers {
+			headers[i] = "{}"
+		}
+		if _, err := tx.Exec(ctx, `SELECT enqueue_transactions($1, $2, $3::jsonb[])`, ids, payloads, headers); err != nil {
 			return fmt.Errorf("write outbox entries: %w", err)
 		}
 		queued = ids

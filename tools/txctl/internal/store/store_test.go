@@ -3,9 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
-	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -15,30 +12,17 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/txpersister/txpersister/libs/pgkit"
 	"github.com/txpersister/txpersister/libs/testkit/pgtest"
 	"github.com/txpersister/txpersister/libs/txmodel"
-)
-
-// The services' real migration files, so that txctl's SQL cannot drift
-// from their schema unnoticed.
-const (
-	apiMigrations       = "../../../../services/api/internal/store/migrations"
-	converterMigrations = "../../../../services/converter/internal/store/migrations"
+	apischema "github.com/txpersister/txpersister/services/api/schema"
+	converterschema "github.com/txpersister/txpersister/services/converter/schema"
 )
 
 // newPool returns a pool on a fresh database with both services' schemas.
 func newPool(t *testing.T) *pgxpool.Pool {
 	t.Helper()
-	url := pgtest.NewDatabase(t)
+	url := pgtest.NewDatabase(t, apischema.Migrate, converterschema.Migrate)
 	ctx := context.Background()
-	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
-	if err := pgkit.Migrate(ctx, url, os.DirFS(apiMigrations), "api_schema_version", quiet); err != nil {
-		t.Fatalf("api migrations: %v", err)
-	}
-	if err := pgkit.Migrate(ctx, url, os.DirFS(converterMigrations), "converter_schema_version", quiet); err != nil {
-		t.Fatalf("converter migrations: %v", err)
-	}
 	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
 		t.Fatal(err)

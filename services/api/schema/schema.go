@@ -1,0 +1,36 @@
+// Package schema is the api's database schema, and what it publishes of
+// it: the api owns the tables transactions and outbox (created and changed by
+// its migrations only), and other modules read and write them only
+// through the view accepted_transactions, the view outbox_backlog and the function enqueue_transactions (migration 00003), never with SQL of
+// their own on the tables.
+//
+// It is a module of its own, free of the api's code, so that the
+// modules that reach the api's data (and their tests, which prepare a
+// database with pgtest.NewDatabase) depend on the schema alone.
+package schema
+
+import (
+	"context"
+	"embed"
+	"io/fs"
+	"log/slog"
+
+	"github.com/txpersister/txpersister/libs/pgkit"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// VersionTable records which of the api's migrations were applied.
+const VersionTable = "api_schema_version"
+
+// Migrate applies the api's migrations to the database at databaseURL,
+// under an advisory lock, so that replicas starting together apply each
+// once.
+func Migrate(ctx context.Context, databaseURL string, log *slog.Logger) error {
+	fsys, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	return pgkit.Migrate(ctx, databaseURL, fsys, VersionTable, log)
+}
