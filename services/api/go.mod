@@ -11,7 +11,7 @@ require (
 	github.com/gorilla/mux v1.8.1
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/rabbitmq/amqp091-go v1.16.0
-	github.com/txpersister/txpersister/libs/amqpx v0.3.1
+	github.com/txpersister/txpersister/libs/amqpx v0.4.0
 	github.com/txpersister/txpersister/libs/batch v0.1.0
 	github.com/txpersister/txpersister/libs/pgkit v0.3.0
 	github.com/txpersister/txpersister/libs/service v0.1.0

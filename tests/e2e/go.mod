@@ -8,9 +8,9 @@ require (
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/rabbitmq/amqp091-go v1.16.0
 	github.com/shopspring/decimal v1.4.0
-	github.com/txpersister/txpersister/libs/amqpx v0.1.0
+	github.com/txpersister/txpersister/libs/amqpx v0.4.0
 	github.com/txpersister/txpersister/libs/testkit v0.2.0
-	github.com/txpersister/txpersister/libs/txclient v0.1.1
+	github.com/txpersister/txpersister/libs/txclient v0.2.0
 	github.com/txpersister/txpersister/libs/txmodel v0.2.0
 )
 
