@@ -1,48 +1,113 @@
 package main
 
 import (
+	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"go/types"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 
-	"golang.org/x/exp/apidiff"
 	"golang.org/x/mod/module"
+	"golang.org/x/mod/semver"
 	modzip "golang.org/x/mod/zip"
-	"golang.org/x/tools/go/packages"
 )
 
-// apiReport is the outcome of comparing two versions of a module's API.
-type apiReport struct {
-	incompatible []string
-	compatible   []string
+// The API of a lib is compared by gorelease (golang.org/x/exp/cmd/gorelease),
+// a tool directive of this module: it type-checks the module as a user
+// downloads it, lists the compatible and incompatible changes since a base
+// version, and suggests the smallest version those changes allow (before
+// v1, a new minor version for any change to the API).
+
+// goreleaseReport is what gorelease says of a module against a base version.
+type goreleaseReport struct {
+	// text is gorelease's report, as it prints it.
+	text string
+	// suggested is the version gorelease suggests; empty when it cannot
+	// (the report says why).
+	suggested string
+	// incompatible says whether the report lists incompatible changes.
+	incompatible bool
 }
 
-// String lists the changes, incompatible first, one a line.
-func (r apiReport) String() string {
-	var b strings.Builder
-	for _, c := range r.incompatible {
-		fmt.Fprintf(&b, "      incompatible: %s\n", c)
+var suggestedVersion = regexp.MustCompile(`(?m)^Suggested version: (v\S+)`)
+
+// gorelease runs gorelease in dir, a module's directory, against base. The
+// module proxy lists no version of the module above base to it (a list
+// file in a proxy of its own, first in GOPROXY), as gorelease suggests a
+// version only against the latest one.
+func (c *checker) gorelease(ctx context.Context, m repoModule, dir, base string) (goreleaseReport, error) {
+	ep, err := module.EscapePath(m.Path)
+	if err != nil {
+		return goreleaseReport{}, err
 	}
-	for _, c := range r.compatible {
-		fmt.Fprintf(&b, "      compatible:   %s\n", c)
+	view := filepath.Join(c.work, "gorelease", strings.ReplaceAll(m.Dir, "/", "_")+"@"+base)
+	listDir := filepath.Join(view, filepath.FromSlash(ep), "@v")
+	if err := os.MkdirAll(listDir, 0o755); err != nil {
+		return goreleaseReport{}, err
 	}
-	return b.String()
+	var list []string
+	for _, rel := range c.hist[m.Path] {
+		if semver.Compare(rel.Version, base) <= 0 {
+			list = append(list, rel.Version)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(listDir, "list"), []byte(strings.Join(list, "\n")+"\n"), 0o644); err != nil {
+		return goreleaseReport{}, err
+	}
+	// GOSUMDB=off: gorelease's `go list -m -u all` reads the newest go.mod
+	// of every dependency for its retractions, and the checksum database
+	// is slow or out of reach from many machines; those files are read,
+	// never built. The check's own module cache serves, as a file proxy,
+	// what an earlier run of this check fetched.
+	env := append(c.goEnv(), "GOFLAGS=-mod=mod -buildvcs=false", "GOSUMDB=off")
+	for i, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "GOPROXY="); ok {
+			env[i] = "GOPROXY=file://" + filepath.ToSlash(view) + "," + v
+		}
+	}
+	// The snapshot's go.sum lacks our modules' sums (scripts/tidy.sh
+	// resolves them locally); gorelease would stop at that.
+	text, err := runIn(ctx, dir, env, "go", "mod", "download", "all")
+	if err != nil {
+		return goreleaseReport{}, fmt.Errorf("go mod download all in %s: %w\n%s", m.Dir, err, indent(text))
+	}
+	text, err = runIn(ctx, dir, env, c.tools.gorelease, "-base="+base)
+	if err != nil {
+		return goreleaseReport{}, fmt.Errorf("gorelease -base=%s in %s: %w\n%s", base, m.Dir, err, indent(text))
+	}
+	r := goreleaseReport{text: text, incompatible: strings.Contains(text, "## incompatible changes")}
+	if s := suggestedVersion.FindStringSubmatch(text); s != nil {
+		r.suggested = s[1]
+	}
+	return r, nil
+}
+
+// runIn runs name with args in dir and returns its output, trimmed.
+func runIn(ctx context.Context, dir string, env []string, name string, args ...string) (string, error) {
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = dir
+	cmd.Env = env
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	return strings.TrimSpace(out.String()), err
 }
 
 // snapshot unpacks the module m at a commit (the work tree when commit is
-// empty) into a directory of its own under c.work and returns it. version
-// only labels the zip.
+// empty) into a directory of its own under c.work, as the proxy serves it,
+// and returns the directory: gorelease refuses a repository with
+// uncommitted changes, and a snapshot has no repository. version only
+// labels the zip.
 func (c *checker) snapshot(m repoModule, version, commit string) (string, error) {
-	label := commit
-	if label == "" {
-		label = "worktree"
+	at := commit
+	if at == "" {
+		at = "worktree"
 	}
-	dir := filepath.Join(c.work, "api", strings.ReplaceAll(m.Dir, "/", "_")+"@"+label)
+	dir := filepath.Join(c.work, "snapshots", strings.ReplaceAll(m.Dir, "/", "_")+"@"+at)
 	if _, err := os.Stat(dir); err == nil {
 		return dir, nil
 	}
@@ -60,100 +125,16 @@ func (c *checker) snapshot(m repoModule, version, commit string) (string, error)
 	return dir, makeWritable(dir)
 }
 
-// loadAPI type-checks the packages of module m at a commit (the work tree
-// when commit is empty) outside the workspace, its own requirements served
-// by the proxy, and returns the packages a user of the module can import:
-// no main packages, nothing under internal/.
-func (c *checker) loadAPI(ctx context.Context, m repoModule, version, commit string) (*apidiff.Module, error) {
-	dir, err := c.snapshot(m, version, commit)
-	if err != nil {
-		return nil, fmt.Errorf("unpack %s at %s: %w", m.Dir, label(commit), err)
-	}
-	cfg := &packages.Config{
-		Context:    ctx,
-		Mode:       packages.NeedName | packages.NeedTypes,
-		Dir:        dir,
-		Env:        c.goEnv(),
-		BuildFlags: []string{"-mod=mod", "-trimpath"},
-	}
-	pkgs, err := packages.Load(cfg, "./...")
-	if err != nil {
-		return nil, fmt.Errorf("load %s at %s: %w", m.Dir, label(commit), err)
-	}
-	var errs []error
-	api := &apidiff.Module{Path: m.Path}
-	for _, p := range pkgs {
-		for _, e := range p.Errors {
-			errs = append(errs, e)
-		}
-		if p.Name == "main" || p.Types == nil || slices.Contains(strings.Split(p.PkgPath, "/"), "internal") {
-			continue
-		}
-		api.Packages = append(api.Packages, p.Types)
-	}
-	if len(errs) > 0 {
-		return nil, fmt.Errorf("%s at %s does not build: %w", m.Dir, label(commit), errors.Join(errs...))
-	}
-	slices.SortFunc(api.Packages, func(a, b *types.Package) int { return strings.Compare(a.Path(), b.Path()) })
-	return api, nil
-}
-
-// label names a commit, or the work tree, in messages.
-func label(commit string) string {
-	if commit == "" {
-		return "the work tree"
-	}
-	return commit[:12]
-}
-
-// compareAPI compares module m's API at two commits (the work tree when a
-// commit is empty).
-func (c *checker) compareAPI(ctx context.Context, m repoModule, oldVersion, oldCommit, newVersion, newCommit string) (apiReport, error) {
-	old, err := c.loadAPI(ctx, m, oldVersion, oldCommit)
-	if err != nil {
-		return apiReport{}, err
-	}
-	cur, err := c.loadAPI(ctx, m, newVersion, newCommit)
-	if err != nil {
-		return apiReport{}, err
-	}
-	var r apiReport
-	for _, ch := range apidiff.ModuleChanges(old, cur).Changes {
-		if ch.Compatible {
-			r.compatible = append(r.compatible, ch.Message)
-		} else {
-			r.incompatible = append(r.incompatible, ch.Message)
-		}
-	}
-	return r, nil
-}
-
 // checkAPI applies semantic versioning to a lib: the step from its previous
-// version to its current one must be as large as the API changes between
-// them ask, and changes made since the current version was released must
-// not be incompatible while versions.yaml still names that version.
+// version to its current one must be at least what gorelease suggests for
+// the changes between them, and changes made since the current version was
+// released must not be incompatible while versions.yaml still names it.
 func (c *checker) checkAPI(ctx context.Context, m repoModule) (failures, notes []string) {
 	version := c.vers.version[m.Path]
 	cur, prev := currentRelease(c.hist[m.Path], version)
 	if prev != nil {
-		rep, err := c.compareAPI(ctx, m, prev.Version, prev.Commit, cur.Version, cur.Commit)
-		switch {
-		case err != nil:
-			failures = append(failures, fmt.Sprintf("%s: compare %s with %s: %v", m.Dir, prev.Version, cur.Version, err))
-		default:
-			need := requiredBump(prev.Version, len(rep.incompatible) > 0, len(rep.compatible) > 0)
-			got := bumpBetween(prev.Version, cur.Version)
-			switch {
-			case got == bumpNone:
-				failures = append(failures, fmt.Sprintf("%s: %s follows %s but is not greater", m.Dir, cur.Version, prev.Version))
-			case got < need:
-				failures = append(failures, fmt.Sprintf("%s: %s -> %s is a %s release, but the API changes since %s need a %s release (%s at least):\n%s",
-					m.Dir, prev.Version, cur.Version, got, prev.Version, need, nextVersion(prev.Version, need), rep))
-			default:
-				notes = append(notes, fmt.Sprintf("%s: %s -> %s (%s release) fits the API changes since %s: %d incompatible, %d compatible",
-					m.Dir, prev.Version, cur.Version, got, prev.Version, len(rep.incompatible), len(rep.compatible)))
-			}
-		}
+		f, n := c.checkReleaseStep(ctx, m, *prev, cur)
+		failures, notes = append(failures, f...), append(notes, n...)
 	}
 	if cur.Commit == "" {
 		return failures, notes
@@ -165,21 +146,64 @@ func (c *checker) checkAPI(ctx context.Context, m repoModule) (failures, notes [
 	if len(files) == 0 {
 		return failures, append(notes, fmt.Sprintf("%s: no changes since %s (%s)", m.Dir, version, cur.where()))
 	}
-	rep, err := c.compareAPI(ctx, m, version, cur.Commit, version, "")
+	dir, err := c.snapshot(m, version, "")
 	if err != nil {
-		return append(failures, fmt.Sprintf("%s: compare %s with the work tree: %v", m.Dir, version, err)), notes
+		return append(failures, fmt.Sprintf("%s: unpack the work tree: %v", m.Dir, err)), notes
+	}
+	rep, err := c.gorelease(ctx, m, dir, version)
+	if err != nil {
+		return append(failures, err.Error()), notes
 	}
 	since := fmt.Sprintf("since %s (%s; %d files, %d commits)", version, cur.where(), len(files), commits)
-	switch {
-	case len(rep.incompatible) > 0:
-		need := requiredBump(version, true, true)
-		failures = append(failures, fmt.Sprintf("%s: incompatible API changes %s while versions.yaml still names %s: release them as %s or later, or undo them:\n%s",
-			m.Dir, since, version, nextVersion(version, need), rep))
-	case len(rep.compatible) > 0:
-		notes = append(notes, fmt.Sprintf("%s: compatible API additions %s, not released: the next release is %s:\n%s",
-			m.Dir, since, nextVersion(version, bumpMinor), rep))
-	default:
-		notes = append(notes, fmt.Sprintf("%s: changes %s, none to the API: the next release can be %s", m.Dir, since, nextVersion(version, bumpPatch)))
+	if rep.incompatible {
+		return append(failures, fmt.Sprintf("%s: incompatible API changes %s while versions.yaml still names %s: release them as %s or later, or undo them:\n%s",
+			m.Dir, since, version, or(rep.suggested, "a new version"), indent(rep.text))), notes
 	}
-	return failures, notes
+	return failures, append(notes, fmt.Sprintf("%s: changes %s, not released: gorelease suggests %s for the next release", m.Dir, since, or(rep.suggested, "(none: "+lastLines(rep.text, 1)+")")))
+}
+
+// checkReleaseStep checks the step from the release prev to the release
+// cur against what gorelease suggests for cur's content over prev.
+func (c *checker) checkReleaseStep(ctx context.Context, m repoModule, prev, cur release) (failures, notes []string) {
+	dir, err := c.snapshot(m, cur.Version, cur.Commit)
+	if err != nil {
+		return []string{fmt.Sprintf("%s: unpack %s from %s: %v", m.Dir, cur.Version, cur.where(), err)}, nil
+	}
+	rep, err := c.gorelease(ctx, m, dir, prev.Version)
+	switch {
+	case err != nil:
+		return []string{err.Error()}, nil
+	case rep.suggested == "":
+		return []string{fmt.Sprintf("%s: gorelease cannot check %s -> %s:\n%s", m.Dir, prev.Version, cur.Version, indent(rep.text))}, nil
+	case semver.Compare(cur.Version, rep.suggested) < 0:
+		return []string{fmt.Sprintf("%s: %s -> %s, but for the changes since %s gorelease suggests %s at least:\n%s",
+			m.Dir, prev.Version, cur.Version, prev.Version, rep.suggested, indent(rep.text))}, nil
+	}
+	return nil, []string{fmt.Sprintf("%s: %s -> %s fits the changes since %s (gorelease suggests %s)", m.Dir, prev.Version, cur.Version, prev.Version, rep.suggested)}
+}
+
+// tools are the paths of the executables of this module's tool directives.
+type tools struct {
+	gorelease string
+	multimod  string
+}
+
+// findTools builds the tools of the module in dir (this module's own
+// directory) with `go tool -n`, which prints where the build cache keeps
+// each one.
+func findTools(ctx context.Context, dir string) (tools, error) {
+	var t tools
+	for name, dst := range map[string]*string{"gorelease": &t.gorelease, "multimod": &t.multimod} {
+		cmd := exec.CommandContext(ctx, "go", "tool", "-n", name)
+		cmd.Dir = dir
+		cmd.Env = append(slices.Clone(os.Environ()), "GOWORK=off")
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			return t, fmt.Errorf("go tool -n %s in %s (the module of tools/release): %w\n%s", name, dir, err, indent(stderr.String()))
+		}
+		*dst = strings.TrimSpace(string(out))
+	}
+	return t, nil
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -12,9 +11,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"golang.org/x/mod/modfile"
-	"golang.org/x/mod/module"
 )
 
 // state is what the tooling derives from the repository: its modules,
@@ -63,6 +59,8 @@ type checker struct {
 	// upstream is where modules that are not ours come from, in GOPROXY
 	// form: the machine's module cache first, then the usual GOPROXY.
 	upstream string
+	// tools are gorelease and multimod.
+	tools tools
 	// compileOnly names the module directories whose tests are compiled and
 	// vetted but not run.
 	compileOnly map[string]bool
@@ -71,9 +69,9 @@ type checker struct {
 
 // goEnv is the environment of every go command of the check: no workspace,
 // our modules only from the proxy (GONOSUMDB, as the checksum database
-// cannot know them), everything else from the machine's module cache or
-// the usual proxy, and a module cache of the check's own so that no copy
-// of our modules from an earlier run is used.
+// cannot know them), everything else from what the check fetched already,
+// the machine's module cache or the usual proxy, and a module cache of the
+// check's own so that no copy of our modules from an earlier run is used.
 func (c *checker) goEnv() []string {
 	var env []string
 	for _, kv := range os.Environ() {
@@ -87,7 +85,7 @@ func (c *checker) goEnv() []string {
 	ours := strings.Join(sortedKeys(c.mods), ",")
 	return append(env,
 		"GOWORK=off",
-		"GOPROXY=file://"+filepath.ToSlash(c.proxy)+","+c.upstream,
+		"GOPROXY=file://"+filepath.ToSlash(c.proxy)+",file://"+filepath.ToSlash(filepath.Join(c.work, "modcache", "cache", "download"))+","+c.upstream,
 		"GOMODCACHE="+filepath.Join(c.work, "modcache"),
 		"GONOSUMDB="+ours,
 		"GOPRIVATE=",
@@ -132,8 +130,8 @@ func (c *checker) run(ctx context.Context) []string {
 	for _, w := range c.warnings {
 		fmt.Fprintf(c.out, "warning: versions.yaml history: %s\n", w)
 	}
-	step("versions.yaml names every module, go.work in step, changelogs", func() []string {
-		fs := c.checkCoverage(ctx)
+	step("versions.yaml names every module (multimod verify), go.work in step, changelogs", func() []string {
+		fs := c.verifyModuleSets(ctx)
 		fs = append(fs, c.checkChangelogs()...)
 		_, drift, err := syncWork(c.state, false)
 		if err != nil {
@@ -151,13 +149,13 @@ func (c *checker) run(ctx context.Context) []string {
 		for _, p := range c.vers.released() {
 			var vs []string
 			for _, rel := range c.hist[p] {
-				vs = append(vs, rel.Version+" ("+label(rel.Commit)+")")
+				vs = append(vs, rel.Version+" ("+rel.where()+")")
 			}
 			fmt.Fprintf(c.out, "   %s: %s\n", c.mods[p].Dir, strings.Join(vs, ", "))
 		}
 		return nil
 	})
-	step("API of every lib against its released versions", func() []string {
+	step("API of every lib against its released versions (gorelease)", func() []string {
 		var fs []string
 		for _, p := range c.vers.released() {
 			m, ok := c.mods[p]
@@ -189,35 +187,17 @@ func (c *checker) run(ctx context.Context) []string {
 	return failures
 }
 
-// checkCoverage checks that versions.yaml names every module of the
-// repository, released or excluded, and no module the repository lacks,
-// and that every directory go.work uses holds a module.
-func (c *checker) checkCoverage(ctx context.Context) []string {
-	var fs []string
-	for _, p := range sortedKeys(c.mods) {
-		if _, ok := c.vers.version[p]; !ok && !c.vers.excluded[p] {
-			fs = append(fs, fmt.Sprintf("versions.yaml: %s (%s) is in no module set and not excluded", p, c.mods[p].Dir))
-		}
+// verifyModuleSets runs multimod verify: versions.yaml names every module
+// of the repository once, in a module set or excluded, and no module the
+// repository lacks, each set at a valid version.
+func (c *checker) verifyModuleSets(ctx context.Context) []string {
+	cmd := exec.CommandContext(ctx, c.tools.multimod, "verify")
+	cmd.Dir = c.repo.root
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return []string{fmt.Sprintf("multimod verify: %v\n%s", err, indent(strings.TrimSpace(string(out))))}
 	}
-	for _, p := range append(c.vers.released(), sortedKeys(c.vers.excluded)...) {
-		if _, ok := c.mods[p]; !ok {
-			fs = append(fs, fmt.Sprintf("versions.yaml: names %s, which no go.mod of the repository declares", p))
-		}
-	}
-	wf, err := readWork(c.repo.root)
-	if err != nil || wf == nil {
-		if err != nil {
-			fs = append(fs, err.Error())
-		}
-		return fs
-	}
-	for _, u := range wf.Use {
-		dir := filepath.ToSlash(filepath.Clean(u.Path))
-		if !slices.ContainsFunc(sortedModules(c.mods), func(m repoModule) bool { return m.Dir == dir }) {
-			fs = append(fs, fmt.Sprintf("go.work uses %s, which holds no module", dir))
-		}
-	}
-	return fs
+	return nil
 }
 
 // changelogVersion finds a version's heading in a changelog: "## [0.1.0]",
@@ -252,167 +232,6 @@ func (c *checker) checkChangelogs() []string {
 		}
 	}
 	return fs
-}
-
-// ourRequirements returns the requirements of m's go.mod on modules of this
-// repository.
-func (c *checker) ourRequirements(m repoModule) []module.Version {
-	data, err := os.ReadFile(filepath.Join(c.repo.root, filepath.FromSlash(m.Dir), "go.mod"))
-	if err != nil {
-		return nil
-	}
-	f, err := modfile.ParseLax("go.mod", data, nil)
-	if err != nil {
-		return nil
-	}
-	var req []module.Version
-	for _, r := range f.Require {
-		if _, ok := c.mods[r.Mod.Path]; ok {
-			req = append(req, r.Mod)
-		}
-	}
-	return req
-}
-
-// checkConsumer builds, vets and tests module m (vets only when it is
-// compile-only) outside the workspace against the versions of our modules
-// its go.mod requires, served by the proxy. go.mod and go.sum are used
-// through copies (-modfile), so the work tree is left as it is.
-func (c *checker) checkConsumer(ctx context.Context, m repoModule) []string {
-	dir := filepath.Join(c.repo.root, filepath.FromSlash(m.Dir))
-	data, err := os.ReadFile(filepath.Join(dir, "go.mod"))
-	if err != nil {
-		return []string{err.Error()}
-	}
-	f, err := modfile.Parse(m.Dir+"/go.mod", data, nil)
-	if err != nil {
-		return []string{err.Error()}
-	}
-	var fs []string
-	for _, r := range f.Replace {
-		if _, ok := c.mods[r.Old.Path]; ok {
-			fs = append(fs, fmt.Sprintf("%s/go.mod replaces %s: the build must use the released version (scripts/tidy.sh adds replaces only while it runs)", m.Dir, r.Old.Path))
-		}
-	}
-	for _, r := range c.ourRequirements(m) {
-		if _, ok := c.vers.version[r.Path]; !ok {
-			fs = append(fs, fmt.Sprintf("%s requires %s %s, a module versions.yaml does not release", m.Dir, r.Path, r.Version))
-			continue
-		}
-		var known []string
-		found := false
-		for _, rel := range c.hist[r.Path] {
-			known = append(known, rel.Version)
-			found = found || rel.Version == r.Version
-		}
-		if !found {
-			fs = append(fs, fmt.Sprintf("%s requires %s %s, a version versions.yaml never named (released: %s)", m.Dir, c.mods[r.Path].Dir, r.Version, strings.Join(known, ", ")))
-		} else {
-			fmt.Fprintf(c.out, "   requires %s %s\n", c.mods[r.Path].Dir, r.Version)
-		}
-	}
-	if len(fs) > 0 {
-		for _, x := range fs {
-			fmt.Fprintf(c.out, "   FAIL %s\n", x)
-		}
-		return fs
-	}
-
-	tmp := filepath.Join(c.work, "modfiles", strings.ReplaceAll(m.Dir, "/", "_"))
-	if err := os.MkdirAll(tmp, 0o755); err != nil {
-		return []string{err.Error()}
-	}
-	modFile := filepath.Join(tmp, "go.mod")
-	if err := os.WriteFile(modFile, data, 0o644); err != nil {
-		return []string{err.Error()}
-	}
-	if sum, err := os.ReadFile(filepath.Join(dir, "go.sum")); err == nil {
-		if err := os.WriteFile(filepath.Join(tmp, "go.sum"), sum, 0o644); err != nil {
-			return []string{err.Error()}
-		}
-	}
-	// -trimpath: the build cache keys then do not hold the directory of
-	// the check's own module cache, which changes with every run.
-	flags := []string{"-mod=mod", "-modfile=" + modFile, "-trimpath"}
-	mains, err := c.goOutput(ctx, dir, append(append([]string{"list", "-f", `{{if eq .Name "main"}}{{.ImportPath}}{{end}}`}, flags...), "./..."))
-	if err != nil {
-		return []string{fmt.Sprintf("%s: go list outside the workspace: %v", m.Dir, err)}
-	}
-	build := []string{"build"}
-	if len(lines(mains)) > 0 {
-		// Into a directory of the check's: `go build ./...` of a module with
-		// one main package would leave the binary in the work tree.
-		build = append(build, "-o", filepath.Join(tmp, "bin")+string(filepath.Separator))
-	}
-	cmds := [][]string{append(append(build, flags...), "./...")}
-	if c.compileOnly[m.Dir] {
-		cmds = append(cmds, append(append([]string{"vet"}, flags...), "./..."))
-	} else {
-		cmds = append(cmds, append(append([]string{"test", "-count=1"}, flags...), "./..."))
-	}
-	for _, args := range cmds {
-		fmt.Fprintf(c.out, "   $ go %s   (in %s)\n", strings.Join(args, " "), m.Dir)
-		cmd := exec.CommandContext(ctx, "go", args...)
-		cmd.Dir = dir
-		cmd.Env = c.goEnv()
-		var buf bytes.Buffer
-		cmd.Stdout = io.MultiWriter(c.out, &buf)
-		cmd.Stderr = cmd.Stdout
-		if err := cmd.Run(); err != nil {
-			return []string{fmt.Sprintf("%s: go %s outside the workspace: %v\n%s", m.Dir, args[0], err, indent(lastLines(buf.String(), 20)))}
-		}
-	}
-	after, err := os.ReadFile(modFile)
-	if err != nil {
-		return []string{err.Error()}
-	}
-	if d := requireDiff(data, after); d != "" {
-		return []string{fmt.Sprintf("%s/go.mod is not what the released versions it requires need; outside the workspace go changes it:\n%s", m.Dir, indent(d))}
-	}
-	return nil
-}
-
-// goOutput runs go in dir with the check's environment and returns its
-// standard output.
-func (c *checker) goOutput(ctx context.Context, dir string, args []string) (string, error) {
-	cmd := exec.CommandContext(ctx, "go", args...)
-	cmd.Dir = dir
-	cmd.Env = c.goEnv()
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("%w\n%s", err, indent(lastLines(stderr.String(), 20)))
-	}
-	return stdout.String(), nil
-}
-
-// requireDiff describes how the requirements of two go.mod files differ,
-// or returns "" when they are the same.
-func requireDiff(before, after []byte) string {
-	reqs := func(data []byte) map[string]string {
-		f, err := modfile.ParseLax("go.mod", data, nil)
-		out := map[string]string{}
-		if err != nil {
-			return out
-		}
-		for _, r := range f.Require {
-			out[r.Mod.Path] = r.Mod.Version
-		}
-		return out
-	}
-	b, a := reqs(before), reqs(after)
-	var d []string
-	for _, p := range sortedKeys(b) {
-		if a[p] != b[p] {
-			d = append(d, fmt.Sprintf("%s %s -> %s", p, b[p], or(a[p], "(dropped)")))
-		}
-	}
-	for _, p := range sortedKeys(a) {
-		if _, ok := b[p]; !ok {
-			d = append(d, fmt.Sprintf("%s (added) %s", p, a[p]))
-		}
-	}
-	return strings.Join(d, "\n")
 }
 
 // or returns s, or def when s is empty.

@@ -11,13 +11,16 @@
 //	                          GOWORK=off against exactly the versions it requires
 //	release proxy -o DIR      only build the module proxy, for GOPROXY=file://DIR
 //	release sync              write go.work's replace directives from versions.yaml
-//	release tags              print the git tags of the current versions
 //
 // A module's version is released by the commit that sets it in
-// versions.yaml; see the README's "Releasing a module".
+// versions.yaml; see the README's "Releasing a module". What well-kept
+// tools do, they do: multimod (go.opentelemetry.io/build-tools) checks
+// versions.yaml and makes the tags, gorelease (golang.org/x/exp) compares
+// the libs' APIs; both are tool directives of this module.
 //
-// Run it from anywhere inside the repository (it is a module of its own,
-// outside go.work): GOWORK=off go -C tools/release run . check
+// Run it in its own directory (it is a module of its own, outside go.work,
+// and check builds its tools there); -repo names the repository, the
+// working directory's by default: GOWORK=off go -C tools/release run . check
 package main
 
 import (
@@ -46,7 +49,7 @@ func main() {
 }
 
 // errUsage reports a command line the tool does not understand.
-var errUsage = errors.New("usage: release [-repo DIR] versions [-v] | check [-keep] [-compile-only DIRS] | proxy -o DIR | sync | tags")
+var errUsage = errors.New("usage: release [-repo DIR] versions [-v] | check [-keep] [-compile-only DIRS] | proxy -o DIR | sync")
 
 // run runs the command line args, writing its report to out.
 func run(ctx context.Context, args []string, out io.Writer) error {
@@ -65,14 +68,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	switch cmd {
 	case "versions":
 		verbose := fs.Bool("v", false, "list the files changed since each release")
-		if err := fs.Parse(rest); err != nil {
-			return err
-		}
-		st, err := loadState(ctx, *root)
-		if err != nil {
-			return err
-		}
-		return printVersions(ctx, st, out, *verbose)
+		return withState(ctx, fs, rest, *root, func(st *state) error { return printVersions(ctx, st, out, *verbose) })
 	case "check":
 		keep := fs.Bool("keep", false, "keep the proxy and the module cache, and print where")
 		compileOnly := fs.String("compile-only", "tests/e2e", "comma-separated module directories whose tests are compiled and vetted, not run")
@@ -82,70 +78,61 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		return check(ctx, *root, out, *keep, compileOnlyDirs(*compileOnly))
 	case "proxy":
 		dir := fs.String("o", "", "the directory to write the proxy to")
-		if err := fs.Parse(rest); err != nil {
-			return err
-		}
-		if *dir == "" {
-			return errUsage
-		}
-		st, err := loadState(ctx, *root)
-		if err != nil {
-			return err
-		}
-		abs, err := filepath.Abs(*dir)
-		if err != nil {
-			return err
-		}
-		if err := buildProxy(ctx, st.repo, st.mods, st.vers, st.hist, abs); err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "GOPROXY=file://%s\n", filepath.ToSlash(abs))
-		return nil
+		return withState(ctx, fs, rest, *root, func(st *state) error { return writeProxy(ctx, st, *dir, out) })
 	case "sync":
-		if err := fs.Parse(rest); err != nil {
-			return err
-		}
-		st, err := loadState(ctx, *root)
-		if err != nil {
-			return err
-		}
-		_, drift, err := syncWork(st, true)
-		if err != nil {
-			return err
-		}
-		for _, d := range drift {
-			fmt.Fprintf(out, "go.work: fixed: %s\n", d)
-		}
-		if len(drift) == 0 {
-			fmt.Fprintln(out, "go.work is in step with versions.yaml")
-		}
-		return nil
-	case "tags":
-		if err := fs.Parse(rest); err != nil {
-			return err
-		}
-		st, err := loadState(ctx, *root)
-		if err != nil {
-			return err
-		}
-		for _, m := range sortedModules(st.mods) {
-			v, ok := st.vers.version[m.Path]
-			if !ok {
-				continue
-			}
-			rel, _ := currentRelease(st.hist[m.Path], v)
-			if rel.Commit == "" {
-				return fmt.Errorf("%s %s is not committed yet: commit versions.yaml first", m.Dir, v)
-			}
-			fmt.Fprintf(out, "%s/%s %s\n", m.Dir, v, rel.Commit)
-		}
-		return nil
+		return withState(ctx, fs, rest, *root, func(st *state) error { return runSync(st, out) })
 	default:
 		return errUsage
 	}
 }
 
-// check runs release-check and fails when any of its checks fails.
+// withState parses a command's flags, reads the repository at root and
+// runs the command f with it.
+func withState(ctx context.Context, fs *flag.FlagSet, args []string, root string, f func(*state) error) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	st, err := loadState(ctx, root)
+	if err != nil {
+		return err
+	}
+	return f(st)
+}
+
+// writeProxy writes the module proxy into dir and says how to use it.
+func writeProxy(ctx context.Context, st *state, dir string, out io.Writer) error {
+	if dir == "" {
+		return errUsage
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	if err := buildProxy(ctx, st.repo, st.mods, st.vers, st.hist, abs); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "GOPROXY=file://%s\n", filepath.ToSlash(abs))
+	return nil
+}
+
+// runSync writes go.work's replace directives and says what it fixed.
+func runSync(st *state, out io.Writer) error {
+	_, drift, err := syncWork(st, true)
+	if err != nil {
+		return err
+	}
+	for _, d := range drift {
+		fmt.Fprintf(out, "go.work: fixed: %s\n", d)
+	}
+	if len(drift) == 0 {
+		fmt.Fprintln(out, "go.work is in step with versions.yaml")
+	}
+	return nil
+}
+
+// check runs release-check and fails when any of its checks fails. It
+// finds gorelease and multimod in the module of the working directory,
+// this tool's own.
 func check(ctx context.Context, root string, out io.Writer, keep bool, compileOnly map[string]bool) error {
 	start := time.Now()
 	st, err := loadState(ctx, root)
@@ -153,6 +140,10 @@ func check(ctx context.Context, root string, out io.Writer, keep bool, compileOn
 		return err
 	}
 	up, err := upstreamProxy(ctx)
+	if err != nil {
+		return err
+	}
+	tools, err := findTools(ctx, ".")
 	if err != nil {
 		return err
 	}
@@ -169,7 +160,7 @@ func check(ctx context.Context, root string, out io.Writer, keep bool, compileOn
 			}
 		}()
 	}
-	c := &checker{state: st, work: work, proxy: filepath.Join(work, "proxy"), upstream: up, compileOnly: compileOnly, out: out}
+	c := &checker{state: st, work: work, proxy: filepath.Join(work, "proxy"), upstream: up, tools: tools, compileOnly: compileOnly, out: out}
 	failures := c.run(ctx)
 	fmt.Fprintf(out, "== release-check: %d failures in %s\n", len(failures), time.Since(start).Round(100*time.Millisecond))
 	if len(failures) > 0 {

@@ -221,7 +221,7 @@ func TestCheckFailsOnAnIncompatibleChangeWithoutAMinorBump(t *testing.T) {
 		{
 			name:    "uncommitted break",
 			change:  func(r *testRepo) { r.breakAPI() },
-			wantErr: []string{"FAIL libs/tiny: incompatible API changes since v0.1.0", "while versions.yaml still names v0.1.0: release them as v0.2.0", "incompatible: Hello: changed from func() string to func(string) string"},
+			wantErr: []string{"FAIL libs/tiny: incompatible API changes since v0.1.0", "while versions.yaml still names v0.1.0: release them as v0.2.0", "## incompatible changes", "Hello: changed from func() string to func(string) string"},
 		},
 		{
 			name:    "committed break",
@@ -236,7 +236,7 @@ func TestCheckFailsOnAnIncompatibleChangeWithoutAMinorBump(t *testing.T) {
 				r.commit("tiny v0.1.1")
 				r.mustRun("sync")
 			},
-			wantErr: []string{"FAIL libs/tiny: v0.1.0 -> v0.1.1 is a patch release, but the API changes since v0.1.0 need a minor release (v0.2.0 at least)", "Hello: changed"},
+			wantErr: []string{"FAIL libs/tiny: v0.1.0 -> v0.1.1, but for the changes since v0.1.0 gorelease suggests v0.2.0 at least", "Hello: changed"},
 		},
 		{
 			name: "break released as a minor, prepared in the work tree",
@@ -349,7 +349,7 @@ func TestCheckFailsOnRepositoryDrift(t *testing.T) {
 		{
 			name:   "module missing from versions.yaml",
 			change: func(r *testRepo) { r.write("tools/other/go.mod", "module example.com/mono/tools/other\n\ngo 1.25.0\n") },
-			want:   "versions.yaml: example.com/mono/tools/other (tools/other) is in no module set and not excluded",
+			want:   "FAIL multimod verify: exit status 1",
 		},
 		{
 			name:   "go.work without the replace of the new version",
@@ -470,14 +470,42 @@ func TestSyncKeepsGoWorkInStep(t *testing.T) {
 	}
 }
 
-func TestTags(t *testing.T) {
+// TestMultimodTagsARelease shows that multimod tags a release at the
+// commit the versions command names, as the README says.
+func TestMultimodTagsARelease(t *testing.T) {
 	t.Parallel()
 	r := newTestRepo(t, testFiles)
-	head := strings.TrimSpace(r.git("rev-parse", "HEAD"))
-	got := r.mustRun("tags")
-	want := "libs/tiny/v0.1.0 " + head + "\nservices/app/v0.1.0 " + head + "\n"
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("tags (-want +got):\n%s", diff)
+	r.write("libs/tiny/more.go", "package tiny\n")
+	r.commit("more")
+	var commit string
+	for _, l := range strings.Split(r.mustRun("versions"), "\n") {
+		if f := strings.Fields(l); len(f) > 2 && f[0] == "libs/tiny" {
+			commit = f[2]
+		}
+	}
+	if commit == "" {
+		t.Fatal("versions names no commit for libs/tiny")
+	}
+	tools, err := findTools(context.Background(), ".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// multimod signs its tags (git tag -s): with an SSH key of the test's.
+	key := filepath.Join(t.TempDir(), "key")
+	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key).CombinedOutput(); err != nil {
+		t.Fatalf("ssh-keygen: %v\n%s", err, out)
+	}
+	for k, v := range map[string]string{"gpg.format": "ssh", "user.signingkey": key, "user.name": "test", "user.email": "test@example.com"} {
+		r.git("config", k, v)
+	}
+	cmd := exec.Command(tools.multimod, "tag", "-m", "tiny", "-c", commit)
+	cmd.Dir = r.dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("multimod tag: %v\n%s", err, out)
+	}
+	got := strings.TrimSpace(r.git("rev-parse", "libs/tiny/v0.1.0^{commit}"))
+	if want := strings.TrimSpace(r.git("rev-parse", commit)); got != want || got == strings.TrimSpace(r.git("rev-parse", "HEAD")) {
+		t.Errorf("tag libs/tiny/v0.1.0 is at %s, want the first release %s", got, want)
 	}
 }
 

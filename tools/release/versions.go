@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strings"
 
 	"go.yaml.in/yaml/v3"
 	"golang.org/x/mod/module"
@@ -87,67 +86,4 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
-}
-
-// bump names the smallest version change semantic versioning asks for.
-type bump int
-
-const (
-	bumpNone  bump = iota // nothing changed in the API
-	bumpPatch             // changes, none to the API
-	bumpMinor             // compatible additions to the API, or any change before v1
-	bumpMajor             // incompatible changes from v1 on
-)
-
-// String names the bump as a maintainer says it.
-func (b bump) String() string {
-	return [...]string{"none", "patch", "minor", "major"}[b]
-}
-
-// bumpBetween says which kind of change leads from the version from to the
-// version to; it is bumpNone when to is not greater than from.
-func bumpBetween(from, to string) bump {
-	if semver.Compare(to, from) <= 0 {
-		return bumpNone
-	}
-	switch {
-	case semver.Major(from) != semver.Major(to):
-		return bumpMajor
-	case semver.MajorMinor(from) != semver.MajorMinor(to):
-		return bumpMinor
-	default:
-		return bumpPatch
-	}
-}
-
-// requiredBump is the bump semantic versioning asks for API changes made
-// after version from: an incompatible change needs a new major version, or
-// a new minor version while the major version is 0; a compatible addition
-// needs a new minor version.
-func requiredBump(from string, incompatible, compatible bool) bump {
-	switch {
-	case incompatible && semver.Major(from) == "v0":
-		return bumpMinor
-	case incompatible:
-		return bumpMajor
-	case compatible:
-		return bumpMinor
-	default:
-		return bumpPatch
-	}
-}
-
-// nextVersion is the smallest version after from that the bump b allows.
-func nextVersion(from string, b bump) string {
-	var major, minor, patch int
-	// from is canonical: every version comes through parseVersions, which checks it.
-	_, _ = fmt.Sscanf(strings.TrimPrefix(semver.Canonical(from), "v"), "%d.%d.%d", &major, &minor, &patch)
-	switch b {
-	case bumpMajor:
-		return fmt.Sprintf("v%d.0.0", major+1)
-	case bumpMinor:
-		return fmt.Sprintf("v%d.%d.0", major, minor+1)
-	default:
-		return fmt.Sprintf("v%d.%d.%d", major, minor, patch+1)
-	}
 }

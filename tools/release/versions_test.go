@@ -48,34 +48,3 @@ func TestParseVersions(t *testing.T) {
 		})
 	}
 }
-
-func TestBumps(t *testing.T) {
-	tests := []struct {
-		from, to                 string
-		incompatible, compatible bool
-		wantBump, wantNeed       bump
-		wantNext                 string
-	}{
-		{from: "v0.1.0", to: "v0.1.1", wantBump: bumpPatch, wantNeed: bumpPatch, wantNext: "v0.1.1"},
-		{from: "v0.1.0", to: "v0.2.0", incompatible: true, wantBump: bumpMinor, wantNeed: bumpMinor, wantNext: "v0.2.0"},
-		{from: "v0.1.3", to: "v0.1.4", compatible: true, wantBump: bumpPatch, wantNeed: bumpMinor, wantNext: "v0.2.0"},
-		{from: "v1.4.2", to: "v1.5.0", incompatible: true, wantBump: bumpMinor, wantNeed: bumpMajor, wantNext: "v2.0.0"},
-		{from: "v1.4.2", to: "v2.0.0", incompatible: true, wantBump: bumpMajor, wantNeed: bumpMajor, wantNext: "v2.0.0"},
-		{from: "v0.2.0", to: "v0.1.0", wantBump: bumpNone, wantNeed: bumpPatch, wantNext: "v0.2.1"},
-		{from: "v0.2.0", to: "v0.2.0", wantBump: bumpNone, wantNeed: bumpPatch, wantNext: "v0.2.1"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.from+"->"+tt.to, func(t *testing.T) {
-			if got := bumpBetween(tt.from, tt.to); got != tt.wantBump {
-				t.Errorf("bumpBetween = %v, want %v", got, tt.wantBump)
-			}
-			need := requiredBump(tt.from, tt.incompatible, tt.compatible)
-			if need != tt.wantNeed {
-				t.Errorf("requiredBump = %v, want %v", need, tt.wantNeed)
-			}
-			if got := nextVersion(tt.from, need); got != tt.wantNext {
-				t.Errorf("nextVersion = %q, want %q", got, tt.wantNext)
-			}
-		})
-	}
-}
