@@ -3,7 +3,7 @@
 # docs/PERFORMANCE.md sets the pipeline's beside:
 #   - PostgreSQL (pgbench): one transaction + outbox row per commit, 1 and 8
 #     clients; 100 per commit, 4 clients; on the api's real schema;
-#   - RabbitMQ (tools/ceilings amqp): persistent messages to a quorum queue
+#   - RabbitMQ (vegeta/ceilings amqp): persistent messages to a quorum queue
 #     with publisher confirms, 1,000 in flight; consumed with manual acks,
 #     prefetch 500;
 #   - HTTP (wrk, 64 connections): a trivial Go JSON POST handler.
@@ -18,7 +18,7 @@ bench_url=${admin_url/\/postgres\?/\/txpersister_bench?}
 
 command -v wrk >/dev/null || { apt-get install -y wrk >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y wrk >/dev/null; }; }
 go build -o bin/api ./services/api
-go build -o bin/ceilings ./tools/ceilings
+go build -o bin/ceilings ./vegeta/ceilings
 
 psql "$admin_url" -qc "DROP DATABASE IF EXISTS txpersister_bench WITH (FORCE)" -qc "CREATE DATABASE txpersister_bench"
 DATABASE_URL=$bench_url LOG_LEVEL=warn bin/api migrate

@@ -85,7 +85,7 @@ bindir="${XDG_CACHE_HOME:-$HOME/.cache}/txpersister/loadgen"
 mkdir -p "$bindir"
 loadgen="$bindir/loadgen.$$"
 trap 'rm -f "$loadgen"' EXIT
-go build -C "$root" -o "$loadgen" ./tools/loadgen || fail "could not build tools/loadgen"
+go build -C "$root" -o "$loadgen" ./vegeta/loadgen || fail "could not build vegeta/loadgen"
 
 # Both ends must be there before the attack, not found missing after it.
 "$loadgen" check -database-url "$DATABASE_URL" >/dev/null ||

@@ -3,8 +3,8 @@
 # not in the cache yet.
 #
 # vegeta is built from its Go module (github.com/tsenart/vegeta/v12) at the
-# version tools/vegeta/go.mod pins, with the dependencies that module's
-# go.sum fixes; tools/vegeta is kept out of go.work so vegeta's dependencies
+# version vegeta/tool/go.mod pins, with the dependencies that module's
+# go.sum fixes; vegeta/tool is kept out of go.work so vegeta's dependencies
 # never move the services' versions. The binary is cached under
 # ${XDG_CACHE_HOME:-~/.cache}/txpersister/vegeta-<version>/vegeta; the first
 # build takes about 10 seconds, later calls print the path at once. Build
@@ -14,4 +14,4 @@
 #   "$vegeta" -version
 set -euo pipefail
 # vegeta -version prints main.Version, which only its release builds set.
-exec "$(dirname "${BASH_SOURCE[0]}")/../scripts/gotool.sh" tools/vegeta github.com/tsenart/vegeta/v12 github.com/tsenart/vegeta/v12 "-X main.Version={version}"
+exec "$(dirname "${BASH_SOURCE[0]}")/../scripts/gotool.sh" vegeta/tool github.com/tsenart/vegeta/v12 github.com/tsenart/vegeta/v12 "-X main.Version={version}"

@@ -1,4 +1,4 @@
-module github.com/txpersister/txpersister/tools/vegeta
+module github.com/txpersister/txpersister/vegeta/tool
 
 go 1.25.0
 

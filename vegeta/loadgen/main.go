@@ -28,9 +28,9 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/txpersister/txpersister/tools/loadgen/internal/attack"
-	"github.com/txpersister/txpersister/tools/loadgen/internal/drain"
-	"github.com/txpersister/txpersister/tools/loadgen/internal/targets"
+	"github.com/txpersister/txpersister/vegeta/loadgen/internal/attack"
+	"github.com/txpersister/txpersister/vegeta/loadgen/internal/drain"
+	"github.com/txpersister/txpersister/vegeta/loadgen/internal/targets"
 )
 
 // DefaultDatabaseURL is the database report reads when neither

@@ -1,4 +1,4 @@
-module github.com/txpersister/txpersister/tools/loadgen
+module github.com/txpersister/txpersister/vegeta/loadgen
 
 go 1.26.0
 

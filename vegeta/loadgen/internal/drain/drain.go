@@ -17,7 +17,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/txpersister/txpersister/tools/loadgen/internal/targets"
+	"github.com/txpersister/txpersister/vegeta/loadgen/internal/targets"
 )
 
 // Querier runs a query that returns one row; *pgx.Conn and *pgxpool.Pool

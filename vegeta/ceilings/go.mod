@@ -1,4 +1,4 @@
-module github.com/txpersister/txpersister/tools/ceilings
+module github.com/txpersister/txpersister/vegeta/ceilings
 
 go 1.26.0
 

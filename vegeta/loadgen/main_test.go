@@ -15,7 +15,7 @@ import (
 	"github.com/txpersister/txpersister/libs/testkit/pgtest"
 	apischema "github.com/txpersister/txpersister/services/api/schema"
 	converterschema "github.com/txpersister/txpersister/services/converter/schema"
-	"github.com/txpersister/txpersister/tools/loadgen/internal/drain"
+	"github.com/txpersister/txpersister/vegeta/loadgen/internal/drain"
 )
 
 // newDB returns the URL of a fresh database with both services' schemas.
