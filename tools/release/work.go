@@ -37,50 +37,11 @@ func syncWork(st *state, write bool) (*modfile.WorkFile, []string, error) {
 	if err != nil || wf == nil {
 		return nil, nil, err
 	}
-	byDir := map[string]repoModule{}
-	for _, m := range st.mods {
-		byDir[m.Dir] = m
+	want, err := wantedReplaces(st, wf)
+	if err != nil {
+		return nil, nil, err
 	}
-	want := map[module.Version]string{}
-	for _, u := range wf.Use {
-		m, ok := byDir[filepath.ToSlash(filepath.Clean(u.Path))]
-		if !ok {
-			continue
-		}
-		data, err := os.ReadFile(filepath.Join(st.repo.root, filepath.FromSlash(m.Dir), "go.mod"))
-		if err != nil {
-			return nil, nil, err
-		}
-		f, err := modfile.ParseLax(m.Dir+"/go.mod", data, nil)
-		if err != nil {
-			return nil, nil, err
-		}
-		for _, r := range f.Require {
-			cur, ok := st.vers.version[r.Mod.Path]
-			if !ok {
-				continue
-			}
-			target := "./" + st.mods[r.Mod.Path].Dir
-			want[r.Mod] = target
-			want[module.Version{Path: r.Mod.Path, Version: cur}] = target
-		}
-	}
-	have := map[module.Version]string{}
-	unversioned := map[string]bool{}
-	for _, r := range wf.Replace {
-		if _, ok := st.mods[r.Old.Path]; !ok {
-			continue
-		}
-		if r.Old.Version == "" {
-			unversioned[r.Old.Path] = true
-			continue
-		}
-		target := r.New.Path
-		if r.New.Version != "" {
-			target += " " + r.New.Version
-		}
-		have[r.Old] = target
-	}
+	have, unversioned := ourReplaces(st, wf)
 	var drift []string
 	var add, drop []module.Version
 	for _, mv := range sortedVersions(want) {
@@ -105,21 +66,79 @@ func syncWork(st *state, write bool) (*modfile.WorkFile, []string, error) {
 	if !write || len(drift) == 0 {
 		return wf, drift, nil
 	}
+	return wf, drift, rewriteWork(st.repo.root, wf, want, add, drop)
+}
+
+// wantedReplaces maps each version of our modules that go.work needs a
+// replace of to the directory it goes to: every version a module of the
+// workspace requires, and the current version of each.
+func wantedReplaces(st *state, wf *modfile.WorkFile) (map[module.Version]string, error) {
+	byDir := map[string]repoModule{}
+	for _, m := range st.mods {
+		byDir[m.Dir] = m
+	}
+	want := map[module.Version]string{}
+	for _, u := range wf.Use {
+		m, ok := byDir[filepath.ToSlash(filepath.Clean(u.Path))]
+		if !ok {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(st.repo.root, filepath.FromSlash(m.Dir), "go.mod"))
+		if err != nil {
+			return nil, err
+		}
+		f, err := modfile.ParseLax(m.Dir+"/go.mod", data, nil)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range f.Require {
+			cur, ok := st.vers.version[r.Mod.Path]
+			if !ok {
+				continue
+			}
+			target := "./" + st.mods[r.Mod.Path].Dir
+			want[r.Mod] = target
+			want[module.Version{Path: r.Mod.Path, Version: cur}] = target
+		}
+	}
+	return want, nil
+}
+
+// ourReplaces returns go.work's versioned replaces of our modules, each to
+// its target, and the modules it replaces at every version.
+func ourReplaces(st *state, wf *modfile.WorkFile) (have map[module.Version]string, unversioned map[string]bool) {
+	have, unversioned = map[module.Version]string{}, map[string]bool{}
+	for _, r := range wf.Replace {
+		if _, ok := st.mods[r.Old.Path]; !ok {
+			continue
+		}
+		if r.Old.Version == "" {
+			unversioned[r.Old.Path] = true
+			continue
+		}
+		target := r.New.Path
+		if r.New.Version != "" {
+			target += " " + r.New.Version
+		}
+		have[r.Old] = target
+	}
+	return have, unversioned
+}
+
+// rewriteWork drops and adds replaces in wf and writes it to root/go.work.
+func rewriteWork(root string, wf *modfile.WorkFile, want map[module.Version]string, add, drop []module.Version) error {
 	for _, mv := range drop {
 		if err := wf.DropReplace(mv.Path, mv.Version); err != nil {
-			return nil, nil, err
+			return err
 		}
 	}
 	for _, mv := range add {
 		if err := wf.AddReplace(mv.Path, mv.Version, want[mv], ""); err != nil {
-			return nil, nil, err
+			return err
 		}
 	}
 	wf.Cleanup()
-	if err := os.WriteFile(filepath.Join(st.repo.root, "go.work"), modfile.Format(wf.Syntax), 0o644); err != nil {
-		return nil, nil, err
-	}
-	return wf, drift, nil
+	return os.WriteFile(filepath.Join(root, "go.work"), modfile.Format(wf.Syntax), 0o644)
 }
 
 // sortedVersions returns the keys of m by path, then version.

@@ -113,6 +113,29 @@ func measureAMQP(ctx context.Context, out io.Writer, url string, n, inflight, pr
 			_, _ = c.QueueDelete(queue, false, false, false)
 		}
 	}()
+	start := time.Now()
+	if err := publishConfirmed(ctx, ch, queue, n, inflight); err != nil {
+		return err
+	}
+	pub := time.Since(start)
+	fmt.Fprintf(out, "published %d persistent messages to a quorum queue with confirms (%d in flight): %.0f/s (%s)\n", n, inflight, float64(n)/pub.Seconds(), pub.Round(time.Millisecond))
+
+	cch, err := conn.Channel()
+	if err != nil {
+		return err
+	}
+	start = time.Now()
+	if err := consumeAcked(ctx, cch, queue, n, prefetch); err != nil {
+		return err
+	}
+	con := time.Since(start)
+	fmt.Fprintf(out, "consumed %d with manual acks (prefetch %d): %.0f/s (%s)\n", n, prefetch, float64(n)/con.Seconds(), con.Round(time.Millisecond))
+	return nil
+}
+
+// publishConfirmed publishes n persistent messages to queue on ch, at most
+// inflight unconfirmed, and returns once the broker confirmed them all.
+func publishConfirmed(ctx context.Context, ch *amqp.Channel, queue string, n, inflight int) error {
 	if err := ch.Confirm(false); err != nil {
 		return err
 	}
@@ -133,7 +156,6 @@ func measureAMQP(ctx context.Context, out io.Writer, url string, n, inflight, pr
 		}
 		errc <- nil
 	}()
-	start := time.Now()
 	for i := range n {
 		dc, err := ch.PublishWithDeferredConfirmWithContext(ctx, "", queue, false, false, amqp.Publishing{
 			DeliveryMode: amqp.Persistent, ContentType: "application/json", MessageId: fmt.Sprint(i), Body: body,
@@ -145,24 +167,19 @@ func measureAMQP(ctx context.Context, out io.Writer, url string, n, inflight, pr
 		pending <- dc
 	}
 	close(pending)
-	if err := <-errc; err != nil {
-		return err
-	}
-	pub := time.Since(start)
-	fmt.Fprintf(out, "published %d persistent messages to a quorum queue with confirms (%d in flight): %.0f/s (%s)\n", n, inflight, float64(n)/pub.Seconds(), pub.Round(time.Millisecond))
+	return <-errc
+}
 
-	cch, err := conn.Channel()
+// consumeAcked consumes n messages from queue on ch with manual acks, at
+// most prefetch unacknowledged.
+func consumeAcked(ctx context.Context, ch *amqp.Channel, queue string, n, prefetch int) error {
+	if err := ch.Qos(prefetch, 0, false); err != nil {
+		return err
+	}
+	deliveries, err := ch.Consume(queue, "", false, false, false, false, nil)
 	if err != nil {
 		return err
 	}
-	if err := cch.Qos(prefetch, 0, false); err != nil {
-		return err
-	}
-	deliveries, err := cch.Consume(queue, "", false, false, false, false, nil)
-	if err != nil {
-		return err
-	}
-	start = time.Now()
 	for i := range n {
 		select {
 		case d := <-deliveries:
@@ -175,7 +192,5 @@ func measureAMQP(ctx context.Context, out io.Writer, url string, n, inflight, pr
 			return fmt.Errorf("consumed %d of %d, then nothing for 30 s", i, n)
 		}
 	}
-	con := time.Since(start)
-	fmt.Fprintf(out, "consumed %d with manual acks (prefetch %d): %.0f/s (%s)\n", n, prefetch, float64(n)/con.Seconds(), con.Round(time.Millisecond))
 	return nil
 }

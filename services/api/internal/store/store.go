@@ -81,16 +81,42 @@ SELECT transaction_id FROM inserted`
 // reached; then nothing or everything was committed, and the same insert
 // again is safe.
 func (s *Store) Insert(ctx context.Context, items []transactions.Entry) ([]transactions.Result, error) {
-	first := make(map[string]int, len(items)) // id → index of its first item
+	cols, first, err := columnsOf(items)
+	if err != nil {
+		return nil, err
+	}
+	created, err := s.insert(ctx, cols)
+	if err != nil {
+		return nil, fmt.Errorf("insert %d transactions: %w", len(cols.ids), err)
+	}
+	isCreated := make(map[string]bool, len(created))
+	for _, id := range created {
+		isCreated[id] = true
+	}
+	existing, err := s.existing(ctx, cols.ids, isCreated)
+	if err != nil {
+		return nil, err
+	}
+	return resolve(items, first, isCreated, existing)
+}
+
+// insertColumns are insertSQL's arrays: one element per transaction.
+type insertColumns struct {
+	ids, users, amounts, currencies []string
+	occurred, received              []time.Time
+	payloads                        [][]byte
+	headers                         []string
+}
+
+// columnsOf lays out the first item of each id in columns, and maps each
+// id to the index of its first item.
+func columnsOf(items []transactions.Entry) (insertColumns, map[string]int, error) {
+	first := make(map[string]int, len(items))
 	n := len(items)
-	ids := make([]string, 0, n)
-	users := make([]string, 0, n)
-	amounts := make([]string, 0, n)
-	currencies := make([]string, 0, n)
-	occurred := make([]time.Time, 0, n)
-	received := make([]time.Time, 0, n)
-	payloads := make([][]byte, 0, n)
-	headers := make([]string, 0, n)
+	c := insertColumns{
+		ids: make([]string, 0, n), users: make([]string, 0, n), amounts: make([]string, 0, n), currencies: make([]string, 0, n),
+		occurred: make([]time.Time, 0, n), received: make([]time.Time, 0, n), payloads: make([][]byte, 0, n), headers: make([]string, 0, n),
+	}
 	for i, it := range items {
 		tx := it.Transaction
 		if _, dup := first[tx.ID]; dup {
@@ -99,57 +125,60 @@ func (s *Store) Insert(ctx context.Context, items []transactions.Entry) ([]trans
 		first[tx.ID] = i
 		h, err := json.Marshal(it.Headers)
 		if err != nil {
-			return nil, fmt.Errorf("encode headers of transaction %s: %w", tx.ID, err)
+			return c, nil, fmt.Errorf("encode headers of transaction %s: %w", tx.ID, err)
 		}
 		if it.Headers == nil {
 			h = []byte("{}")
 		}
-		ids = append(ids, tx.ID)
-		users = append(users, tx.UserID)
-		amounts = append(amounts, tx.Amount.String())
-		currencies = append(currencies, tx.Amount.Currency.Code())
-		occurred = append(occurred, tx.Timestamp)
-		received = append(received, it.ReceivedAt)
-		payloads = append(payloads, it.Message)
-		headers = append(headers, string(h))
+		c.ids = append(c.ids, tx.ID)
+		c.users = append(c.users, tx.UserID)
+		c.amounts = append(c.amounts, tx.Amount.String())
+		c.currencies = append(c.currencies, tx.Amount.Currency.Code())
+		c.occurred = append(c.occurred, tx.Timestamp)
+		c.received = append(c.received, it.ReceivedAt)
+		c.payloads = append(c.payloads, it.Message)
+		c.headers = append(c.headers, string(h))
 	}
+	return c, first, nil
+}
 
-	created, err := s.insert(ctx, ids, users, amounts, currencies, occurred, received, payloads, headers)
-	if err != nil {
-		return nil, fmt.Errorf("insert %d transactions: %w", len(ids), err)
-	}
-	isCreated := make(map[string]bool, len(created))
-	for _, id := range created {
-		isCreated[id] = true
-	}
-
+// existing reads the stored transactions of the ids the insert did not
+// create.
+func (s *Store) existing(ctx context.Context, ids []string, created map[string]bool) (map[string]transactions.Record, error) {
 	var existingIDs []string
 	for _, id := range ids {
-		if !isCreated[id] {
+		if !created[id] {
 			existingIDs = append(existingIDs, id)
 		}
 	}
 	existing := map[string]transactions.Record{}
-	if len(existingIDs) > 0 {
-		recs, err := s.get(ctx, sq.Eq{"t.transaction_id": existingIDs})
-		if err != nil {
-			return nil, fmt.Errorf("read %d existing transactions: %w", len(existingIDs), err)
-		}
-		for _, r := range recs {
-			existing[r.Transaction.ID] = r
-		}
+	if len(existingIDs) == 0 {
+		return existing, nil
 	}
+	recs, err := s.get(ctx, sq.Eq{"t.transaction_id": existingIDs})
+	if err != nil {
+		return nil, fmt.Errorf("read %d existing transactions: %w", len(existingIDs), err)
+	}
+	for _, r := range recs {
+		existing[r.Transaction.ID] = r
+	}
+	return existing, nil
+}
 
+// resolve gives each item its outcome: created (the first item of an id
+// the insert created), replayed (same content as the stored one, or as
+// the first item of its id) or conflict.
+func resolve(items []transactions.Entry, first map[string]int, created map[string]bool, existing map[string]transactions.Record) ([]transactions.Result, error) {
 	results := make([]transactions.Result, len(items))
 	for i, it := range items {
 		tx := it.Transaction
 		f := first[tx.ID]
 		var stored transactions.Record
 		switch {
-		case isCreated[tx.ID] && f == i:
+		case created[tx.ID] && f == i:
 			results[i] = transactions.Result{Outcome: transactions.Created, Record: transactions.Record{Transaction: tx, ReceivedAt: it.ReceivedAt}}
 			continue
-		case isCreated[tx.ID]:
+		case created[tx.ID]:
 			stored = results[f].Record
 		default:
 			r, ok := existing[tx.ID]
@@ -173,21 +202,21 @@ func (s *Store) Insert(ctx context.Context, items []transactions.Entry) ([]trans
 // inserted. The span follows OpenTelemetry's database conventions; a batch
 // of more than one transaction carries db.operation.batch.size, which the
 // conventions reserve for batches.
-func (s *Store) insert(ctx context.Context, ids, users, amounts, currencies []string, occurred, received []time.Time, payloads [][]byte, headers []string) ([]string, error) {
+func (s *Store) insert(ctx context.Context, c insertColumns) ([]string, error) {
 	attrs := []attribute.KeyValue{
 		semconv.DBSystemNamePostgreSQL,
 		attribute.String("db.system", "postgresql"), // the name before semantic conventions 1.30; many backends still read it
 		semconv.DBOperationName("INSERT"),
 		semconv.DBCollectionName("transactions"),
 	}
-	if len(ids) > 1 {
-		attrs = append(attrs, semconv.DBOperationBatchSize(len(ids)))
+	if len(c.ids) > 1 {
+		attrs = append(attrs, semconv.DBOperationBatchSize(len(c.ids)))
 	}
 	ctx, span := s.tracer.Start(ctx, "INSERT transactions",
 		trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
 	defer span.End()
 
-	rows, err := s.pool.Query(ctx, insertSQL, ids, users, amounts, currencies, occurred, received, payloads, headers)
+	rows, err := s.pool.Query(ctx, insertSQL, c.ids, c.users, c.amounts, c.currencies, c.occurred, c.received, c.payloads, c.headers)
 	if err == nil {
 		var created []string
 		created, err = pgx.CollectRows(rows, pgx.RowTo[string])

@@ -2,93 +2,50 @@ package ecb
 
 // Name returns the English name of a currency the ECB has quoted, or "" for
 // a code it does not know.
-func Name(code string) string {
-	switch code {
-	case "AUD":
-		return "Australian Dollar"
-	case "BGN":
-		return "Bulgarian Lev"
-	case "BRL":
-		return "Brazilian Real"
-	case "CAD":
-		return "Canadian Dollar"
-	case "CHF":
-		return "Swiss Franc"
-	case "CNY":
-		return "Chinese Renminbi Yuan"
-	case "CYP":
-		return "Cypriot Pound"
-	case "CZK":
-		return "Czech Koruna"
-	case "DKK":
-		return "Danish Krone"
-	case "EEK":
-		return "Estonian Kroon"
-	case "EUR":
-		return "Euro"
-	case "GBP":
-		return "British Pound"
-	case "HKD":
-		return "Hong Kong Dollar"
-	case "HRK":
-		return "Croatian Kuna"
-	case "HUF":
-		return "Hungarian Forint"
-	case "IDR":
-		return "Indonesian Rupiah"
-	case "ILS":
-		return "Israeli New Shekel"
-	case "INR":
-		return "Indian Rupee"
-	case "ISK":
-		return "Icelandic Króna"
-	case "JPY":
-		return "Japanese Yen"
-	case "KRW":
-		return "South Korean Won"
-	case "LTL":
-		return "Lithuanian Litas"
-	case "LVL":
-		return "Latvian Lats"
-	case "MTL":
-		return "Maltese Lira"
-	case "MXN":
-		return "Mexican Peso"
-	case "MYR":
-		return "Malaysian Ringgit"
-	case "NOK":
-		return "Norwegian Krone"
-	case "NZD":
-		return "New Zealand Dollar"
-	case "PHP":
-		return "Philippine Peso"
-	case "PLN":
-		return "Polish Złoty"
-	case "ROL":
-		return "Romanian Leu (old)"
-	case "RON":
-		return "Romanian Leu"
-	case "RUB":
-		return "Russian Ruble"
-	case "SEK":
-		return "Swedish Krona"
-	case "SGD":
-		return "Singapore Dollar"
-	case "SIT":
-		return "Slovenian Tolar"
-	case "SKK":
-		return "Slovak Koruna"
-	case "THB":
-		return "Thai Baht"
-	case "TRL":
-		return "Turkish Lira (old)"
-	case "TRY":
-		return "Turkish Lira"
-	case "USD":
-		return "United States Dollar"
-	case "ZAR":
-		return "South African Rand"
-	default:
-		return ""
-	}
+func Name(code string) string { return names[code] }
+
+// names holds the English name of every currency the ECB has quoted.
+var names = map[string]string{
+	"AUD": "Australian Dollar",
+	"BGN": "Bulgarian Lev",
+	"BRL": "Brazilian Real",
+	"CAD": "Canadian Dollar",
+	"CHF": "Swiss Franc",
+	"CNY": "Chinese Renminbi Yuan",
+	"CYP": "Cypriot Pound",
+	"CZK": "Czech Koruna",
+	"DKK": "Danish Krone",
+	"EEK": "Estonian Kroon",
+	"EUR": "Euro",
+	"GBP": "British Pound",
+	"HKD": "Hong Kong Dollar",
+	"HRK": "Croatian Kuna",
+	"HUF": "Hungarian Forint",
+	"IDR": "Indonesian Rupiah",
+	"ILS": "Israeli New Shekel",
+	"INR": "Indian Rupee",
+	"ISK": "Icelandic Króna",
+	"JPY": "Japanese Yen",
+	"KRW": "South Korean Won",
+	"LTL": "Lithuanian Litas",
+	"LVL": "Latvian Lats",
+	"MTL": "Maltese Lira",
+	"MXN": "Mexican Peso",
+	"MYR": "Malaysian Ringgit",
+	"NOK": "Norwegian Krone",
+	"NZD": "New Zealand Dollar",
+	"PHP": "Philippine Peso",
+	"PLN": "Polish Złoty",
+	"ROL": "Romanian Leu (old)",
+	"RON": "Romanian Leu",
+	"RUB": "Russian Ruble",
+	"SEK": "Swedish Krona",
+	"SGD": "Singapore Dollar",
+	"SIT": "Slovenian Tolar",
+	"SKK": "Slovak Koruna",
+	"THB": "Thai Baht",
+	"TRL": "Turkish Lira (old)",
+	"TRY": "Turkish Lira",
+	"USD": "United States Dollar",
+	"ZAR": "South African Rand",
 }
