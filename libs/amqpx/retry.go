@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"math"
+	"reflect"
 	"strconv"
 	"unicode/utf8"
 
@@ -40,25 +42,13 @@ func Waits(d Delivery) int { return intHeader(d, HeaderWaits) }
 
 func intHeader(d Delivery, name string) int {
 	var n int64
-	switch v := d.Headers[name].(type) {
-	case int8:
-		n = int64(v)
-	case int16:
-		n = int64(v)
-	case int32:
-		n = int64(v)
-	case int64:
-		n = v
-	case int:
-		n = int64(v)
-	case uint8:
-		n = int64(v)
-	case uint16:
-		n = int64(v)
-	case uint32:
-		n = int64(v)
-	case string:
-		n, _ = strconv.ParseInt(v, 10, 64)
+	switch v := reflect.ValueOf(d.Headers[name]); {
+	case v.CanInt():
+		n = v.Int()
+	case v.CanUint():
+		n = int64(min(v.Uint(), math.MaxInt64))
+	case v.Kind() == reflect.String:
+		n, _ = strconv.ParseInt(v.String(), 10, 64)
 	}
 	if n < 0 {
 		return 0
@@ -133,9 +123,7 @@ func (r *Retrier) DeadLetter(ctx context.Context, d Delivery, reason string) err
 // headers updated with set, and acks d once the broker has confirmed the
 // copy; verb names the move in errors.
 func (r *Retrier) move(ctx context.Context, d Delivery, verb, queue string, set amqp.Table) error {
-	h := copyHeaders(d.Headers)
-	maps.Copy(h, set)
-	if err := r.pub.Publish(ctx, copyMessage(d, "", queue, h)); err != nil {
+	if err := r.pub.Publish(ctx, Republish(d.Delivery, "", queue, set)); err != nil {
 		return fmt.Errorf("amqpx: %s message %q to %q: %w", verb, d.MessageId, queue, err)
 	}
 	if err := d.Ack(); err != nil {
@@ -151,16 +139,22 @@ var brokerHeaders = []string{
 	"x-last-death-exchange", "x-last-death-queue", "x-last-death-reason", "x-delivery-count",
 }
 
-func copyHeaders(src amqp.Table) amqp.Table {
-	h := make(amqp.Table, len(src)+2)
-	maps.Copy(h, src)
+// Republish returns the message that publishes d again, to exchange with
+// routing key key: its body and properties, and its headers without the
+// bookkeeping RabbitMQ adds when it dead-letters or redelivers a message
+// (x-death, x-delivery-count, ...), without the names in drop, and with set
+// over them. The Retrier's moves are such copies; so are an operator's
+// requeues from the DLQ.
+func Republish(d amqp.Delivery, exchange, key string, set amqp.Table, drop ...string) Message {
+	h := make(amqp.Table, len(d.Headers)+len(set))
+	maps.Copy(h, d.Headers)
 	for _, k := range brokerHeaders {
 		delete(h, k)
 	}
-	return h
-}
-
-func copyMessage(d Delivery, exchange, key string, h amqp.Table) Message {
+	for _, k := range drop {
+		delete(h, k)
+	}
+	maps.Copy(h, set)
 	return Message{
 		Exchange:    exchange,
 		RoutingKey:  key,

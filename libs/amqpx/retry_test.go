@@ -3,6 +3,7 @@ package amqpx
 import (
 	"context"
 	"errors"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -24,6 +25,8 @@ func TestAttempt(t *testing.T) {
 		{"int32", amqp.Table{HeaderAttempt: int32(3)}, 3},
 		{"int64", amqp.Table{HeaderAttempt: int64(4)}, 4},
 		{"int8", amqp.Table{HeaderAttempt: int8(1)}, 1},
+		{"uint16", amqp.Table{HeaderAttempt: uint16(5)}, 5},
+		{"uint64 beyond int64", amqp.Table{HeaderAttempt: uint64(1 << 63)}, math.MaxInt64},
 		{"string", amqp.Table{HeaderAttempt: "2"}, 2},
 		{"negative", amqp.Table{HeaderAttempt: int32(-1)}, 0},
 		{"garbage", amqp.Table{HeaderAttempt: "x"}, 0},
@@ -35,6 +38,29 @@ func TestAttempt(t *testing.T) {
 				t.Errorf("Attempt = %d, want %d", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestRepublish(t *testing.T) {
+	t.Parallel()
+	ts := time.Date(2024, 9, 11, 0, 0, 0, 0, time.UTC)
+	d := amqp.Delivery{
+		MessageId: "m1", ContentType: "application/json", Type: "t", Timestamp: ts, Body: []byte("{}"),
+		Headers: amqp.Table{
+			"x-death": []any{}, "x-delivery-count": int64(3), "x-first-death-queue": "q",
+			HeaderError: "boom", HeaderAttempt: int64(4), "traceparent": "00-abc",
+		},
+	}
+	got := Republish(d, "ex", "key", amqp.Table{HeaderAttempt: int64(0)}, HeaderError)
+	want := Message{
+		Exchange: "ex", RoutingKey: "key", MessageID: "m1", ContentType: "application/json", Type: "t", Timestamp: ts, Body: []byte("{}"),
+		Headers: amqp.Table{HeaderAttempt: int64(0), "traceparent": "00-abc"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Republish (-want +got):\n%s", diff)
+	}
+	if _, ok := d.Headers["x-death"]; !ok {
+		t.Error("Republish changed the delivery's own headers")
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
@@ -181,35 +180,12 @@ func List(ctx context.Context, conn Channeler, dlq string, limit int) ([]Message
 	return out, nil
 }
 
-// brokerHeaders are set by RabbitMQ when it dead-letters or redelivers a
-// message; a copy published by us starts afresh without them.
-var brokerHeaders = []string{
-	"x-death", "x-first-death-exchange", "x-first-death-queue", "x-first-death-reason",
-	"x-last-death-exchange", "x-last-death-queue", "x-last-death-reason", "x-delivery-count",
-}
-
 // workCopy returns the message that puts d back to work in topo: its body
 // and properties, its headers with the attempt count reset to 0 and the
 // dead-letter reason and the broker's bookkeeping removed. x-last-error is
 // kept as the message's history.
 func workCopy(d amqp.Delivery, topo amqpx.Topology) amqpx.Message {
-	h := make(amqp.Table, len(d.Headers)+1)
-	maps.Copy(h, d.Headers)
-	for _, k := range brokerHeaders {
-		delete(h, k)
-	}
-	delete(h, amqpx.HeaderError)
-	h[amqpx.HeaderAttempt] = int64(0)
-	return amqpx.Message{
-		Exchange:    topo.Exchange,
-		RoutingKey:  topo.RoutingKey,
-		MessageID:   d.MessageId,
-		ContentType: d.ContentType,
-		Type:        d.Type,
-		Headers:     h,
-		Body:        d.Body,
-		Timestamp:   d.Timestamp,
-	}
+	return amqpx.Republish(d, topo.Exchange, topo.RoutingKey, amqp.Table{amqpx.HeaderAttempt: int64(0)}, amqpx.HeaderError)
 }
 
 // Requeued is what Requeue did.
