@@ -12,13 +12,18 @@ import (
 	"github.com/pressly/goose/v3/lock"
 )
 
-// Migrate applies the goose SQL migrations in fsys to the database at
-// databaseURL, recording them in versionTable: each service keeps its own
+// Migrate applies the goose SQL migrations in the directory dir of fsys
+// (such as an embed.FS of "migrations/*.sql" and "migrations") to the
+// database at databaseURL, recording them in versionTable: each service keeps its own
 // table, so each applies only its own migrations. A PostgreSQL advisory
 // lock is held for the duration, so replicas that start together apply each
 // migration once. Errors wrap ErrUnavailable when the database cannot be
 // reached.
-func Migrate(ctx context.Context, databaseURL string, fsys fs.FS, versionTable string, log *slog.Logger) error {
+func Migrate(ctx context.Context, databaseURL string, fsys fs.FS, dir, versionTable string, log *slog.Logger) error {
+	fsys, err := fs.Sub(fsys, dir)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
 	cfg, err := pgx.ParseConfig(databaseURL)
 	if err != nil {
 		return fmt.Errorf("migrate: parse database URL: %w", err)

@@ -33,7 +33,7 @@ func TestMigrateConcurrentReplicasApplyOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = pgkit.Migrate(context.Background(), url, fsys, "test_schema_version", quiet)
+			errs[i] = pgkit.Migrate(context.Background(), url, fsys, ".", "test_schema_version", quiet)
 		}()
 	}
 	wg.Wait()
@@ -59,7 +59,7 @@ func TestMigrateConcurrentReplicasApplyOnce(t *testing.T) {
 func TestMigrateUnreachable(t *testing.T) {
 	err := pgkit.Migrate(context.Background(), "postgres://postgres@127.0.0.1:1/x?connect_timeout=2", fstest.MapFS{
 		"00001_a.sql": {Data: []byte("-- +goose Up\nSELECT 1;\n")},
-	}, "v", quiet)
+	}, ".", "v", quiet)
 	if !errors.Is(err, pgkit.ErrUnavailable) {
 		t.Errorf("err = %v, want ErrUnavailable", err)
 	}

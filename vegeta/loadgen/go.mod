@@ -7,8 +7,8 @@ require (
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/txpersister/txpersister/libs/testkit v0.2.0
 	github.com/txpersister/txpersister/libs/txmodel v0.1.0
-	github.com/txpersister/txpersister/services/api/schema v0.1.0
-	github.com/txpersister/txpersister/services/converter/schema v0.1.0
+	github.com/txpersister/txpersister/services/api/schema v0.2.0
+	github.com/txpersister/txpersister/services/converter/schema v0.2.0
 )
 
 require (
@@ -19,7 +19,7 @@ require (
 	github.com/pressly/goose/v3 v3.30.0 // indirect
 	github.com/sethvargo/go-retry v0.5.0 // indirect
 	github.com/shopspring/decimal v1.6.0 // indirect
-	github.com/txpersister/txpersister/libs/pgkit v0.3.0 // indirect
+	github.com/txpersister/txpersister/libs/pgkit v0.4.0 // indirect
 	go.uber.org/multierr v1.11.0 // indirect
 	golang.org/x/sync v0.25.0 // indirect
 	golang.org/x/text v0.44.0 // indirect

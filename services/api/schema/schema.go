@@ -12,7 +12,6 @@ package schema
 import (
 	"context"
 	"embed"
-	"io/fs"
 	"log/slog"
 
 	"github.com/txpersister/txpersister/libs/pgkit"
@@ -21,16 +20,9 @@ import (
 //go:embed migrations/*.sql
 var migrations embed.FS
 
-// VersionTable records which of the api's migrations were applied.
-const VersionTable = "api_schema_version"
-
 // Migrate applies the api's migrations to the database at databaseURL,
-// under an advisory lock, so that replicas starting together apply each
-// once.
+// recording them in the table api_schema_version, under an advisory lock,
+// so that replicas starting together apply each once.
 func Migrate(ctx context.Context, databaseURL string, log *slog.Logger) error {
-	fsys, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		return err
-	}
-	return pgkit.Migrate(ctx, databaseURL, fsys, VersionTable, log)
+	return pgkit.Migrate(ctx, databaseURL, migrations, "migrations", "api_schema_version", log)
 }

@@ -2,7 +2,7 @@ module github.com/txpersister/txpersister/services/converter/schema
 
 go 1.26.0
 
-require github.com/txpersister/txpersister/libs/pgkit v0.3.0
+require github.com/txpersister/txpersister/libs/pgkit v0.4.0
 
 require (
 	github.com/jackc/pgpassfile v1.0.0 // indirect
