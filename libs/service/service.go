@@ -16,6 +16,7 @@ import (
 
 	"github.com/txpersister/txpersister/libs/amqpx"
 	"github.com/txpersister/txpersister/libs/pgkit"
+	"github.com/txpersister/txpersister/libs/service/probe"
 	"github.com/txpersister/txpersister/libs/telemetry"
 )
 
@@ -49,7 +50,7 @@ func Command(ctx context.Context, name string, args []string, migrate func(conte
 	case len(args) == 1 && args[0] == "migrate":
 		return true, migrate(ctx)
 	case len(args) == 1 && args[0] == "healthcheck":
-		return true, Probe(ctx, LocalURL(adminAddr, "/readyz"))
+		return true, probe.Get(ctx, probe.LocalURL(adminAddr, "/readyz"))
 	default:
 		return true, fmt.Errorf("unknown arguments %q (usage: %s [migrate|healthcheck])", args, name)
 	}

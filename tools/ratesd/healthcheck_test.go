@@ -72,20 +72,3 @@ func TestHealthcheckFails(t *testing.T) {
 		})
 	}
 }
-
-func TestLocalURL(t *testing.T) {
-	tests := []struct{ addr, want string }{
-		{addr: ":8090", want: "http://127.0.0.1:8090/healthz"},
-		{addr: "0.0.0.0:8090", want: "http://127.0.0.1:8090/healthz"},
-		{addr: "[::]:8090", want: "http://127.0.0.1:8090/healthz"},
-		{addr: "localhost:9000", want: "http://localhost:9000/healthz"},
-		{addr: "[::1]:9000", want: "http://[::1]:9000/healthz"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.addr, func(t *testing.T) {
-			if got := localURL(tt.addr, "/healthz"); got != tt.want {
-				t.Errorf("localURL(%q) = %q, want %q", tt.addr, got, tt.want)
-			}
-		})
-	}
-}

@@ -37,6 +37,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/txpersister/txpersister/libs/service/probe"
 	"github.com/txpersister/txpersister/tools/ratesd/internal/ecb"
 	"github.com/txpersister/txpersister/tools/ratesd/internal/httpapi"
 	"github.com/txpersister/txpersister/tools/ratesd/internal/refresh"
@@ -206,47 +207,14 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer, read
 	return nil
 }
 
-// healthcheckTimeout bounds the whole of healthcheck.
-const healthcheckTimeout = 2 * time.Second
-
 // healthcheck asks the ratesd listening on the configured address of this
-// machine for GET /healthz and fails unless the answer is 2xx. ratesd stays
-// free of the services' libraries, so this is its own small probe.
+// machine for GET /healthz and fails unless the answer is 2xx, with the
+// services' probe (libs/service/probe, which needs only the standard
+// library).
 func healthcheck(ctx context.Context, getenv func(string) string) error {
 	cfg, err := loadConfig(getenv, io.Discard)
 	if err != nil {
 		return fmt.Errorf("config: %w", err)
 	}
-	url := localURL(cfg.Addr, "/healthz")
-	ctx, cancel := context.WithTimeout(ctx, healthcheckTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return fmt.Errorf("healthcheck %s: %w", url, err)
-	}
-	// No proxy from the environment: the target is this machine.
-	client := &http.Client{Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
-	resp, err := client.Do(req)
-	if err != nil {
-		return fmt.Errorf("healthcheck: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("healthcheck %s: %s", url, resp.Status)
-	}
-	return nil
-}
-
-// localURL is the http URL at which this machine reaches a server listening
-// on addr (host:port, already validated), followed by path: an unspecified
-// host such as in ":8090" or "0.0.0.0:8090" becomes 127.0.0.1.
-func localURL(addr, path string) string {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "http://" + addr + path
-	}
-	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-		host = "127.0.0.1"
-	}
-	return "http://" + net.JoinHostPort(host, port) + path
+	return probe.Get(ctx, probe.LocalURL(cfg.Addr, "/healthz"))
 }

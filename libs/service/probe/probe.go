@@ -1,4 +1,8 @@
-package service
+// Package probe is the health check a process runs against its own server:
+// what a service's, or ratesd's, "healthcheck" argument does, so that a
+// container image with no shell or curl can still be health-checked. It
+// needs nothing but the standard library.
+package probe
 
 import (
 	"context"
@@ -10,26 +14,23 @@ import (
 	"time"
 )
 
-// ProbeTimeout bounds one Probe, connection and answer included.
-const ProbeTimeout = 2 * time.Second
+// Timeout bounds one Get, connection and answer included.
+const Timeout = 2 * time.Second
 
-// probeBodyLimit is how much of an unhealthy answer's body Probe quotes.
-const probeBodyLimit = 512
+// bodyLimit is how much of an unhealthy answer's body Get quotes.
+const bodyLimit = 512
 
-// Probe GETs url and returns nil when the answer is 2xx. Anything else is an
+// Get GETs url and returns nil when the answer is 2xx. Anything else is an
 // error naming the URL and, when there was an answer, its status and the
-// start of its body (the reason /readyz gives). It gives up after
-// ProbeTimeout, or sooner when ctx ends.
+// start of its body (the reason /readyz gives). It gives up after Timeout,
+// or sooner when ctx ends:
 //
-// It is what a service's "healthcheck" argument runs, so that a container
-// image with no shell or curl can still be health-checked:
-//
-//	err := service.Probe(ctx, service.LocalURL(cfg.AdminAddr, "/readyz"))
+//	err := probe.Get(ctx, probe.LocalURL(cfg.AdminAddr, "/readyz"))
 //
 // Proxy settings from the environment are ignored: the target is the
 // process itself.
-func Probe(ctx context.Context, url string) error {
-	ctx, cancel := context.WithTimeout(ctx, ProbeTimeout)
+func Get(ctx context.Context, url string) error {
+	ctx, cancel := context.WithTimeout(ctx, Timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
@@ -45,7 +46,7 @@ func Probe(ctx context.Context, url string) error {
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return nil
 	}
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, probeBodyLimit))
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, bodyLimit))
 	if reason := strings.TrimSpace(string(body)); reason != "" {
 		return fmt.Errorf("probe %s: %s: %s", url, resp.Status, reason)
 	}

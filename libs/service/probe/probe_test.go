@@ -1,4 +1,4 @@
-package service
+package probe
 
 import (
 	"context"
@@ -38,7 +38,7 @@ func TestProbe(t *testing.T) {
 			}))
 			t.Cleanup(srv.Close)
 
-			err := Probe(context.Background(), srv.URL+"/readyz")
+			err := Get(context.Background(), srv.URL+"/readyz")
 			checkProbeErr(t, err, tt.wantErr)
 		})
 	}
@@ -54,7 +54,7 @@ func TestProbeRefused(t *testing.T) {
 	if err := ln.Close(); err != nil {
 		t.Fatal(err)
 	}
-	err = Probe(context.Background(), "http://"+addr+"/healthz")
+	err = Get(context.Background(), "http://"+addr+"/healthz")
 	checkProbeErr(t, err, []string{addr + "/healthz", "refused"})
 }
 
@@ -66,12 +66,12 @@ func TestProbeGivesUpWhenContextEnds(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	err := Probe(ctx, srv.URL+"/readyz")
+	err := Get(ctx, srv.URL+"/readyz")
 	checkProbeErr(t, err, []string{"/readyz", "context canceled"})
 }
 
 func TestProbeBadURL(t *testing.T) {
-	err := Probe(context.Background(), "http://bad host/")
+	err := Get(context.Background(), "http://bad host/")
 	checkProbeErr(t, err, []string{"bad host"})
 }
 
