@@ -44,7 +44,7 @@ func (f frankfurter) url(q query) string {
 	if q.latest {
 		return f.base + "/latest?base=" + Base
 	}
-	// Codes are three upper-case letters (validCode): nothing to escape.
+	// Codes are three upper-case letters (txmodel.IsCurrencyCode): nothing to escape.
 	return f.base + "/" + q.day.Format(time.DateOnly) + "?base=" + Base + "&symbols=" + strings.Join(q.codes, ",")
 }
 

@@ -31,17 +31,3 @@ func civilDay(t time.Time) time.Time {
 	y, m, d := t.UTC().Date()
 	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
 }
-
-// validCode reports whether s looks like an ISO 4217 code (three upper-case
-// ASCII letters); whether the provider knows it is for the provider to say.
-func validCode(s string) bool {
-	if len(s) != 3 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < 'A' || s[i] > 'Z' {
-			return false
-		}
-	}
-	return true
-}

@@ -32,6 +32,8 @@ import (
 
 	"github.com/shopspring/decimal"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/txpersister/txpersister/libs/txmodel"
 )
 
 // Base is the currency every quote is against.
@@ -251,7 +253,7 @@ func (c *Client) Quotes(ctx context.Context, day time.Time, codes ...string) (Qu
 	q := query{day: civilDay(day)}
 	for _, code := range codes {
 		code = strings.ToUpper(strings.TrimSpace(code))
-		if !validCode(code) {
+		if !txmodel.IsCurrencyCode(code) {
 			return Quotes{}, fmt.Errorf("%s: invalid currency code %q: %w", q, code, ErrNotFound)
 		}
 		if code != Base && !slices.Contains(q.codes, code) {
@@ -306,7 +308,7 @@ func (c *Client) Quotes(ctx context.Context, day time.Time, codes ...string) (Qu
 // (any 4xx there means a misconfiguration, and wraps ErrRejected).
 func (c *Client) Check(ctx context.Context, code string) error {
 	code = strings.ToUpper(strings.TrimSpace(code))
-	if !validCode(code) {
+	if !txmodel.IsCurrencyCode(code) {
 		return fmt.Errorf("check %s: invalid currency code %q: %w", c.provider.name(), code, ErrNotFound)
 	}
 	q := query{latest: true}

@@ -329,7 +329,7 @@ func TestProblem(t *testing.T) {
 	}{
 		{"a problem document", reply{status: 422, header: map[string]string{"Content-Type": "application/problem+json"}, body: body}, &Problem{
 			Type: TypeInvalidFields, Title: "Invalid transaction", Status: 422, Detail: "one or more fields are invalid",
-			Errors: []FieldError{{"amount", "not_positive", "must be greater than 0"}, {"ammount", "unknown_field", "unknown field"}},
+			Errors: []FieldError{{Field: "amount", Code: "not_positive", Message: "must be greater than 0"}, {Field: "ammount", Code: "unknown_field", Message: "unknown field"}},
 		}},
 		{
 			"a proxy's page",

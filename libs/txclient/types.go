@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/txpersister/txpersister/libs/txmodel"
 )
 
 // Transaction is a transaction to send. The API validates it: IDs of 1 to
@@ -112,25 +114,22 @@ type Problem struct {
 	RetryAfter time.Duration `json:"-"`
 }
 
-// Problem types of the API.
+// Problem types of the API, txmodel's.
 const (
-	TypeInvalidFields = "/problems/invalid-fields"
-	TypeMalformedBody = "/problems/malformed-body"
-	TypeConflict      = "/problems/conflict"
-	TypeNotFound      = "/problems/not-found"
-	TypeInvalidQuery  = "/problems/invalid-query"
-	TypeUnavailable   = "/problems/unavailable"
-	TypeUnauthorized  = "/problems/unauthorized"
-	TypeRateLimited   = "/problems/rate-limited"
-	TypeBlank         = "about:blank"
+	TypeInvalidFields = txmodel.ProblemInvalidFields
+	TypeMalformedBody = txmodel.ProblemMalformedBody
+	TypeConflict      = txmodel.ProblemConflict
+	TypeNotFound      = txmodel.ProblemNotFound
+	TypeInvalidQuery  = txmodel.ProblemInvalidQuery
+	TypeUnavailable   = txmodel.ProblemUnavailable
+	TypeUnauthorized  = txmodel.ProblemUnauthorized
+	TypeRateLimited   = txmodel.ProblemRateLimited
+	TypeBlank         = txmodel.ProblemBlank
 )
 
-// FieldError names one invalid field (or query parameter) and why.
-type FieldError struct {
-	Field   string `json:"field"`
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
+// FieldError names one invalid field (or query parameter) and why: the
+// model's own.
+type FieldError = txmodel.FieldError
 
 // Error says the status, the type, and what was wrong.
 func (p *Problem) Error() string {

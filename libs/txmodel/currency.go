@@ -60,3 +60,19 @@ func CurrencyCodes() []string {
 	sort.Strings(codes)
 	return codes
 }
+
+// IsCurrencyCode reports whether s has the form of an ISO 4217 alphabetic
+// code: three ASCII capital letters. It says nothing of whether the code
+// names a currency (LookupCurrency does): a rates provider may quote codes
+// long withdrawn.
+func IsCurrencyCode(s string) bool {
+	if len(s) != 3 {
+		return false
+	}
+	for i := range len(s) {
+		if s[i] < 'A' || s[i] > 'Z' {
+			return false
+		}
+	}
+	return true
+}

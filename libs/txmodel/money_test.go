@@ -150,3 +150,14 @@ func mustDec(s string) txmodel.Decimal {
 	}
 	return d
 }
+
+func TestIsCurrencyCode(t *testing.T) {
+	for s, want := range map[string]bool{
+		"USD": true, "CYP": true, "ZZZ": true,
+		"usd": false, "US": false, "USDX": false, "U$D": false, "": false, "ÜSD": false,
+	} {
+		if got := txmodel.IsCurrencyCode(s); got != want {
+			t.Errorf("IsCurrencyCode(%q) = %v, want %v", s, got, want)
+		}
+	}
+}

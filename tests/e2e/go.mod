@@ -10,8 +10,8 @@ require (
 	github.com/shopspring/decimal v1.4.0
 	github.com/txpersister/txpersister/libs/amqpx v0.4.0
 	github.com/txpersister/txpersister/libs/testkit v0.2.0
-	github.com/txpersister/txpersister/libs/txclient v0.2.0
-	github.com/txpersister/txpersister/libs/txmodel v0.2.0
+	github.com/txpersister/txpersister/libs/txclient v0.3.0
+	github.com/txpersister/txpersister/libs/txmodel v0.4.0
 )
 
 require (

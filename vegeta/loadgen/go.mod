@@ -6,7 +6,7 @@ require (
 	github.com/google/go-cmp v0.7.0
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/txpersister/txpersister/libs/testkit v0.2.0
-	github.com/txpersister/txpersister/libs/txmodel v0.1.0
+	github.com/txpersister/txpersister/libs/txmodel v0.4.0
 	github.com/txpersister/txpersister/services/api/schema v0.2.0
 	github.com/txpersister/txpersister/services/converter/schema v0.2.0
 )

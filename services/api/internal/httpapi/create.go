@@ -141,7 +141,7 @@ func (h *Handler) outcome(id string, res transactions.Result) (int, resource, er
 // elements.
 func splitArray(body []byte) ([]json.RawMessage, error) {
 	malformed := func(format string, args ...any) error {
-		return &requestError{problem{Status: http.StatusBadRequest, Type: typeMalformed, Title: "Malformed body", Detail: fmt.Sprintf(format, args...)}}
+		return &requestError{problem{Status: http.StatusBadRequest, Type: txmodel.ProblemMalformedBody, Title: "Malformed body", Detail: fmt.Sprintf(format, args...)}}
 	}
 	if !utf8.Valid(body) {
 		return nil, malformed("not valid UTF-8")
@@ -181,7 +181,7 @@ func splitArray(body []byte) ([]json.RawMessage, error) {
 // MaxBatch (counted no further than MaxBatch+1).
 func errBatchSize(n int) error {
 	return &requestError{problem{
-		Status: http.StatusUnprocessableEntity, Type: typeInvalidFields, Title: "Invalid batch",
+		Status: http.StatusUnprocessableEntity, Type: txmodel.ProblemInvalidFields, Title: "Invalid batch",
 		Detail: "the batch is empty or too large",
 		Errors: []txmodel.FieldError{{
 			Field: "(body)", Code: txmodel.CodeInvalidValue,

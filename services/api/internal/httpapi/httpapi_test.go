@@ -112,11 +112,11 @@ func TestCreateStatuses(t *testing.T) {
 		{"no content type", "/v1/transactions", "", original, nil, http.StatusCreated, ""},
 		{"json with charset", "/v1/transactions", "application/json; charset=utf-8", original, nil, http.StatusCreated, ""},
 		{"form content type", "/v1/transactions", "application/x-www-form-urlencoded", original, nil, http.StatusUnsupportedMediaType, "about:blank"},
-		{"not an object", "/v1/transactions", "application/json", `[1]`, nil, http.StatusBadRequest, typeMalformed},
-		{"bad JSON", "/v1/transactions", "application/json", `{"amount":`, nil, http.StatusBadRequest, typeMalformed},
-		{"invalid fields", "/v1/transactions", "application/json", `{"transaction_id": "x"}`, nil, http.StatusUnprocessableEntity, typeInvalidFields},
+		{"not an object", "/v1/transactions", "application/json", `[1]`, nil, http.StatusBadRequest, txmodel.ProblemMalformedBody},
+		{"bad JSON", "/v1/transactions", "application/json", `{"amount":`, nil, http.StatusBadRequest, txmodel.ProblemMalformedBody},
+		{"invalid fields", "/v1/transactions", "application/json", `{"transaction_id": "x"}`, nil, http.StatusUnprocessableEntity, txmodel.ProblemInvalidFields},
 		{"too large", "/v1/transactions", "application/json", `{"transaction_id": "` + strings.Repeat("a", MaxBodyBytes) + `"}`, nil, http.StatusRequestEntityTooLarge, "about:blank"},
-		{"database down", "/v1/transactions", "application/json", original, fmt.Errorf("x: %w", transactions.ErrUnavailable), http.StatusServiceUnavailable, typeUnavailable},
+		{"database down", "/v1/transactions", "application/json", original, fmt.Errorf("x: %w", transactions.ErrUnavailable), http.StatusServiceUnavailable, txmodel.ProblemUnavailable},
 		{"unexpected", "/v1/transactions", "application/json", original, fmt.Errorf("boom"), http.StatusInternalServerError, "about:blank"},
 	}
 	for _, tt := range tests {

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/txpersister/txpersister/libs/telemetry"
+	"github.com/txpersister/txpersister/libs/txmodel"
 	"github.com/txpersister/txpersister/services/api/internal/auth"
 )
 
@@ -30,7 +31,7 @@ func (h *Handler) access(next http.Handler) http.Handler {
 			}
 			h.metrics.authFailures[reason].Inc()
 			writeProblem(w, problemFor(&requestError{problem{
-				Status: http.StatusUnauthorized, Type: typeUnauthorized, Title: "Unauthorized", Detail: err.Error(),
+				Status: http.StatusUnauthorized, Type: txmodel.ProblemUnauthorized, Title: "Unauthorized", Detail: err.Error(),
 				header: map[string]string{"WWW-Authenticate": `Bearer realm="txpersister"`},
 			}}))
 			return
@@ -38,7 +39,7 @@ func (h *Handler) access(next http.Handler) http.Handler {
 		if ok, wait := h.limiter.Allow(name, h.now()); !ok {
 			h.metrics.rateLimited(name)
 			writeProblem(w, problemFor(&requestError{problem{
-				Status: http.StatusTooManyRequests, Type: typeRateLimited, Title: "Too many requests",
+				Status: http.StatusTooManyRequests, Type: txmodel.ProblemRateLimited, Title: "Too many requests",
 				Detail: "this API key's request rate is limited; retry after Retry-After seconds",
 				header: map[string]string{"Retry-After": strconv.Itoa(int(math.Ceil(wait.Seconds())))},
 			}}))

@@ -13,19 +13,6 @@ import (
 	"github.com/txpersister/txpersister/services/api/internal/transactions"
 )
 
-// Problem types of the API (RFC 9457). They are URIs relative to the API's
-// base; each is described in the README's "Errors" section.
-const (
-	typeInvalidFields = "/problems/invalid-fields"
-	typeMalformed     = "/problems/malformed-body"
-	typeConflict      = "/problems/conflict"
-	typeUnavailable   = "/problems/unavailable"
-	typeNotFound      = "/problems/not-found"
-	typeBadQuery      = "/problems/invalid-query"
-	typeUnauthorized  = "/problems/unauthorized"
-	typeRateLimited   = "/problems/rate-limited"
-)
-
 // problem is an RFC 9457 problem detail.
 type problem struct {
 	Type   string               `json:"type"`
@@ -50,10 +37,10 @@ var (
 	errNoRoute     = &requestError{problem: problem{Status: http.StatusNotFound, Detail: "no such endpoint"}}
 	errMethod      = &requestError{problem: problem{Status: http.StatusMethodNotAllowed, Detail: "this endpoint does not take that method"}}
 	errMediaType   = &requestError{problem: problem{Status: http.StatusUnsupportedMediaType, Detail: "send transactions as application/json"}}
-	errUnreadable  = &requestError{problem: problem{Status: http.StatusBadRequest, Type: typeMalformed, Title: "Malformed body", Detail: "the body could not be read"}}
-	errBadPathID   = &requestError{problem: problem{Status: http.StatusNotFound, Type: typeNotFound, Title: "Transaction not found", Detail: "the id is not a valid path segment"}}
+	errUnreadable  = &requestError{problem: problem{Status: http.StatusBadRequest, Type: txmodel.ProblemMalformedBody, Title: "Malformed body", Detail: "the body could not be read"}}
+	errBadPathID   = &requestError{problem: problem{Status: http.StatusNotFound, Type: txmodel.ProblemNotFound, Title: "Transaction not found", Detail: "the id is not a valid path segment"}}
 	errUnavailable = problem{
-		Status: http.StatusServiceUnavailable, Type: typeUnavailable, Title: "Temporarily unavailable",
+		Status: http.StatusServiceUnavailable, Type: txmodel.ProblemUnavailable, Title: "Temporarily unavailable",
 		Detail: "the database cannot be reached; retry with the same transaction_id, it is safe",
 	}
 )
@@ -63,7 +50,7 @@ func errTooLarge(limit int64) error {
 }
 
 func errBadQuery(errs []txmodel.FieldError) error {
-	return &requestError{problem: problem{Status: http.StatusBadRequest, Type: typeBadQuery, Title: "Invalid query", Detail: "one or more query parameters are invalid", Errors: errs}}
+	return &requestError{problem: problem{Status: http.StatusBadRequest, Type: txmodel.ProblemInvalidQuery, Title: "Invalid query", Detail: "one or more query parameters are invalid", Errors: errs}}
 }
 
 // problemFor is the one mapping of errors to problems: those the HTTP
@@ -77,16 +64,16 @@ func problemFor(err error) problem {
 	case errors.As(err, &re):
 		return re.problem
 	case errors.As(err, &ve):
-		return problem{Status: http.StatusUnprocessableEntity, Type: typeInvalidFields, Title: "Invalid transaction", Detail: "one or more fields are invalid", Errors: ve.Errors}
+		return problem{Status: http.StatusUnprocessableEntity, Type: txmodel.ProblemInvalidFields, Title: "Invalid transaction", Detail: "one or more fields are invalid", Errors: ve.Errors}
 	case errors.Is(err, txmodel.ErrMalformed):
-		return problem{Status: http.StatusBadRequest, Type: typeMalformed, Title: "Malformed body", Detail: err.Error()}
+		return problem{Status: http.StatusBadRequest, Type: txmodel.ProblemMalformedBody, Title: "Malformed body", Detail: err.Error()}
 	case errors.Is(err, transactions.ErrConflict):
-		return problem{Status: http.StatusConflict, Type: typeConflict, Title: "Transaction id already used", Detail: err.Error()}
+		return problem{Status: http.StatusConflict, Type: txmodel.ProblemConflict, Title: "Transaction id already used", Detail: err.Error()}
 	case errors.Is(err, transactions.ErrNotFound):
-		return problem{Status: http.StatusNotFound, Type: typeNotFound, Title: "Transaction not found", Detail: "no transaction has this transaction_id"}
+		return problem{Status: http.StatusNotFound, Type: txmodel.ProblemNotFound, Title: "Transaction not found", Detail: "no transaction has this transaction_id"}
 	case errors.Is(err, transactions.ErrBadCursor):
 		return problem{
-			Status: http.StatusBadRequest, Type: typeBadQuery, Title: "Invalid query", Detail: "the cursor is not one this API returned",
+			Status: http.StatusBadRequest, Type: txmodel.ProblemInvalidQuery, Title: "Invalid query", Detail: "the cursor is not one this API returned",
 			Errors: []txmodel.FieldError{{Field: "cursor", Code: txmodel.CodeInvalidValue, Message: "not a cursor this API returned"}},
 		}
 	case errors.Is(err, transactions.ErrUnavailable), errors.Is(err, context.DeadlineExceeded):
@@ -111,7 +98,7 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 
 func writeProblem(w http.ResponseWriter, p problem) {
 	if p.Type == "" {
-		p.Type = "about:blank"
+		p.Type = txmodel.ProblemBlank
 	}
 	if p.Title == "" {
 		p.Title = http.StatusText(p.Status)

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/txpersister/txpersister/libs/txmodel"
 )
 
 // Parse reads an ECB rates file in any of the published forms, told apart
@@ -97,7 +99,7 @@ func ParseCSV(r io.Reader) (*Table, error) {
 			}
 		case h == "":
 			// The trailing comma makes an empty last column.
-		case !IsCode(h):
+		case !txmodel.IsCurrencyCode(h):
 			return nil, fmt.Errorf("CSV header column %d: %q is not a currency code", i+1, h)
 		case seen[h]:
 			return nil, fmt.Errorf("CSV header: currency %s appears twice", h)
@@ -188,7 +190,7 @@ func ParseXML(r io.Reader) (*Table, error) {
 		rates := make(map[string]decimal.Decimal, len(xd.Rates))
 		for _, xr := range xd.Rates {
 			code := strings.ToUpper(strings.TrimSpace(xr.Currency))
-			if !IsCode(code) {
+			if !txmodel.IsCurrencyCode(code) {
 				return nil, fmt.Errorf("XML %s: %q is not a currency code", xd.Time, xr.Currency)
 			}
 			if _, dup := rates[code]; dup {
@@ -218,18 +220,4 @@ func parseRate(s string) (decimal.Decimal, error) {
 		return decimal.Decimal{}, fmt.Errorf("rate %q is not positive", s)
 	}
 	return d, nil
-}
-
-// IsCode reports whether s has the form of an ISO 4217 code (three
-// upper-case ASCII letters).
-func IsCode(s string) bool {
-	if len(s) != 3 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if s[i] < 'A' || s[i] > 'Z' {
-			return false
-		}
-	}
-	return true
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/txpersister/txpersister/libs/txmodel"
 	"github.com/txpersister/txpersister/tools/ratesd/internal/ecb"
 	"github.com/txpersister/txpersister/tools/ratesd/internal/refresh"
 )
@@ -110,12 +111,12 @@ func (h *Handler) rates(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if !ecb.IsCode(base) {
+	if !txmodel.IsCurrencyCode(base) {
 		writeMessage(w, http.StatusNotFound, "not found")
 		return
 	}
 	for _, s := range symbols {
-		if !ecb.IsCode(s) {
+		if !txmodel.IsCurrencyCode(s) {
 			writeMessage(w, http.StatusNotFound, "not found")
 			return
 		}
@@ -147,7 +148,7 @@ type v4Answer struct {
 func (h *Handler) v4Latest(w http.ResponseWriter, r *http.Request) {
 	base := strings.ToUpper(r.PathValue("base"))
 	day := h.tables().Latest()
-	if !ecb.IsCode(base) {
+	if !txmodel.IsCurrencyCode(base) {
 		writeJSON(w, http.StatusNotFound, v4Error{Result: "error", ErrorType: "unsupported-code"})
 		return
 	}
