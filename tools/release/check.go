@@ -149,7 +149,7 @@ func (c *checker) run(ctx context.Context) []string {
 		for _, p := range c.vers.released() {
 			var vs []string
 			for _, rel := range c.hist[p] {
-				vs = append(vs, rel.Version+" ("+rel.where()+")")
+				vs = append(vs, rel.Version+" from "+rel.where())
 			}
 			fmt.Fprintf(c.out, "   %s: %s\n", c.mods[p].Dir, strings.Join(vs, ", "))
 		}
