@@ -3,11 +3,12 @@
 // healthcheck subcommands), Start (tracing, the service's migrations, a
 // PostgreSQL pool and the metrics with the pool's gauges), DialBroker
 // (RabbitMQ, waited for as long as it takes), and Run (servers and loops
-// until the context ends). Its servers (RunServer, Serve), the admin
-// endpoints (NewAdminServer: health, readiness, metrics, pprof) live here
-// too.
+// until the context ends).
 //
-// Configuration is read from the environment by package envconfig; the
-// probe of a container's HEALTHCHECK is package probe, which needs only the
-// standard library, so that ratesd runs the same one.
+// Its parts have rooms of their own: package envconfig reads the
+// configuration from the environment, package server is the server loop,
+// package admin the operational endpoints (health, readiness, metrics,
+// pprof), and package probe the check a container's HEALTHCHECK runs.
+// server and probe need only the standard library, so that ratesd uses
+// them too.
 package service

@@ -17,6 +17,7 @@ import (
 	"github.com/txpersister/txpersister/libs/amqpx"
 	"github.com/txpersister/txpersister/libs/pgkit"
 	"github.com/txpersister/txpersister/libs/service/probe"
+	"github.com/txpersister/txpersister/libs/service/server"
 	"github.com/txpersister/txpersister/libs/telemetry"
 )
 
@@ -139,7 +140,7 @@ func DialBroker(ctx context.Context, url, connName string, topo amqpx.Topology, 
 func Run(ctx context.Context, log *slog.Logger, servers []*http.Server, tasks ...func(context.Context) error) error {
 	g, ctx := errgroup.WithContext(ctx)
 	for _, srv := range servers {
-		g.Go(func() error { return RunServer(ctx, srv, log) })
+		g.Go(func() error { return server.Run(ctx, srv, log) })
 	}
 	for _, task := range tasks {
 		g.Go(func() error { return task(ctx) })

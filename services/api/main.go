@@ -22,6 +22,7 @@ import (
 
 	"github.com/txpersister/txpersister/libs/amqpx"
 	"github.com/txpersister/txpersister/libs/service"
+	"github.com/txpersister/txpersister/libs/service/admin"
 	"github.com/txpersister/txpersister/libs/telemetry"
 	"github.com/txpersister/txpersister/services/api/internal/auth"
 	"github.com/txpersister/txpersister/services/api/internal/config"
@@ -92,8 +93,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	admin := service.NewAdminServer(cfg.AdminAddr, metrics, st.Ping)
-	return service.Run(ctx, log, []*http.Server{public, admin},
+	adminServer := admin.NewServer(cfg.AdminAddr, metrics, st.Ping)
+	return service.Run(ctx, log, []*http.Server{public, adminServer},
 		func(ctx context.Context) error { rel.WatchBacklog(ctx); return nil },
 		func(ctx context.Context) error { return runRelays(ctx, cfg, topo, rel, log) })
 }

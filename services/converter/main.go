@@ -28,6 +28,7 @@ import (
 	"github.com/txpersister/txpersister/libs/batch"
 	"github.com/txpersister/txpersister/libs/ratesclient"
 	"github.com/txpersister/txpersister/libs/service"
+	"github.com/txpersister/txpersister/libs/service/admin"
 	"github.com/txpersister/txpersister/libs/service/envconfig"
 	"github.com/txpersister/txpersister/libs/telemetry"
 	"github.com/txpersister/txpersister/services/converter/internal/config"
@@ -101,8 +102,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		// ack lost with the process is a redelivery, which changes nothing.
 		amqpx.WithBatchedAcks(max(cfg.Prefetch/4, 2), 5*time.Millisecond))
 
-	admin := service.NewAdminServer(cfg.AdminAddr, metrics, readyCheck(st, conn, consumer, rates, cfg, topo))
-	return service.Run(ctx, log, []*http.Server{admin}, func(ctx context.Context) error {
+	adminServer := admin.NewServer(cfg.AdminAddr, metrics, readyCheck(st, conn, consumer, rates, cfg, topo))
+	return service.Run(ctx, log, []*http.Server{adminServer}, func(ctx context.Context) error {
 		log.InfoContext(ctx, "consuming", "queue", topo.Queue, "prefetch", cfg.Prefetch, "concurrency", cfg.Concurrency, "target", cfg.Target.Code(),
 			"rate_rule", string(cfg.Rule.Kind))
 		return consumer.Run(ctx, w.Handle)

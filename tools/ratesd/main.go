@@ -25,7 +25,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -38,6 +37,7 @@ import (
 	"time"
 
 	"github.com/txpersister/txpersister/libs/service/probe"
+	"github.com/txpersister/txpersister/libs/service/server"
 	"github.com/txpersister/txpersister/tools/ratesd/internal/ecb"
 	"github.com/txpersister/txpersister/tools/ratesd/internal/httpapi"
 	"github.com/txpersister/txpersister/tools/ratesd/internal/refresh"
@@ -179,32 +179,13 @@ func run(ctx context.Context, getenv func(string) string, logOut io.Writer, read
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	log.Info("listening", slog.String("addr", ln.Addr().String()))
 	if ready != nil {
 		ready(ln.Addr().String())
 	}
-
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
 	if cfg.Refresh > 0 {
 		go tables.Run(ctx, cfg.Refresh)
 	}
-	select {
-	case err := <-errc:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-	log.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
-		return fmt.Errorf("shutdown: %w", err)
-	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return fmt.Errorf("serve: %w", err)
-	}
-	log.Info("stopped")
-	return nil
+	return server.Serve(ctx, srv, ln, log)
 }
 
 // healthcheck asks the ratesd listening on the configured address of this

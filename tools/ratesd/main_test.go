@@ -140,7 +140,7 @@ func TestRunServesAndShutsDown(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("run did not return after its context ended")
 	}
-	for _, wantLog := range []string{`"days":15`, `"first":"2024-09-02"`, `"latest":"2024-09-20"`, `"msg":"stopped"`} {
+	for _, wantLog := range []string{`"days":15`, `"first":"2024-09-02"`, `"latest":"2024-09-20"`, `"msg":"http server stopped"`} {
 		if !strings.Contains(logs.String(), wantLog) {
 			t.Errorf("logs lack %s:\n%s", wantLog, logs.String())
 		}

@@ -26,6 +26,8 @@ import (
 	"time"
 
 	amqp "github.com/rabbitmq/amqp091-go"
+
+	"github.com/txpersister/txpersister/libs/service/server"
 )
 
 func main() {
@@ -78,17 +80,7 @@ func serveTrivial(ctx context.Context, addr string) error {
 		w.WriteHeader(http.StatusCreated)
 		_ = json.NewEncoder(w).Encode(map[string]any{"status": "ok", "transaction_id": v["transaction_id"]})
 	})
-	srv := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 5 * time.Second}
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx)
-	}()
-	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return server.Run(ctx, &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 5 * time.Second}, nil)
 }
 
 // measureAMQP publishes n persistent messages with confirms, at most

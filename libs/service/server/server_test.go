@@ -1,8 +1,9 @@
-package service
+package server
 
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"strings"
@@ -95,7 +96,7 @@ func TestServeUntilContextDone(t *testing.T) {
 	}
 }
 
-func TestRunServerListenError(t *testing.T) {
+func TestRunListenError(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -103,17 +104,36 @@ func TestRunServerListenError(t *testing.T) {
 	t.Cleanup(func() { ln.Close() })
 
 	srv := &http.Server{Addr: ln.Addr().String()}
-	err = RunServer(context.Background(), srv, nil)
+	err = Run(context.Background(), srv, nil)
 	if err == nil || !strings.Contains(err.Error(), "listen on "+ln.Addr().String()) {
 		t.Errorf("RunServer on a taken port = %v, want a listen error naming the address", err)
 	}
 }
 
-func TestRunServerStops(t *testing.T) {
+func TestRunStops(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	// With the context already done, RunServer listens, then shuts down.
-	if err := RunServer(ctx, &http.Server{Addr: "127.0.0.1:0"}, nil); err != nil {
+	if err := Run(ctx, &http.Server{Addr: "127.0.0.1:0"}, nil); err != nil {
 		t.Errorf("RunServer = %v, want nil", err)
 	}
+}
+
+// get makes one request and returns the status and the body.
+func get(t *testing.T, client *http.Client, method, url string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: read body: %v", method, url, err)
+	}
+	return resp.StatusCode, string(body)
 }

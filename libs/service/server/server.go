@@ -1,4 +1,7 @@
-package service
+// Package server runs an http.Server until its context ends, then shuts
+// it down gracefully: the one server loop of the services and of ratesd.
+// It needs only the standard library.
+package server
 
 import (
 	"context"
@@ -10,16 +13,16 @@ import (
 	"time"
 )
 
-// ShutdownTimeout bounds how long RunServer and Serve wait for in-flight
+// ShutdownTimeout bounds how long Run and Serve wait for in-flight
 // requests once their context is done.
 const ShutdownTimeout = 10 * time.Second
 
-// RunServer listens on srv.Addr (":http" when empty) and serves until ctx is
+// Run listens on srv.Addr (":http" when empty) and serves until ctx is
 // done, then shuts the server down gracefully, waiting at most
 // ShutdownTimeout for in-flight requests. It returns nil after a clean
 // shutdown, the listen or serve error otherwise (never http.ErrServerClosed).
 // log may be nil.
-func RunServer(ctx context.Context, srv *http.Server, log *slog.Logger) error {
+func Run(ctx context.Context, srv *http.Server, log *slog.Logger) error {
 	addr := srv.Addr
 	if addr == "" {
 		addr = ":http"
@@ -32,7 +35,7 @@ func RunServer(ctx context.Context, srv *http.Server, log *slog.Logger) error {
 	return Serve(ctx, srv, ln, log)
 }
 
-// Serve is RunServer on a listener the caller opened, e.g. on
+// Serve is Run on a listener the caller opened, e.g. on
 // "127.0.0.1:0" in a test that needs to know the port. Serve closes ln.
 func Serve(ctx context.Context, srv *http.Server, ln net.Listener, log *slog.Logger) error {
 	if log == nil {

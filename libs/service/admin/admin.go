@@ -1,4 +1,6 @@
-package service
+// Package admin is a service's operational endpoints: health, readiness,
+// metrics and pprof, on a server of their own.
+package admin
 
 import (
 	"context"
@@ -14,14 +16,14 @@ import (
 // ReadyTimeout bounds one readiness check made for GET /readyz.
 const ReadyTimeout = 2 * time.Second
 
-// NewAdminServer returns an http.Server for addr serving NewAdminHandler,
+// NewServer returns an http.Server for addr serving Handler,
 // with timeouts that suit it: generous enough for a 30 s CPU profile, short
 // enough that a stuck client cannot hold a connection for long. Run it with
-// RunServer.
-func NewAdminServer(addr string, m *telemetry.Metrics, ready func(ctx context.Context) error) *http.Server {
+// server.Run.
+func NewServer(addr string, m *telemetry.Metrics, ready func(ctx context.Context) error) *http.Server {
 	return &http.Server{
 		Addr:              addr,
-		Handler:           NewAdminHandler(m, ready),
+		Handler:           Handler(m, ready),
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       10 * time.Second,
 		// pprof's /debug/pprof/profile and /trace take ?seconds=N (30 by
@@ -32,7 +34,7 @@ func NewAdminServer(addr string, m *telemetry.Metrics, ready func(ctx context.Co
 	}
 }
 
-// NewAdminHandler serves the operational endpoints of a service:
+// Handler serves the operational endpoints of a service:
 //
 //	GET /healthz        200 "ok" for as long as the process serves HTTP
 //	GET /readyz         200 "ready" when ready returns nil within ReadyTimeout,
@@ -43,13 +45,13 @@ func NewAdminServer(addr string, m *telemetry.Metrics, ready func(ctx context.Co
 // A nil ready means always ready; a nil m serves only the runtime and
 // process metrics. ready gets a context that ends after ReadyTimeout and
 // should give up then; if it does not, the answer is 503 regardless.
-func NewAdminHandler(m *telemetry.Metrics, ready func(ctx context.Context) error) http.Handler {
-	return newAdminHandler(m, ready, ReadyTimeout)
+func Handler(m *telemetry.Metrics, ready func(ctx context.Context) error) http.Handler {
+	return handler(m, ready, ReadyTimeout)
 }
 
-// newAdminHandler is NewAdminHandler with the readiness timeout as a
+// handler is Handler with the readiness timeout as a
 // parameter, so tests need not wait for the real one.
-func newAdminHandler(m *telemetry.Metrics, ready func(ctx context.Context) error, readyTimeout time.Duration) http.Handler {
+func handler(m *telemetry.Metrics, ready func(ctx context.Context) error, readyTimeout time.Duration) http.Handler {
 	if m == nil {
 		m = telemetry.NewMetrics("")
 	}

@@ -1,4 +1,4 @@
-package service
+package admin
 
 import (
 	"context"
@@ -36,7 +36,7 @@ func get(t *testing.T, client *http.Client, method, url string) (int, string) {
 // readyTimeout, for the length of the test.
 func newAdmin(t *testing.T, m *telemetry.Metrics, ready func(context.Context) error, readyTimeout time.Duration) *httptest.Server {
 	t.Helper()
-	srv := httptest.NewServer(newAdminHandler(m, ready, readyTimeout))
+	srv := httptest.NewServer(handler(m, ready, readyTimeout))
 	t.Cleanup(srv.Close)
 	return srv
 }
@@ -113,8 +113,8 @@ func TestAdminEndpoints(t *testing.T) {
 	}
 }
 
-func TestNewAdminServer(t *testing.T) {
-	srv := NewAdminServer("127.0.0.1:0", telemetry.NewMetrics(""), nil)
+func TestNewServer(t *testing.T) {
+	srv := NewServer("127.0.0.1:0", telemetry.NewMetrics(""), nil)
 	if srv.Addr != "127.0.0.1:0" {
 		t.Errorf("Addr = %q, want 127.0.0.1:0", srv.Addr)
 	}
