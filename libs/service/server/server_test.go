@@ -106,16 +106,16 @@ func TestRunListenError(t *testing.T) {
 	srv := &http.Server{Addr: ln.Addr().String()}
 	err = Run(context.Background(), srv, nil)
 	if err == nil || !strings.Contains(err.Error(), "listen on "+ln.Addr().String()) {
-		t.Errorf("RunServer on a taken port = %v, want a listen error naming the address", err)
+		t.Errorf("Run on a taken port = %v, want a listen error naming the address", err)
 	}
 }
 
 func TestRunStops(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	// With the context already done, RunServer listens, then shuts down.
+	// With the context already done, Run listens, then shuts down.
 	if err := Run(ctx, &http.Server{Addr: "127.0.0.1:0"}, nil); err != nil {
-		t.Errorf("RunServer = %v, want nil", err)
+		t.Errorf("Run = %v, want nil", err)
 	}
 }
 
