@@ -63,10 +63,13 @@ func (c *checker) gorelease(ctx context.Context, m repoModule, dir, base string)
 	// is slow or out of reach from many machines; those files are read,
 	// never built. The check's own module cache serves, as a file proxy,
 	// what an earlier run of this check fetched.
-	env := append(c.goEnv(), "GOFLAGS=-mod=mod -buildvcs=false", "GOSUMDB=off")
+	env := append(c.goEnv(), "GOSUMDB=off")
 	for i, kv := range env {
-		if v, ok := strings.CutPrefix(kv, "GOPROXY="); ok {
+		switch k, v, _ := strings.Cut(kv, "="); k {
+		case "GOPROXY":
 			env[i] = "GOPROXY=file://" + filepath.ToSlash(view) + "," + v
+		case "GOFLAGS":
+			env[i] = "GOFLAGS=-mod=mod " + v
 		}
 	}
 	// The snapshot's go.sum lacks our modules' sums (scripts/tidy.sh
@@ -86,7 +89,8 @@ func (c *checker) gorelease(ctx context.Context, m repoModule, dir, base string)
 	return r, nil
 }
 
-// runIn runs name with args in dir and returns its output, trimmed.
+// runIn runs name with args in dir (env nil: this process's environment)
+// and returns its output, standard error included, trimmed.
 func runIn(ctx context.Context, dir string, env []string, name string, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = dir

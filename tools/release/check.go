@@ -191,11 +191,8 @@ func (c *checker) run(ctx context.Context) []string {
 // of the repository once, in a module set or excluded, and no module the
 // repository lacks, each set at a valid version.
 func (c *checker) verifyModuleSets(ctx context.Context) []string {
-	cmd := exec.CommandContext(ctx, c.tools.multimod, "verify")
-	cmd.Dir = c.repo.root
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return []string{fmt.Sprintf("multimod verify: %v\n%s", err, indent(strings.TrimSpace(string(out))))}
+	if out, err := runIn(ctx, c.repo.root, nil, c.tools.multimod, "verify"); err != nil {
+		return []string{fmt.Sprintf("multimod verify: %v\n%s", err, indent(out))}
 	}
 	return nil
 }
