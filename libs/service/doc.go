@@ -8,7 +8,7 @@
 // Its parts have rooms of their own: package envconfig reads the
 // configuration from the environment, package server is the server loop,
 // package admin the operational endpoints (health, readiness, metrics,
-// pprof), and package probe the check a container's HEALTHCHECK runs.
-// server and probe need only the standard library, so that ratesd uses
-// them too.
+// and pprof when enabled), and package probe the check a container's
+// HEALTHCHECK runs. server and probe need only the standard library, so
+// that ratesd uses them too.
 package service

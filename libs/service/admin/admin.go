@@ -1,5 +1,6 @@
 // Package admin is a service's operational endpoints: health, readiness,
-// metrics and pprof, on a server of their own.
+// metrics and, when the operator enables it, pprof, on a server of their
+// own.
 package admin
 
 import (
@@ -16,21 +17,51 @@ import (
 // ReadyTimeout bounds one readiness check made for GET /readyz.
 const ReadyTimeout = 2 * time.Second
 
-// NewServer returns an http.Server for addr serving Handler,
-// with timeouts that suit it: generous enough for a 30 s CPU profile, short
-// enough that a stuck client cannot hold a connection for long. Run it with
-// server.Run.
-func NewServer(addr string, m *telemetry.Metrics, ready func(ctx context.Context) error) *http.Server {
-	return &http.Server{
-		Addr:              addr,
-		Handler:           Handler(m, ready),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       10 * time.Second,
+// Option changes what NewServer and Handler serve.
+type Option func(*options)
+
+// options is what the Options chose; its zero value is the default.
+type options struct {
+	pprof bool
+}
+
+// WithPprof serves net/http/pprof under /debug/pprof/ when enabled is true.
+// pprof is off by default: a profile or a trace reveals the program's code
+// and data, and a CPU profile costs the service while it runs, so the
+// operator turns it on (the services read PPROF=true) only where the admin
+// port is not reachable by others.
+func WithPprof(enabled bool) Option {
+	return func(o *options) { o.pprof = enabled }
+}
+
+// collect applies opts to the defaults.
+func collect(opts []Option) options {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return o
+}
+
+// NewServer returns an http.Server for addr serving Handler(m, ready,
+// opts...), with timeouts that suit it: short enough that a stuck client
+// cannot hold a connection for long, and, with WithPprof(true), generous
+// enough for a 30 s CPU profile. Run it with server.Run.
+func NewServer(addr string, m *telemetry.Metrics, ready func(ctx context.Context) error, opts ...Option) *http.Server {
+	writeTimeout := 10 * time.Second
+	if collect(opts).pprof {
 		// pprof's /debug/pprof/profile and /trace take ?seconds=N (30 by
 		// default) and refuse N at or above the write timeout.
-		WriteTimeout:   65 * time.Second,
-		IdleTimeout:    60 * time.Second,
-		MaxHeaderBytes: 64 << 10,
+		writeTimeout = 65 * time.Second
+	}
+	return &http.Server{
+		Addr:              addr,
+		Handler:           Handler(m, ready, opts...),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      writeTimeout,
+		IdleTimeout:       60 * time.Second,
+		MaxHeaderBytes:    64 << 10,
 	}
 }
 
@@ -40,18 +71,18 @@ func NewServer(addr string, m *telemetry.Metrics, ready func(ctx context.Context
 //	GET /readyz         200 "ready" when ready returns nil within ReadyTimeout,
 //	                    else 503 with the error text
 //	GET /metrics        m in the Prometheus text format, with go_* and process_*
-//	    /debug/pprof/   net/http/pprof
+//	    /debug/pprof/   net/http/pprof with WithPprof(true); else 404
 //
 // A nil ready means always ready; a nil m serves only the runtime and
 // process metrics. ready gets a context that ends after ReadyTimeout and
 // should give up then; if it does not, the answer is 503 regardless.
-func Handler(m *telemetry.Metrics, ready func(ctx context.Context) error) http.Handler {
-	return handler(m, ready, ReadyTimeout)
+func Handler(m *telemetry.Metrics, ready func(ctx context.Context) error, opts ...Option) http.Handler {
+	return handler(m, ready, ReadyTimeout, opts...)
 }
 
 // handler is Handler with the readiness timeout as a
 // parameter, so tests need not wait for the real one.
-func handler(m *telemetry.Metrics, ready func(ctx context.Context) error, readyTimeout time.Duration) http.Handler {
+func handler(m *telemetry.Metrics, ready func(ctx context.Context) error, readyTimeout time.Duration, opts ...Option) http.Handler {
 	if m == nil {
 		m = telemetry.NewMetrics("")
 	}
@@ -67,11 +98,13 @@ func handler(m *telemetry.Metrics, ready func(ctx context.Context) error, readyT
 		writeText(w, http.StatusOK, "ready")
 	})
 	mux.Handle("GET /metrics", m.Handler())
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	if collect(opts).pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	return mux
 }
 

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -34,9 +35,9 @@ func get(t *testing.T, client *http.Client, method, url string) (int, string) {
 
 // newAdmin serves an admin handler whose readiness check times out after
 // readyTimeout, for the length of the test.
-func newAdmin(t *testing.T, m *telemetry.Metrics, ready func(context.Context) error, readyTimeout time.Duration) *httptest.Server {
+func newAdmin(t *testing.T, m *telemetry.Metrics, ready func(context.Context) error, readyTimeout time.Duration, opts ...Option) *httptest.Server {
 	t.Helper()
-	srv := httptest.NewServer(handler(m, ready, readyTimeout))
+	srv := httptest.NewServer(handler(m, ready, readyTimeout, opts...))
 	t.Cleanup(srv.Close)
 	return srv
 }
@@ -94,8 +95,6 @@ func TestAdminEndpoints(t *testing.T) {
 		{"GET", "/healthz", http.StatusOK, []string{"ok"}},
 		{"POST", "/healthz", http.StatusMethodNotAllowed, nil},
 		{"GET", "/metrics", http.StatusOK, []string{"txp_test_things_total 5", "go_goroutines ", "process_cpu_seconds_total"}},
-		{"GET", "/debug/pprof/", http.StatusOK, []string{"goroutine"}},
-		{"GET", "/debug/pprof/goroutine?debug=1", http.StatusOK, []string{"goroutine profile"}},
 		{"GET", "/nope", http.StatusNotFound, nil},
 	}
 	for _, tt := range tests {
@@ -113,16 +112,78 @@ func TestAdminEndpoints(t *testing.T) {
 	}
 }
 
+func TestAdminPprofIsOffByDefault(t *testing.T) {
+	tests := []struct {
+		name string
+		opts []Option
+	}{
+		{name: "no option"},
+		{name: "WithPprof(false)", opts: []Option{WithPprof(false)}},
+	}
+	// The mux answers 404 itself, at once: pprof's handlers never answer
+	// 404, and /profile would first profile for a second.
+	paths := []string{"/debug/pprof/", "/debug/pprof/cmdline", "/debug/pprof/profile?seconds=1", "/debug/pprof/goroutine?debug=1"}
+	for _, tt := range tests {
+		srv := newAdmin(t, nil, nil, ReadyTimeout, tt.opts...)
+		for _, path := range paths {
+			t.Run(tt.name+" "+path, func(t *testing.T) {
+				code, body := get(t, srv.Client(), http.MethodGet, srv.URL+path)
+				if code != http.StatusNotFound || body != "404 page not found\n" {
+					t.Errorf("GET %s = %d %q, want the mux's 404", path, code, body)
+				}
+			})
+		}
+	}
+}
+
+func TestAdminPprofWhenEnabled(t *testing.T) {
+	srv := newAdmin(t, nil, nil, ReadyTimeout, WithPprof(true))
+	tests := []struct {
+		path     string
+		wantBody string
+	}{
+		{"/debug/pprof/", "goroutine"},
+		{"/debug/pprof/goroutine?debug=1", "goroutine profile"},
+		{"/debug/pprof/cmdline", os.Args[0]},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			code, body := get(t, srv.Client(), http.MethodGet, srv.URL+tt.path)
+			if code != http.StatusOK || !strings.Contains(body, tt.wantBody) {
+				t.Errorf("GET %s = %d %.200q, want 200 with %q", tt.path, code, body, tt.wantBody)
+			}
+		})
+	}
+}
+
 func TestNewServer(t *testing.T) {
-	srv := NewServer("127.0.0.1:0", telemetry.NewMetrics(""), nil)
-	if srv.Addr != "127.0.0.1:0" {
-		t.Errorf("Addr = %q, want 127.0.0.1:0", srv.Addr)
+	tests := []struct {
+		name      string
+		opts      []Option
+		wantPprof int
+	}{
+		{name: "default", wantPprof: http.StatusNotFound},
+		{name: "WithPprof(true)", opts: []Option{WithPprof(true)}, wantPprof: http.StatusOK},
 	}
-	if srv.ReadHeaderTimeout <= 0 || srv.ReadTimeout <= 0 || srv.IdleTimeout <= 0 {
-		t.Errorf("timeouts read header %v, read %v, idle %v: want all set", srv.ReadHeaderTimeout, srv.ReadTimeout, srv.IdleTimeout)
-	}
-	// pprof refuses a default 30 s profile when the write timeout is shorter.
-	if srv.WriteTimeout <= 30*time.Second {
-		t.Errorf("WriteTimeout = %v, want more than 30s so /debug/pprof/profile works", srv.WriteTimeout)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := NewServer("127.0.0.1:0", telemetry.NewMetrics(""), nil, tt.opts...)
+			if srv.Addr != "127.0.0.1:0" {
+				t.Errorf("Addr = %q, want 127.0.0.1:0", srv.Addr)
+			}
+			if srv.ReadHeaderTimeout <= 0 || srv.ReadTimeout <= 0 || srv.WriteTimeout <= 0 || srv.IdleTimeout <= 0 {
+				t.Errorf("timeouts read header %v, read %v, write %v, idle %v: want all set",
+					srv.ReadHeaderTimeout, srv.ReadTimeout, srv.WriteTimeout, srv.IdleTimeout)
+			}
+			// pprof refuses a default 30 s profile when the write timeout is shorter.
+			if tt.wantPprof == http.StatusOK && srv.WriteTimeout <= 30*time.Second {
+				t.Errorf("WriteTimeout = %v, want more than 30s so /debug/pprof/profile works", srv.WriteTimeout)
+			}
+			rec := httptest.NewRecorder()
+			srv.Handler.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/debug/pprof/", nil))
+			if rec.Code != tt.wantPprof {
+				t.Errorf("GET /debug/pprof/ = %d, want %d", rec.Code, tt.wantPprof)
+			}
+		})
 	}
 }

@@ -163,11 +163,159 @@ func (e *Env) Log() telemetry.LogConfig {
 	return c
 }
 
-// Redact returns a URL with the password of its user info masked, for logs.
+// mask stands in for a secret in what Redact returns: the mask
+// url.URL.Redacted puts in place of a password.
+const mask = "xxxxx"
+
+// Redact returns a connection string fit for a log: the password of a
+// URL's user info and the value of each secret query parameter are masked
+// as "xxxxx", as url.URL.Redacted masks a password. A string that does not
+// start with a scheme and "://" is read as a libpq keyword/value string
+// ("host=h user=u password='a b'"), which pgx accepts as DATABASE_URL, and
+// its secret values are masked likewise. All else, the parameters' order
+// included, is kept as written. A string that does not parse is returned as
+// "(unparseable URL)" or "(unparseable connection string)", so that no
+// secret in it reaches a log.
+//
+// A parameter is secret when its name, in any case, contains "password",
+// "secret" or "token", or is "key", "apikey", "api_key", "api-key" or
+// "access_key". Parameters that name a file holding a secret, such as
+// passfile and sslkey, are kept: a path is not a secret.
 func Redact(raw string) string {
+	if !hasScheme(raw) {
+		return redactKeywordValue(raw)
+	}
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "(unparseable URL)"
 	}
+	u.RawQuery = redactQuery(u.RawQuery)
 	return u.Redacted()
+}
+
+// hasScheme reports whether raw starts with a URL scheme and "://".
+func hasScheme(raw string) bool {
+	scheme, _, found := strings.Cut(raw, "://")
+	if !found || scheme == "" {
+		return false
+	}
+	for i, c := range scheme {
+		letter := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
+		other := '0' <= c && c <= '9' || c == '+' || c == '-' || c == '.'
+		if !letter && (i == 0 || !other) {
+			return false
+		}
+	}
+	return true
+}
+
+// redactQuery masks the values of the secret parameters of a URL's raw
+// query. It edits the query as written rather than through url.Values,
+// which would sort the parameters and re-encode them.
+func redactQuery(rawQuery string) string {
+	if rawQuery == "" {
+		return ""
+	}
+	params := strings.Split(rawQuery, "&")
+	for i, p := range params {
+		rawName, _, hasValue := strings.Cut(p, "=")
+		if !hasValue {
+			continue
+		}
+		name, err := url.QueryUnescape(rawName)
+		if err != nil {
+			name = rawName
+		}
+		if isSecret(name) {
+			params[i] = rawName + "=" + mask
+		}
+	}
+	return strings.Join(params, "&")
+}
+
+// redactKeywordValue masks the secret values of a libpq keyword/value
+// connection string, read as libpq reads it: keyword=value pairs with
+// white space between them and optionally around "=", each value either
+// in single quotes or running to the next white space, a backslash
+// escaping the byte after it.
+func redactKeywordValue(raw string) string {
+	const unparseable = "(unparseable connection string)"
+	var b strings.Builder
+	copied := 0 // raw[:copied] is in b
+	for i := skipSpace(raw, 0); i < len(raw); i = skipSpace(raw, i) {
+		eq := strings.IndexByte(raw[i:], '=')
+		if eq < 0 {
+			return unparseable
+		}
+		keyword := strings.TrimRightFunc(raw[i:i+eq], isSpace)
+		if keyword == "" || strings.ContainsFunc(keyword, isSpace) {
+			return unparseable
+		}
+		start := skipSpace(raw, i+eq+1)
+		end, ok := valueEnd(raw, start)
+		if !ok {
+			return unparseable
+		}
+		if isSecret(keyword) {
+			b.WriteString(raw[copied:start])
+			b.WriteString(mask)
+			copied = end
+		}
+		i = end
+	}
+	b.WriteString(raw[copied:])
+	return b.String()
+}
+
+// valueEnd returns where the keyword/value value that starts at raw[start]
+// ends: after its closing quote, or at white space or the end of raw. It
+// reports false for a quote that is never closed.
+func valueEnd(raw string, start int) (end int, ok bool) {
+	quoted := start < len(raw) && raw[start] == '\''
+	i := start
+	if quoted {
+		i++
+	}
+	for i < len(raw) {
+		switch c := rune(raw[i]); {
+		case c == '\\':
+			i += 2
+		case quoted && c == '\'':
+			return i + 1, true
+		case !quoted && isSpace(c):
+			return i, true
+		default:
+			i++
+		}
+	}
+	return len(raw), !quoted
+}
+
+// skipSpace returns the index of the first byte from i on that is not
+// white space, or len(s).
+func skipSpace(s string, i int) int {
+	for i < len(s) && isSpace(rune(s[i])) {
+		i++
+	}
+	return i
+}
+
+// isSpace reports whether c is white space as libpq's isspace has it.
+func isSpace(c rune) bool {
+	switch c {
+	case ' ', '\t', '\n', '\v', '\f', '\r':
+		return true
+	}
+	return false
+}
+
+// isSecret reports whether a connection parameter named name carries a
+// secret.
+func isSecret(name string) bool {
+	n := strings.ToLower(name)
+	switch n {
+	case "key", "apikey", "api_key", "api-key", "access_key":
+		return true
+	}
+	return strings.Contains(n, "password") || strings.Contains(n, "secret") || strings.Contains(n, "token")
 }
