@@ -11,8 +11,9 @@ import (
 )
 
 // MessageVersion is the version of the queue message this code writes.
-// A reader accepts every version up to it.
-const MessageVersion = 1
+// A reader accepts every version up to it. Version 2 added the tenant;
+// a message of version 1 belongs to DefaultTenant.
+const MessageVersion = 2
 
 // MessageContentType is the AMQP content type of a Message.
 const MessageContentType = "application/json"
@@ -20,12 +21,19 @@ const MessageContentType = "application/json"
 // MessageType is the AMQP type of a Message, naming its schema.
 const MessageType = "txpersister.transaction.v1"
 
+// MessageTenantHeader is the AMQP header that names the tenant of a
+// Message besides its body, so that a message whose body cannot be read
+// still says whose transaction it is about.
+const MessageTenantHeader = "txpersister-tenant"
+
 // Message is the queue message that hands a stored transaction from the api
-// to the converter: the transaction as normalised, and when the api
-// received it. It is versioned JSON; amounts travel as decimal strings with
-// the currency's minor digits, never as JSON numbers.
+// to the converter: the tenant it belongs to, the transaction as
+// normalised, and when the api received it. It is versioned JSON; amounts
+// travel as decimal strings with the currency's minor digits, never as
+// JSON numbers.
 type Message struct {
 	Version       int       `json:"version"`
+	Tenant        string    `json:"tenant,omitempty"`
 	TransactionID string    `json:"transaction_id"`
 	UserID        string    `json:"user_id"`
 	Amount        string    `json:"amount"`
@@ -34,16 +42,31 @@ type Message struct {
 	ReceivedAt    time.Time `json:"received_at"`
 }
 
-// EncodeMessage returns the queue message for t, received at receivedAt.
-func EncodeMessage(t Transaction, receivedAt time.Time) ([]byte, error) {
+// Envelope is what a queue message carries: a transaction, the tenant it
+// belongs to (transaction ids are unique per tenant), and when the api
+// received it.
+type Envelope struct {
+	Tenant      string
+	Transaction Transaction
+	ReceivedAt  time.Time
+}
+
+// EncodeMessage returns the queue message of e, in the current version.
+// It refuses a tenant CheckTenant refuses.
+func EncodeMessage(e Envelope) ([]byte, error) {
+	t := e.Transaction
+	if err := CheckTenant(e.Tenant); err != nil {
+		return nil, fmt.Errorf("encode message for transaction %s: %w", t.ID, err)
+	}
 	b, err := json.Marshal(Message{
 		Version:       MessageVersion,
+		Tenant:        e.Tenant,
 		TransactionID: t.ID,
 		UserID:        t.UserID,
 		Amount:        t.Amount.String(),
 		Currency:      t.Amount.Currency.Code(),
 		Timestamp:     t.Timestamp.UTC(),
-		ReceivedAt:    receivedAt.UTC(),
+		ReceivedAt:    e.ReceivedAt.UTC(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("encode message for transaction %s: %w", t.ID, err)
@@ -53,27 +76,48 @@ func EncodeMessage(t Transaction, receivedAt time.Time) ([]byte, error) {
 
 // DecodeMessage decodes a queue message and validates its transaction with
 // the same rules as the api, so the converter never trusts the queue blindly.
-// The timestamp may lie at most MaxFutureSkew after the receipt.
+// The timestamp may lie at most MaxFutureSkew after the receipt. A message
+// of version 1 has no tenant and belongs to DefaultTenant; from version 2
+// the tenant is required.
 //
 // It returns an error wrapping ErrMalformed for a body that is not a
-// message (or whose received_at is missing or outside the years 0001 to
-// 9999), ErrUnsupportedVersion for a version missing or outside 1 to
-// MessageVersion, and a *ValidationError for a transaction that breaks the
-// rules.
-func DecodeMessage(body []byte) (Transaction, time.Time, error) {
+// message (its received_at missing or outside the years 0001 to 9999,
+// its tenant missing or not a tenant's name), ErrUnsupportedVersion for a
+// version missing or outside 1 to MessageVersion, and a *ValidationError
+// for a transaction that breaks the rules.
+func DecodeMessage(body []byte) (Envelope, error) {
 	m, err := decodeMessage(body)
 	if err != nil {
-		return Transaction{}, time.Time{}, err
+		return Envelope{}, err
 	}
 	if m.Version < 1 || m.Version > MessageVersion {
-		return Transaction{}, time.Time{}, fmt.Errorf("%w: %d (this reader knows 1 to %d)", ErrUnsupportedVersion, m.Version, MessageVersion)
+		return Envelope{}, fmt.Errorf("%w: %d (this reader knows 1 to %d)", ErrUnsupportedVersion, m.Version, MessageVersion)
+	}
+	switch {
+	case m.Version == 1 && m.Tenant != "":
+		return Envelope{}, fmt.Errorf("%w: a message of version 1 has no tenant", ErrMalformed)
+	case m.Version == 1:
+		m.Tenant = DefaultTenant
+	default:
+		if err := CheckTenant(m.Tenant); err != nil {
+			return Envelope{}, fmt.Errorf("%w: message: %w", ErrMalformed, err)
+		}
 	}
 	if m.ReceivedAt.IsZero() {
-		return Transaction{}, time.Time{}, fmt.Errorf("%w: message has no received_at", ErrMalformed)
+		return Envelope{}, fmt.Errorf("%w: message has no received_at", ErrMalformed)
 	}
 	if !inRange(m.ReceivedAt) {
-		return Transaction{}, time.Time{}, fmt.Errorf("%w: received_at %s lies outside the years %s in UTC", ErrMalformed, m.ReceivedAt.UTC(), yearRange)
+		return Envelope{}, fmt.Errorf("%w: received_at %s lies outside the years %s in UTC", ErrMalformed, m.ReceivedAt.UTC(), yearRange)
 	}
+	t, err := m.transaction()
+	if err != nil {
+		return Envelope{}, err
+	}
+	return Envelope{Tenant: m.Tenant, Transaction: t, ReceivedAt: m.ReceivedAt.UTC()}, nil
+}
+
+// transaction validates the transaction m carries.
+func (m Message) transaction() (Transaction, error) {
 	var v validator
 	t := Transaction{ID: m.TransactionID, UserID: m.UserID}
 	v.checkID(FieldTransactionID, m.TransactionID)
@@ -93,13 +137,13 @@ func DecodeMessage(body []byte) (Transaction, time.Time, error) {
 		v.fail(FieldTimestamp, CodeInFuture, "must not be more than %s after the receipt", MaxFutureSkew)
 	}
 	if len(v.errs) > 0 {
-		return Transaction{}, time.Time{}, &ValidationError{Errors: v.sorted()}
+		return Transaction{}, &ValidationError{Errors: v.sorted()}
 	}
-	return t, m.ReceivedAt.UTC(), nil
+	return t, nil
 }
 
 // messageFields are the JSON names of Message's fields.
-var messageFields = []string{"version", FieldTransactionID, FieldUserID, FieldAmount, FieldCurrency, FieldTimestamp, "received_at"}
+var messageFields = []string{"version", "tenant", FieldTransactionID, FieldUserID, FieldAmount, FieldCurrency, FieldTimestamp, "received_at"}
 
 // decodeMessage reads a Message from body in one pass, as json.Unmarshal
 // would, but refuses with ErrMalformed a body that is not one JSON object,
@@ -119,7 +163,7 @@ func decodeMessage(body []byte) (Message, error) {
 	if d, ok := tok.(json.Delim); !ok || d != '{' {
 		return Message{}, fmt.Errorf("%w: message: want a JSON object", ErrMalformed)
 	}
-	targets := [...]any{&m.Version, &m.TransactionID, &m.UserID, &m.Amount, &m.Currency, &m.Timestamp, &m.ReceivedAt}
+	targets := [...]any{&m.Version, &m.Tenant, &m.TransactionID, &m.UserID, &m.Amount, &m.Currency, &m.Timestamp, &m.ReceivedAt}
 	var seen [len(targets)]bool
 	var seenOther map[string]bool // fields it does not know, made on the first
 	for dec.More() {

@@ -17,14 +17,15 @@ func FuzzDecodeMessage(f *testing.F) {
 		`"timestamp":"2024-09-11T00:00:00Z","received_at":"2024-09-11T12:00:00.123456789Z"}`
 	f.Add([]byte(valid))
 	f.Add([]byte(`{"version":1,"transaction_id":"t","user_id":"u","amount":"12345","currency":"jpy","timestamp":"2024-09-11T02:00:00+02:00","received_at":"2024-09-11T00:00:00Z"}`))
-	f.Add([]byte(`{"version":2}`))
+	f.Add([]byte(`{"version":2,"tenant":"acme","transaction_id":"t","user_id":"u","amount":"1.00","currency":"EUR","timestamp":"2024-09-11T00:00:00Z","received_at":"2024-09-11T00:00:00Z"}`))
+	f.Add([]byte(`{"version":3}`))
 	f.Add([]byte(`null`))
 	f.Add([]byte(`{"version":1,"amount":1e400}`))
 	f.Add([]byte(`{"version":1,"transaction_id":"t","user_id":"u","amount":"1.001","currency":"XAU","timestamp":"0000-01-01T00:00:00+01:00","received_at":"9999-12-31T23:59:59-23:59"}`))
 	f.Add([]byte("{\"version\":1,\"user_id\":\"\xff\"}"))
 	f.Add([]byte(`[[[[[[[[[[]]]]]]]]]]`))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		tx, receivedAt, err := txmodel.DecodeMessage(body)
+		e, err := txmodel.DecodeMessage(body)
 		if err != nil {
 			var ve *txmodel.ValidationError
 			if !errors.Is(err, txmodel.ErrMalformed) && !errors.Is(err, txmodel.ErrUnsupportedVersion) && !errors.As(err, &ve) {
@@ -35,19 +36,21 @@ func FuzzDecodeMessage(f *testing.F) {
 			}
 			return
 		}
+		tx, receivedAt := e.Transaction, e.ReceivedAt
 		if receivedAt.Location() != time.UTC || tx.Timestamp.Location() != time.UTC {
 			t.Fatalf("times not in UTC: timestamp %v, received_at %v", tx.Timestamp, receivedAt)
 		}
-		again, err := txmodel.EncodeMessage(tx, receivedAt)
+		again, err := txmodel.EncodeMessage(e)
 		if err != nil {
 			t.Fatalf("accepted message %q does not encode again: %v", body, err)
 		}
-		back, backReceived, err := txmodel.DecodeMessage(again)
+		b, err := txmodel.DecodeMessage(again)
 		if err != nil {
 			t.Fatalf("re-encoded message does not decode: %v\nfrom %q\nto   %s", err, body, again)
 		}
-		if !back.SameContent(tx) || back.Amount.Currency != tx.Amount.Currency || !backReceived.Equal(receivedAt) {
-			t.Fatalf("round trip changed %+v (received %v) into %+v (received %v)", tx, receivedAt, back, backReceived)
+		back, backReceived := b.Transaction, b.ReceivedAt
+		if !back.SameContent(tx) || back.Amount.Currency != tx.Amount.Currency || !backReceived.Equal(receivedAt) || b.Tenant != e.Tenant {
+			t.Fatalf("round trip changed %+v (tenant %s, received %v) into %+v (tenant %s, received %v)", tx, e.Tenant, receivedAt, back, b.Tenant, backReceived)
 		}
 	})
 }

@@ -18,19 +18,22 @@ func TestMessageRoundTrip(t *testing.T) {
 			t.Fatal(err)
 		}
 		received := now.Add(time.Second)
-		b, err := txmodel.EncodeMessage(tx, received)
+		b, err := txmodel.EncodeMessage(txmodel.Envelope{Tenant: "acme", Transaction: tx, ReceivedAt: received})
 		if err != nil {
 			t.Fatal(err)
 		}
-		back, gotReceived, err := txmodel.DecodeMessage(b)
+		e, err := txmodel.DecodeMessage(b)
 		if err != nil {
 			t.Fatalf("DecodeMessage(%s): %v", b, err)
 		}
-		if !back.SameContent(tx) || back.Amount.String() != cur.want {
+		if back := e.Transaction; !back.SameContent(tx) || back.Amount.String() != cur.want {
 			t.Errorf("round trip of %s: got %+v (%s), want %+v", b, back, back.Amount, tx)
 		}
-		if !gotReceived.Equal(received) {
-			t.Errorf("received_at = %v, want %v", gotReceived, received)
+		if !e.ReceivedAt.Equal(received) {
+			t.Errorf("received_at = %v, want %v", e.ReceivedAt, received)
+		}
+		if e.Tenant != "acme" {
+			t.Errorf("tenant = %q, want acme", e.Tenant)
 		}
 	}
 }
@@ -42,7 +45,7 @@ func TestDecodeMessageRejects(t *testing.T) {
 		want error
 	}{
 		{"not JSON", `nope`, txmodel.ErrMalformed},
-		{"future version", `{"version": 2, "transaction_id": "t", "user_id": "u", "amount": "1.00", "currency": "USD", "timestamp": "2024-09-11T00:00:00Z", "received_at": "2024-09-11T00:00:00Z"}`, txmodel.ErrUnsupportedVersion},
+		{"future version", `{"version": 3, "tenant": "a", "transaction_id": "t", "user_id": "u", "amount": "1.00", "currency": "USD", "timestamp": "2024-09-11T00:00:00Z", "received_at": "2024-09-11T00:00:00Z"}`, txmodel.ErrUnsupportedVersion},
 		{"no version", `{"transaction_id": "t", "user_id": "u", "amount": "1.00", "currency": "USD", "timestamp": "2024-09-11T00:00:00Z", "received_at": "2024-09-11T00:00:00Z"}`, txmodel.ErrUnsupportedVersion},
 		{"no received_at", `{"version": 1, "transaction_id": "t", "user_id": "u", "amount": "1.00", "currency": "USD", "timestamp": "2024-09-11T00:00:00Z"}`, txmodel.ErrMalformed},
 		{"received_at beyond 9999 in UTC", `{"version": 1, "transaction_id": "t", "user_id": "u", "amount": "1.00", "currency": "USD", "timestamp": "2024-09-11T00:00:00Z", "received_at": "9999-12-31T23:59:59-23:59"}`, txmodel.ErrMalformed},
@@ -50,11 +53,15 @@ func TestDecodeMessageRejects(t *testing.T) {
 		{"field in another case", `{"version": 1, "transaction_id": "t", "user_id": "u", "Amount": "1.00", "currency": "USD", "timestamp": "2024-09-11T00:00:00Z", "received_at": "2024-09-11T00:00:00Z"}`, txmodel.ErrMalformed},
 		{"field with a long s", `{"version": 1, "tranſaction_id": "t", "user_id": "u", "amount": "1.00", "currency": "USD", "timestamp": "2024-09-11T00:00:00Z", "received_at": "2024-09-11T00:00:00Z"}`, txmodel.ErrMalformed},
 		{"array", `[1]`, txmodel.ErrMalformed},
+		{"version 2 without a tenant", `{"version": 2, "transaction_id": "t", "user_id": "u", "amount": "1.00", "currency": "USD", "timestamp": "2024-09-11T00:00:00Z", "received_at": "2024-09-11T00:00:00Z"}`, txmodel.ErrMalformed},
+		{"version 2 with a bad tenant", `{"version": 2, "tenant": "a b", "transaction_id": "t", "user_id": "u", "amount": "1.00", "currency": "USD", "timestamp": "2024-09-11T00:00:00Z", "received_at": "2024-09-11T00:00:00Z"}`, txmodel.ErrMalformed},
+		{"version 1 with a tenant", `{"version": 1, "tenant": "a", "transaction_id": "t", "user_id": "u", "amount": "1.00", "currency": "USD", "timestamp": "2024-09-11T00:00:00Z", "received_at": "2024-09-11T00:00:00Z"}`, txmodel.ErrMalformed},
+		{"tenant twice", `{"version": 2, "tenant": "a", "tenant": "b", "transaction_id": "t", "user_id": "u", "amount": "1.00", "currency": "USD", "timestamp": "2024-09-11T00:00:00Z", "received_at": "2024-09-11T00:00:00Z"}`, txmodel.ErrMalformed},
 		{"deep nesting", strings.Repeat("[", 100000) + strings.Repeat("]", 100000), txmodel.ErrMalformed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, _, err := txmodel.DecodeMessage([]byte(tt.body)); !errors.Is(err, tt.want) {
+			if _, err := txmodel.DecodeMessage([]byte(tt.body)); !errors.Is(err, tt.want) {
 				t.Errorf("err = %v, want %v", err, tt.want)
 			}
 		})
@@ -82,7 +89,7 @@ func TestDecodeMessageRejects(t *testing.T) {
 	}
 	for _, tt := range invalid {
 		t.Run(tt.name, func(t *testing.T) {
-			_, _, err := txmodel.DecodeMessage([]byte(tt.body))
+			_, err := txmodel.DecodeMessage([]byte(tt.body))
 			var ve *txmodel.ValidationError
 			if !errors.As(err, &ve) {
 				t.Fatalf("err = %v, want a *ValidationError", err)
@@ -93,6 +100,35 @@ func TestDecodeMessageRejects(t *testing.T) {
 				t.Errorf("field errors (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestDecodeMessageOfVersion1 reads a message written before tenants: it
+// belongs to the implicit tenant.
+func TestDecodeMessageOfVersion1(t *testing.T) {
+	e, err := txmodel.DecodeMessage([]byte(`{"version": 1, "transaction_id": "t", "user_id": "u", "amount": "1.00", "currency": "USD", "timestamp": "2024-09-11T00:00:00Z", "received_at": "2024-09-11T00:00:00Z"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Tenant != txmodel.DefaultTenant || e.Transaction.ID != "t" {
+		t.Errorf("got tenant %q, transaction %q; want %q, %q", e.Tenant, e.Transaction.ID, txmodel.DefaultTenant, "t")
+	}
+}
+
+func TestEncodeMessageRefusesABadTenant(t *testing.T) {
+	tx, err := txmodel.ParseTransaction([]byte(body(nil)), now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tenant := range []string{"", "a b", "-a", strings.Repeat("a", 65), "é"} {
+		if _, err := txmodel.EncodeMessage(txmodel.Envelope{Tenant: tenant, Transaction: tx, ReceivedAt: now}); !errors.Is(err, txmodel.ErrBadTenant) {
+			t.Errorf("tenant %q: err = %v, want ErrBadTenant", tenant, err)
+		}
+	}
+	for _, tenant := range []string{"a", "acme-eu.2", "A_b", strings.Repeat("a", 64)} {
+		if err := txmodel.CheckTenant(tenant); err != nil {
+			t.Errorf("CheckTenant(%q) = %v, want nil", tenant, err)
+		}
 	}
 }
 
@@ -113,11 +149,11 @@ func BenchmarkMessageEncodeDecode(b *testing.B) {
 	}
 	b.ReportAllocs()
 	for b.Loop() {
-		m, err := txmodel.EncodeMessage(tx, now)
+		m, err := txmodel.EncodeMessage(txmodel.Envelope{Tenant: txmodel.DefaultTenant, Transaction: tx, ReceivedAt: now})
 		if err != nil {
 			b.Fatal(err)
 		}
-		if _, _, err := txmodel.DecodeMessage(m); err != nil {
+		if _, err := txmodel.DecodeMessage(m); err != nil {
 			b.Fatal(err)
 		}
 	}

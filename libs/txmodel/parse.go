@@ -43,7 +43,11 @@ func Fields() []string { return slices.Clone(contractFields) }
 //
 // amount may be a JSON number or a string; either is parsed exactly as a
 // decimal, never through a float. currency is accepted in any case.
-// timestamp is RFC 3339 / ISO 8601; without a zone it means UTC.
+// timestamp is read by ParseTimestamp: RFC 3339, with a T, t or space
+// between date and time; without a zone it means UTC; a leap second
+// (23:59:60 UTC) reads as the first instant of the next second, and second
+// 60 at any other time is an error with CodeInvalidValue, as is any text
+// ParseTimestamp refuses.
 func ParseTransaction(data []byte, now time.Time) (Transaction, error) {
 	fields, extra, err := decodeObject(data)
 	if err != nil {
@@ -260,63 +264,10 @@ func (v *validator) amount(text string, currency Currency, currencyOK bool) Deci
 	return d
 }
 
-// Layouts of timestamps without a zone, which mean UTC; the original's
-// clients send "2024-09-11T00:00:00".
-var zonelessLayouts = []string{
-	"2006-01-02T15:04:05.999999999",
-	"2006-01-02 15:04:05.999999999",
-}
-
-// Layouts of timestamps with a zone.
-var zonedLayouts = []string{
-	time.RFC3339Nano,
-	"2006-01-02 15:04:05.999999999Z07:00",
-}
-
-// ParseTimestamp parses an RFC 3339 / ISO 8601 date-time; without a zone it
-// means UTC. The result is in UTC, truncated to microseconds, and within the
-// years 0001 to 9999: four-digit years that RFC 3339 can write and that
-// PostgreSQL can store (it has no year 0; Go's year 0 is its 1 BC, which a
-// date column would refuse).
-func ParseTimestamp(s string) (time.Time, error) {
-	for _, layout := range zonedLayouts {
-		if t, err := time.Parse(layout, s); err == nil {
-			return checkRange(normaliseTime(t), s)
-		}
-	}
-	for _, layout := range zonelessLayouts {
-		if t, err := time.ParseInLocation(layout, s, time.UTC); err == nil {
-			return checkRange(normaliseTime(t), s)
-		}
-	}
-	return time.Time{}, fmt.Errorf("%q is not an RFC 3339 date-time such as 2024-09-11T00:00:00Z", truncate(s, 64))
-}
-
-// checkRange refuses an instant that falls outside the years 0001 to 9999
-// once in UTC, such as "0001-01-01T00:00:00+01:00": the year 0 is no year
-// PostgreSQL knows, so a transaction of that year could be stored but
-// never converted (the rate's date would be refused), and beyond 9999 no
-// RFC 3339 text names it.
-func checkRange(t time.Time, s string) (time.Time, error) {
-	if !inRange(t) {
-		return time.Time{}, fmt.Errorf("%q lies outside the years %s in UTC", truncate(s, 64), yearRange)
-	}
-	return t, nil
-}
-
-// yearRange names the years a timestamp may have, for messages.
-const yearRange = "0001 to 9999"
-
-// inRange reports whether t, in UTC, lies in the years 0001 to 9999.
-func inRange(t time.Time) bool {
-	y := t.UTC().Year()
-	return y >= 1 && y <= 9999
-}
-
-func normaliseTime(t time.Time) time.Time {
-	return t.UTC().Truncate(time.Microsecond)
-}
-
+// timestamp parses s and checks it against now. Every refusal of
+// ParseTimestamp, a second 60 outside 23:59:60 UTC among them, is a
+// CodeInvalidValue on the timestamp field whose message is ParseTimestamp's,
+// so the client reads why.
 func (v *validator) timestamp(s string, now time.Time) time.Time {
 	t, err := ParseTimestamp(s)
 	if err != nil {

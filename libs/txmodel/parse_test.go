@@ -64,6 +64,9 @@ func TestParseTransactionAccepts(t *testing.T) {
 		{"space separator", map[string]string{"timestamp": `"2024-09-11 00:00:00"`}, "100.00", "USD", time.Date(2024, 9, 11, 0, 0, 0, 0, time.UTC)},
 		{"just inside the future bound", map[string]string{"timestamp": `"2024-09-11T12:05:00Z"`}, "100.00", "USD", time.Date(2024, 9, 11, 12, 5, 0, 0, time.UTC)},
 		{"first instant of year 1", map[string]string{"timestamp": `"0001-01-01T00:00:00Z"`}, "100.00", "USD", time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{"lowercase t and z", map[string]string{"timestamp": `"2024-09-11t02:00:00.5z"`}, "100.00", "USD", time.Date(2024, 9, 11, 2, 0, 0, 500000000, time.UTC)},
+		{"leap second", map[string]string{"timestamp": `"2016-12-31T23:59:60Z"`}, "100.00", "USD", time.Date(2017, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{"leap second with offset", map[string]string{"timestamp": `"2017-01-01T00:59:60+01:00"`}, "100.00", "USD", time.Date(2017, 1, 1, 0, 0, 0, 0, time.UTC)},
 		{"id of 128 characters", map[string]string{"transaction_id": `"` + strings.Repeat("é", 128) + `"`}, "100.00", "USD", time.Date(2024, 9, 11, 0, 0, 0, 0, time.UTC)},
 	}
 	for _, tt := range tests {
@@ -115,6 +118,9 @@ func TestParseTransactionRejects(t *testing.T) {
 		{"SDR", body(map[string]string{"currency": `"XDR"`}), fe("currency", txmodel.CodeUnknownCurr)},
 		{"not a code", body(map[string]string{"currency": `"ABC"`}), fe("currency", txmodel.CodeUnknownCurr)},
 		{"bad timestamp", body(map[string]string{"timestamp": `"11/09/2024"`}), fe("timestamp", txmodel.CodeInvalidValue)},
+		{"second 60 not at 23:59 UTC", body(map[string]string{"timestamp": `"2016-12-31T12:34:60Z"`}), fe("timestamp", txmodel.CodeInvalidValue)},
+		{"future in lowercase", body(map[string]string{"timestamp": `"2024-09-11t12:05:01z"`}), fe("timestamp", txmodel.CodeInFuture)},
+		{"lowercase x separator", body(map[string]string{"timestamp": `"2024-09-11x00:00:00Z"`}), fe("timestamp", txmodel.CodeInvalidValue)},
 		{"timestamp as number", body(map[string]string{"timestamp": `1726012800`}), fe("timestamp", txmodel.CodeInvalidType)},
 		{"future", body(map[string]string{"timestamp": `"2024-09-11T12:05:01Z"`}), fe("timestamp", txmodel.CodeInFuture)},
 		{"before year 0 in UTC", body(map[string]string{"timestamp": `"0000-01-01T00:00:00+01:00"`}), fe("timestamp", txmodel.CodeInvalidValue)},
@@ -154,6 +160,104 @@ func TestParseTransactionRejects(t *testing.T) {
 				return a.Field == b.Field && a.Code == b.Code
 			})); diff != "" {
 				t.Errorf("field errors (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestParseTransactionTimestampMessage checks that the reason a timestamp is
+// refused reaches the client in the field error's message.
+func TestParseTransactionTimestampMessage(t *testing.T) {
+	tests := []struct{ name, timestamp, wantMsg string }{
+		{"second 60 not at 23:59 UTC", `"2016-12-31T12:34:60Z"`, "second 60, which is only valid as a leap second, at 23:59:60 UTC"},
+		{"23:59:60 in another zone", `"2016-12-31T23:59:60+01:00"`, "only valid as a leap second, at 23:59:60 UTC"},
+		{"not a date-time", `"2024-09-11x00:00:00Z"`, "is not an RFC 3339 date-time"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := txmodel.ParseTransaction([]byte(body(map[string]string{"timestamp": tt.timestamp})), now)
+			var ve *txmodel.ValidationError
+			if !errors.As(err, &ve) || len(ve.Errors) != 1 {
+				t.Fatalf("err = %v, want a *ValidationError with one field error", err)
+			}
+			got := ve.Errors[0]
+			if got.Field != txmodel.FieldTimestamp || got.Code != txmodel.CodeInvalidValue || !strings.Contains(got.Message, tt.wantMsg) {
+				t.Errorf("field error = %+v, want timestamp, %s, a message containing %q", got, txmodel.CodeInvalidValue, tt.wantMsg)
+			}
+		})
+	}
+}
+
+func TestParseTimestampAccepts(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want time.Time
+	}{
+		{"uppercase T and Z", "2024-05-01T10:00:00Z", time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)},
+		{"lowercase t", "2024-05-01t10:00:00Z", time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)},
+		{"lowercase z", "2024-05-01T10:00:00z", time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)},
+		{"lowercase t and z", "2024-05-01t10:00:00z", time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)},
+		{"lowercase with fraction", "2024-05-01t10:00:00.5z", time.Date(2024, 5, 1, 10, 0, 0, 500000000, time.UTC)},
+		{"lowercase t with offset", "2024-05-01t10:00:00+02:00", time.Date(2024, 5, 1, 8, 0, 0, 0, time.UTC)},
+		{"lowercase t without zone", "2024-05-01t10:00:00", time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)},
+		{"space and lowercase z", "2024-05-01 10:00:00z", time.Date(2024, 5, 1, 10, 0, 0, 0, time.UTC)},
+		{"leap second in UTC", "2016-12-31T23:59:60Z", time.Date(2017, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{"leap second in June", "2015-06-30T23:59:60Z", time.Date(2015, 7, 1, 0, 0, 0, 0, time.UTC)},
+		{"leap second ahead of UTC", "2017-01-01T00:59:60+01:00", time.Date(2017, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{"leap second behind UTC", "2016-12-31T18:59:60-05:00", time.Date(2017, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{"leap second with fraction", "2016-12-31T23:59:60.5Z", time.Date(2017, 1, 1, 0, 0, 0, 500000000, time.UTC)},
+		{"leap second without zone", "2016-12-31 23:59:60", time.Date(2017, 1, 1, 0, 0, 0, 0, time.UTC)},
+		{"leap second in lowercase", "2016-12-31t23:59:60z", time.Date(2017, 1, 1, 0, 0, 0, 0, time.UTC)},
+		// No table of real leap seconds: any day's last second is read as one.
+		{"leap second on any day", "2024-05-01T23:59:60Z", time.Date(2024, 5, 2, 0, 0, 0, 0, time.UTC)},
+		// The instant, 0001-01-01T00:00:00Z, is in range, as the rule is for every zone.
+		{"leap second into year 1", "0000-12-31T23:59:60Z", time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := txmodel.ParseTimestamp(tt.in)
+			if err != nil {
+				t.Fatalf("ParseTimestamp(%q): %v", tt.in, err)
+			}
+			if !got.Equal(tt.want) || got.Location() != time.UTC {
+				t.Errorf("ParseTimestamp(%q) = %v, want %v in UTC", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseTimestampRejects(t *testing.T) {
+	const notRFC3339 = "is not an RFC 3339 date-time"
+	const notLeap = "second 60, which is only valid as a leap second, at 23:59:60 UTC"
+	tests := []struct{ name, in, wantMsg string }{
+		{"x as separator", "2024-05-01x10:00:00Z", notRFC3339},
+		{"uppercase X as separator", "2024-05-01X10:00:00Z", notRFC3339},
+		{"t one place early", "2024-05-0t110:00:00Z", notRFC3339},
+		{"lowercase t after a short date", "2024-5-01t10:00:00Z", notRFC3339},
+		{"z before the offset", "2024-05-01T10:00:00z+02:00", notRFC3339},
+		{"z after the offset", "2024-05-01T10:00:00+02:00z", notRFC3339},
+		{"two z", "2024-05-01T10:00:00zz", notRFC3339},
+		{"lowercase utc", "2024-05-01T10:00:00utc", notRFC3339},
+		{"leading space", " 2024-05-01t10:00:00z", notRFC3339},
+		{"minute 60", "2024-05-01T10:60:00Z", notRFC3339},
+		{"hour 24", "2024-05-01T24:00:00Z", notRFC3339},
+		{"second 61", "2016-12-31T23:59:61Z", notRFC3339},
+		{"three digit second", "2016-12-31T23:59:600Z", notRFC3339},
+		{"second 60 at noon", "2016-12-31T12:34:60Z", notLeap},
+		{"second 60 at 23:58", "2016-12-31T23:58:60Z", notLeap},
+		{"23:59:60 an hour from UTC", "2016-12-31T23:59:60+01:00", notLeap},
+		{"leap second without zone at noon", "2016-12-31 12:00:60", notLeap},
+		{"leap second into year 10000", "9999-12-31T23:59:60Z", "lies outside the years 0001 to 9999"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := txmodel.ParseTimestamp(tt.in)
+			if err == nil {
+				t.Fatalf("ParseTimestamp(%q) = %v, want an error", tt.in, got)
+			}
+			if !strings.Contains(err.Error(), tt.wantMsg) {
+				t.Errorf("ParseTimestamp(%q) error = %q, want it to contain %q", tt.in, err, tt.wantMsg)
 			}
 		})
 	}
@@ -219,6 +323,7 @@ func TestSameContentNormalises(t *testing.T) {
 func FuzzParseTransaction(f *testing.F) {
 	f.Add([]byte(body(nil)))
 	f.Add([]byte(body(map[string]string{"amount": `"1e400"`})))
+	f.Add([]byte(body(map[string]string{"timestamp": `"2016-12-31t23:59:60.5z"`})))
 	f.Add([]byte(`{"amount": 1, "amount": 2}`))
 	f.Add([]byte(`[[[[[[[[]]]]]]]]`))
 	f.Add([]byte("{\"user_id\": \"\xff\"}"))
@@ -232,16 +337,16 @@ func FuzzParseTransaction(f *testing.F) {
 			return
 		}
 		// Whatever is accepted survives the queue message unchanged.
-		msg, err := txmodel.EncodeMessage(tx, now)
+		msg, err := txmodel.EncodeMessage(txmodel.Envelope{Tenant: txmodel.DefaultTenant, Transaction: tx, ReceivedAt: now})
 		if err != nil {
 			t.Fatal(err)
 		}
-		back, _, err := txmodel.DecodeMessage(msg)
+		back, err := txmodel.DecodeMessage(msg)
 		if err != nil {
 			t.Fatalf("accepted transaction does not decode from its message: %v\n%s", err, msg)
 		}
-		if !back.SameContent(tx) {
-			t.Fatalf("message round trip changed %+v into %+v", tx, back)
+		if !back.Transaction.SameContent(tx) {
+			t.Fatalf("message round trip changed %+v into %+v", tx, back.Transaction)
 		}
 	})
 }

@@ -58,6 +58,8 @@ func ParseStatus(s string) (Status, bool) {
 // Conversion is the converter's outcome for one transaction: the converted
 // amount and the rate used when processed, the reason when failed.
 type Conversion struct {
+	// Tenant owns the transaction; TransactionID is unique within it.
+	Tenant        string
 	TransactionID string
 	Status        Status // StatusProcessed or StatusFailed
 	Converted     Money  // zero when failed
