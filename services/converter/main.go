@@ -102,7 +102,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		// ack lost with the process is a redelivery, which changes nothing.
 		amqpx.WithBatchedAcks(max(cfg.Prefetch/4, 2), 5*time.Millisecond))
 
-	adminServer := admin.NewServer(cfg.AdminAddr, metrics, readyCheck(st, conn, consumer, rates, cfg, topo))
+	adminServer := admin.NewServer(cfg.AdminAddr, metrics, readyCheck(st, conn, consumer, rates, cfg, topo), admin.WithPprof(cfg.Pprof))
 	return service.Run(ctx, log, []*http.Server{adminServer}, func(ctx context.Context) error {
 		log.InfoContext(ctx, "consuming", "queue", topo.Queue, "prefetch", cfg.Prefetch, "concurrency", cfg.Concurrency, "target", cfg.Target.Code(),
 			"rate_rule", string(cfg.Rule.Kind))

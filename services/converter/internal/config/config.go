@@ -20,7 +20,8 @@ import (
 type Config struct {
 	DatabaseURL string // DATABASE_URL
 	AMQPURL     string // AMQP_URL
-	AdminAddr   string // ADMIN_ADDR: health, readiness, metrics, pprof
+	AdminAddr   string // ADMIN_ADDR: health, readiness, metrics, and pprof when PPROF
+	Pprof       bool   // PPROF: serve /debug/pprof/ on the admin port
 	Log         telemetry.LogConfig
 
 	RatesURL      string        // RATES_API_URL
@@ -57,6 +58,7 @@ func Load(getenv func(string) string) (Config, error) {
 		DatabaseURL:   e.URL("DATABASE_URL", DefaultDatabaseURL, "postgres", "postgresql"),
 		AMQPURL:       e.URL("AMQP_URL", DefaultAMQPURL, "amqp", "amqps"),
 		AdminAddr:     e.String("ADMIN_ADDR", ":8082"),
+		Pprof:         e.Bool("PPROF", false),
 		Log:           e.Log(),
 		RatesURL:      e.URL("RATES_API_URL", DefaultRatesURL, "http", "https"),
 		RatesProvider: e.String("RATES_PROVIDER", ratesclient.ProviderFrankfurter),
@@ -106,6 +108,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("DATABASE_URL", envconfig.Redact(c.DatabaseURL)),
 		slog.String("AMQP_URL", envconfig.Redact(c.AMQPURL)),
 		slog.String("ADMIN_ADDR", c.AdminAddr),
+		slog.Bool("PPROF", c.Pprof),
 		slog.String("LOG_LEVEL", c.Log.Level),
 		slog.String("LOG_FORMAT", c.Log.Format),
 		slog.String("RATES_API_URL", envconfig.Redact(c.RatesURL)),

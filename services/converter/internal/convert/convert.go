@@ -95,7 +95,7 @@ type Result struct {
 	Quoted time.Time
 }
 
-// Process converts tx at the rate its rule names and records the outcome:
+// Process converts tx, of tenant, at the rate its rule names and records the outcome:
 // processed with the converted amount and the rate's provenance, or
 // failed with the reason when the provider has no rate for it, when its
 // latest rate is older than the rule allows (never a default or a stale
@@ -108,12 +108,12 @@ type Result struct {
 // outcome until ctx ends, and then returns an error wrapping
 // store.ErrUnavailable; an error wrapping store.ErrRefused means PostgreSQL
 // refused even the failure.
-func (s *Service) Process(ctx context.Context, tx txmodel.Transaction, attempts int) (Result, error) {
+func (s *Service) Process(ctx context.Context, tenant string, tx txmodel.Transaction, attempts int) (Result, error) {
 	asked := s.rule.Day(tx.Timestamp)
 	from := tx.Amount.Currency
 	if from == s.target {
 		rate := txmodel.Rate{From: from, To: s.target, Value: decimal.NewFromInt(1), Date: asked, Source: txmodel.RateSource{Rule: s.rule.Kind}}
-		res, err := s.processed(ctx, tx, tx.Amount, rate, attempts)
+		res, err := s.processed(ctx, tenant, tx, tx.Amount, rate, attempts)
 		res.Asked = asked
 		return res, err
 	}
@@ -121,7 +121,7 @@ func (s *Service) Process(ctx context.Context, tx txmodel.Transaction, attempts 
 	q, err := s.rates.Quotes(ctx, asked, from.Code(), s.target.Code())
 	switch {
 	case errors.Is(err, ratesclient.ErrNotFound):
-		res, err := s.Fail(ctx, tx.ID, "no exchange rate: "+err.Error(), attempts)
+		res, err := s.Fail(ctx, tenant, tx.ID, "no exchange rate: "+err.Error(), attempts)
 		res.Asked = asked
 		return res, err
 	case err != nil:
@@ -130,7 +130,7 @@ func (s *Service) Process(ctx context.Context, tx txmodel.Transaction, attempts 
 	if s.rule.Stale(asked, q.Date) {
 		reason := fmt.Sprintf("no exchange rate for %s: the latest rate %s has on or before it is of %s, %d days earlier (at most %d allowed)",
 			asked.Format(time.DateOnly), q.Provider, q.Date.Format(time.DateOnly), raterule.Age(asked, q.Date), s.rule.MaxAgeDays)
-		res, err := s.Fail(ctx, tx.ID, reason, attempts)
+		res, err := s.Fail(ctx, tenant, tx.ID, reason, attempts)
 		res.Asked, res.Quoted = asked, q.Date
 		return res, err
 	}
@@ -153,17 +153,17 @@ func (s *Service) Process(ctx context.Context, tx txmodel.Transaction, attempts 
 		From: from, To: s.target, Value: txmodel.CrossRate(qFrom, qTo), Date: q.Date,
 		Source: txmodel.RateSource{Provider: q.Provider, Rule: s.rule.Kind, Base: ratesclient.Base, Quotes: quotes},
 	}
-	res, err := s.processed(ctx, tx, txmodel.ConvertQuoted(tx.Amount, qFrom, qTo, s.target), rate, attempts)
+	res, err := s.processed(ctx, tenant, tx, txmodel.ConvertQuoted(tx.Amount, qFrom, qTo, s.target), rate, attempts)
 	res.Asked, res.Quoted = asked, q.Date
 	return res, err
 }
 
 // processed records tx converted to amount at rate; when PostgreSQL
 // refuses that, it records the failure, with PostgreSQL's reason, instead.
-func (s *Service) processed(ctx context.Context, tx txmodel.Transaction, amount txmodel.Money, rate txmodel.Rate, attempts int) (Result, error) {
-	res, err := s.record(ctx, txmodel.Conversion{TransactionID: tx.ID, Status: txmodel.StatusProcessed, Converted: amount, Rate: rate}, attempts)
+func (s *Service) processed(ctx context.Context, tenant string, tx txmodel.Transaction, amount txmodel.Money, rate txmodel.Rate, attempts int) (Result, error) {
+	res, err := s.record(ctx, txmodel.Conversion{Tenant: tenant, TransactionID: tx.ID, Status: txmodel.StatusProcessed, Converted: amount, Rate: rate}, attempts)
 	if errors.Is(err, store.ErrRefused) {
-		return s.Fail(ctx, tx.ID, "the conversion could not be stored: "+err.Error(), attempts)
+		return s.Fail(ctx, tenant, tx.ID, "the conversion could not be stored: "+err.Error(), attempts)
 	}
 	return res, err
 }
@@ -174,8 +174,8 @@ func (s *Service) processed(ctx context.Context, tx txmodel.Transaction, amount 
 // (txmodel.CleanReason), since it may quote what a provider or a message
 // said. The store keeps trying while PostgreSQL is away, until ctx ends;
 // an error wrapping store.ErrRefused means PostgreSQL refused even that.
-func (s *Service) Fail(ctx context.Context, transactionID, reason string, attempts int) (Result, error) {
-	return s.record(ctx, txmodel.Conversion{TransactionID: transactionID, Status: txmodel.StatusFailed, FailureReason: txmodel.CleanReason(reason)}, attempts)
+func (s *Service) Fail(ctx context.Context, tenant, transactionID, reason string, attempts int) (Result, error) {
+	return s.record(ctx, txmodel.Conversion{Tenant: tenant, TransactionID: transactionID, Status: txmodel.StatusFailed, FailureReason: txmodel.CleanReason(reason)}, attempts)
 }
 
 // record saves c, stamped with the time it was decided.

@@ -87,6 +87,9 @@ func (f *fakeStore) Save(_ context.Context, c txmodel.Conversion, _ int) (bool, 
 	if f.refuse != nil && f.refuse(c) {
 		return false, fmt.Errorf("save: %w: ERROR: date/time field value out of range (SQLSTATE 22008)", store.ErrRefused)
 	}
+	if c.Tenant != txmodel.DefaultTenant {
+		return false, fmt.Errorf("save: tenant %q, want the one Process was given", c.Tenant)
+	}
 	if _, ok := f.saved[c.TransactionID]; ok {
 		return false, nil
 	}
@@ -153,7 +156,7 @@ func TestProcessConvertsFromTheQuotes(t *testing.T) {
 		t.Run(tt.currency+">"+tt.target+" "+tt.amount, func(t *testing.T) {
 			rates := &fakeRates{table: ecb}
 			svc := New(rates, newFakeStore(), txmodel.MustCurrency(tt.target), dayRule(), clock)
-			res, err := svc.Process(context.Background(), tx(t, tt.amount, tt.currency, "2024-09-11T10:00:00Z"), 1)
+			res, err := svc.Process(context.Background(), txmodel.DefaultTenant, tx(t, tt.amount, tt.currency, "2024-09-11T10:00:00Z"), 1)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -178,7 +181,7 @@ func TestProcessConvertsFromTheQuotes(t *testing.T) {
 func TestProcessSameCurrencyAsksNoProvider(t *testing.T) {
 	rates := &fakeRates{err: errors.New("must not be asked")}
 	svc := New(rates, newFakeStore(), txmodel.MustCurrency("EUR"), asOfRule(), clock)
-	res, err := svc.Process(context.Background(), tx(t, "10", "EUR", "2024-09-11T10:00:00Z"), 1)
+	res, err := svc.Process(context.Background(), txmodel.DefaultTenant, tx(t, "10", "EUR", "2024-09-11T10:00:00Z"), 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +213,7 @@ func TestProcessAsksTheDayTheRuleNames(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			rates := &fakeRates{table: ecb}
 			svc := New(rates, newFakeStore(), txmodel.MustCurrency("EUR"), tt.rule, clock)
-			res, err := svc.Process(context.Background(), tx(t, "1", "USD", tt.ts), 1)
+			res, err := svc.Process(context.Background(), txmodel.DefaultTenant, tx(t, "1", "USD", tt.ts), 1)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -228,7 +231,7 @@ func TestProcessWaitsForAProvisionalRate(t *testing.T) {
 	st := newFakeStore()
 	rates := &fakeRates{table: ecb, date: day("2024-09-12"), provisional: true}
 	svc := New(rates, st, txmodel.MustCurrency("EUR"), dayRule(), clock)
-	_, err := svc.Process(context.Background(), tx(t, "1", "USD", "2024-09-13T07:00:00Z"), 1)
+	_, err := svc.Process(context.Background(), txmodel.DefaultTenant, tx(t, "1", "USD", "2024-09-13T07:00:00Z"), 1)
 	var wait *WaitError
 	if !errors.As(err, &wait) || !errors.Is(err, ErrWaiting) {
 		t.Fatalf("err = %v, want a *WaitError", err)
@@ -252,7 +255,7 @@ func TestProcessRefusesAStaleRate(t *testing.T) {
 		st := newFakeStore()
 		rates := &fakeRates{table: ecb, date: day("2024-09-20"), provisional: provisional}
 		svc := New(rates, st, txmodel.MustCurrency("EUR"), dayRule(), clock)
-		res, err := svc.Process(context.Background(), tx(t, "1", "USD", "2026-11-30T10:00:00Z"), 1)
+		res, err := svc.Process(context.Background(), txmodel.DefaultTenant, tx(t, "1", "USD", "2026-11-30T10:00:00Z"), 1)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -268,7 +271,7 @@ func TestProcessRefusesAStaleRate(t *testing.T) {
 	// Five days (Easter) is still fine.
 	rates := &fakeRates{table: ecb, date: day("2025-04-17")}
 	res, err := New(rates, newFakeStore(), txmodel.MustCurrency("EUR"), dayRule(), clock).
-		Process(context.Background(), tx(t, "1", "USD", "2025-04-22T10:00:00Z"), 1)
+		Process(context.Background(), txmodel.DefaultTenant, tx(t, "1", "USD", "2025-04-22T10:00:00Z"), 1)
 	if err != nil || res.Conversion.Status != txmodel.StatusProcessed {
 		t.Errorf("five days: %+v, %v", res, err)
 	}
@@ -277,7 +280,7 @@ func TestProcessRefusesAStaleRate(t *testing.T) {
 func TestProcessFailures(t *testing.T) {
 	st := newFakeStore()
 	notFound := New(&fakeRates{table: map[string]string{}}, st, txmodel.MustCurrency("EUR"), dayRule(), clock)
-	res, err := notFound.Process(context.Background(), tx(t, "5", "CHF", "2024-09-11T00:00:00Z"), 1)
+	res, err := notFound.Process(context.Background(), txmodel.DefaultTenant, tx(t, "5", "CHF", "2024-09-11T00:00:00Z"), 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +290,7 @@ func TestProcessFailures(t *testing.T) {
 
 	for _, cause := range []error{ratesclient.ErrUnavailable, ratesclient.ErrRejected, ratesclient.ErrBadAnswer} {
 		down := New(&fakeRates{err: fmt.Errorf("quotes: %w", cause)}, st, txmodel.MustCurrency("EUR"), dayRule(), clock)
-		_, err = down.Process(context.Background(), tx(t, "6", "CHF", "2024-09-11T00:00:00Z"), 1)
+		_, err = down.Process(context.Background(), txmodel.DefaultTenant, tx(t, "6", "CHF", "2024-09-11T00:00:00Z"), 1)
 		if !errors.Is(err, ErrRatesUnavailable) {
 			t.Errorf("provider %v: err = %v, want ErrRatesUnavailable", cause, err)
 		}
@@ -305,7 +308,7 @@ func TestProcessRecordsTheFailureWhenTheConversionIsRefused(t *testing.T) {
 	st := newFakeStore()
 	st.refuse = func(c txmodel.Conversion) bool { return c.Status == txmodel.StatusProcessed }
 	svc := New(&fakeRates{table: ecb}, st, txmodel.MustCurrency("EUR"), dayRule(), clock)
-	res, err := svc.Process(context.Background(), tx(t, "1", "USD", "2024-09-11T00:00:00Z"), 1)
+	res, err := svc.Process(context.Background(), txmodel.DefaultTenant, tx(t, "1", "USD", "2024-09-11T00:00:00Z"), 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,7 +319,7 @@ func TestProcessRecordsTheFailureWhenTheConversionIsRefused(t *testing.T) {
 	st = newFakeStore()
 	st.refuse = func(txmodel.Conversion) bool { return true }
 	svc = New(&fakeRates{table: ecb}, st, txmodel.MustCurrency("EUR"), dayRule(), clock)
-	if _, err := svc.Process(context.Background(), tx(t, "1", "USD", "2024-09-11T00:00:00Z"), 1); !errors.Is(err, store.ErrRefused) {
+	if _, err := svc.Process(context.Background(), txmodel.DefaultTenant, tx(t, "1", "USD", "2024-09-11T00:00:00Z"), 1); !errors.Is(err, store.ErrRefused) {
 		t.Errorf("everything refused: err = %v, want ErrRefused", err)
 	}
 }
@@ -324,7 +327,7 @@ func TestProcessRecordsTheFailureWhenTheConversionIsRefused(t *testing.T) {
 func TestFailCleansTheReason(t *testing.T) {
 	st := newFakeStore()
 	svc := New(&fakeRates{}, st, txmodel.MustCurrency("EUR"), dayRule(), clock)
-	res, err := svc.Fail(context.Background(), "x", "frankfurter answered 404: bad\x00\xff body\n"+strings.Repeat("y", 1000), 1)
+	res, err := svc.Fail(context.Background(), txmodel.DefaultTenant, "x", "frankfurter answered 404: bad\x00\xff body\n"+strings.Repeat("y", 1000), 1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,7 +344,7 @@ func TestProcessPassesOnTheDatabaseOutage(t *testing.T) {
 	st := newFakeStore()
 	st.down = 1
 	svc := New(&fakeRates{table: ecb}, st, txmodel.MustCurrency("EUR"), dayRule(), clock)
-	if _, err := svc.Process(context.Background(), tx(t, "2", "USD", "2024-09-11T00:00:00Z"), 1); !errors.Is(err, store.ErrUnavailable) {
+	if _, err := svc.Process(context.Background(), txmodel.DefaultTenant, tx(t, "2", "USD", "2024-09-11T00:00:00Z"), 1); !errors.Is(err, store.ErrUnavailable) {
 		t.Errorf("database away until shutdown: err = %v, want ErrUnavailable", err)
 	}
 	if len(st.saved) != 0 {
@@ -353,13 +356,13 @@ func TestRedeliveryChangesNothing(t *testing.T) {
 	st := newFakeStore()
 	svc := New(&fakeRates{table: ecb}, st, txmodel.MustCurrency("EUR"), dayRule(), clock)
 	x := tx(t, "1", "USD", "2024-09-11T00:00:00Z")
-	if res, err := svc.Process(context.Background(), x, 1); err != nil || !res.Recorded {
+	if res, err := svc.Process(context.Background(), txmodel.DefaultTenant, x, 1); err != nil || !res.Recorded {
 		t.Fatal(res, err)
 	}
-	if res, err := svc.Process(context.Background(), x, 2); err != nil || res.Recorded {
+	if res, err := svc.Process(context.Background(), txmodel.DefaultTenant, x, 2); err != nil || res.Recorded {
 		t.Errorf("redelivery: %+v %v, want not recorded", res, err)
 	}
-	if res, err := svc.Fail(context.Background(), x.ID, "late", 3); err != nil || res.Recorded {
+	if res, err := svc.Fail(context.Background(), txmodel.DefaultTenant, x.ID, "late", 3); err != nil || res.Recorded {
 		t.Errorf("late failure: %+v %v, want not recorded", res, err)
 	}
 	if got := st.saved[x.ID]; got.Status != txmodel.StatusProcessed {
@@ -462,7 +465,7 @@ func TestTheSameTransactionGetsTheSameAmountWhenever(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				res, err := New(rates, newFakeStore(), txmodel.MustCurrency("EUR"), tt.rule, clockNow).Process(context.Background(), x, 1)
+				res, err := New(rates, newFakeStore(), txmodel.MustCurrency("EUR"), tt.rule, clockNow).Process(context.Background(), txmodel.DefaultTenant, x, 1)
 				if errors.Is(err, ErrWaiting) {
 					did = append(did, "wait")
 					continue

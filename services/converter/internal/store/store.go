@@ -82,18 +82,23 @@ type Saved struct {
 	Err error
 }
 
-// saveSQL records outcomes in one statement; it returns the ids it
-// inserted, so each outcome learns whether it was the first.
+// saveSQL records outcomes in one statement; it returns the tenants and
+// ids it inserted, so each outcome learns whether it was the first.
 const saveSQL = `
-INSERT INTO conversions (transaction_id, status, converted_amount, target_currency, exchange_rate, rate_date,
+INSERT INTO conversions (tenant, transaction_id, status, converted_amount, target_currency, exchange_rate, rate_date,
                          failure_reason, attempts, processed_at, rate_provider, rate_rule, rate_base, rate_quotes)
-SELECT id, status, amount::numeric, target, rate::numeric, rate_date::date, reason, attempts, processed_at,
+SELECT tenant, id, status, amount::numeric, target, rate::numeric, rate_date::date, reason, attempts, processed_at,
        provider, rule, base, quotes::jsonb
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int[], $9::timestamptz[],
-            $10::text[], $11::text[], $12::text[], $13::text[])
-    AS o(id, status, amount, target, rate, rate_date, reason, attempts, processed_at, provider, rule, base, quotes)
-ON CONFLICT (transaction_id) DO NOTHING
-RETURNING transaction_id`
+            $10::text[], $11::text[], $12::text[], $13::text[], $14::text[])
+    AS o(id, status, amount, target, rate, rate_date, reason, attempts, processed_at, provider, rule, base, quotes, tenant)
+ON CONFLICT (tenant, transaction_id) DO NOTHING
+RETURNING tenant, transaction_id`
+
+// key is what identifies a transaction: its id within its tenant.
+type key struct{ tenant, id string }
+
+func keyOf(c txmodel.Conversion) key { return key{c.Tenant, c.TransactionID} }
 
 // SaveBatch records outcomes in one round trip and reports for each, in
 // order, what it did. When PostgreSQL refuses the data of some outcomes,
@@ -112,24 +117,24 @@ func (s *Store) SaveBatch(ctx context.Context, outcomes []Outcome) ([]Saved, err
 	}
 	saved := make([]Saved, len(outcomes))
 	if errors.Is(err, ErrRefused) {
-		saved[first[cols.ids[0]]].Err = err
+		saved[first[key{cols.tenants[0], cols.ids[0]}]].Err = err
 		return saved, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	for _, id := range inserted {
-		saved[first[id]].Recorded = true
+	for _, k := range inserted {
+		saved[first[k]].Recorded = true
 	}
 	return saved, nil
 }
 
 // saveOneByOne writes each first outcome of a transaction in a statement
 // of its own, to isolate those PostgreSQL refuses.
-func (s *Store) saveOneByOne(ctx context.Context, outcomes []Outcome, first map[string]int) ([]Saved, error) {
+func (s *Store) saveOneByOne(ctx context.Context, outcomes []Outcome, first map[key]int) ([]Saved, error) {
 	saved := make([]Saved, len(outcomes))
 	for i, o := range outcomes {
-		if first[o.Conversion.TransactionID] != i {
+		if first[keyOf(o.Conversion)] != i {
 			continue
 		}
 		one, _, err := newColumns([]Outcome{o})
@@ -151,7 +156,7 @@ func (s *Store) saveOneByOne(ctx context.Context, outcomes []Outcome, first map[
 
 // columns are outcomes as the columns of saveSQL, each transaction once.
 type columns struct {
-	ids, statuses                           []string
+	tenants, ids, statuses                  []string
 	amounts, targets, rates, dates, reasons []*string
 	providers, rules, bases, quotes         []*string
 	attempts                                []int32
@@ -160,22 +165,23 @@ type columns struct {
 
 // newColumns lays outcomes out as columns, keeping the first outcome of each
 // transaction; first maps each transaction to the index of that outcome.
-func newColumns(outcomes []Outcome) (columns, map[string]int, error) {
+func newColumns(outcomes []Outcome) (columns, map[key]int, error) {
 	n := len(outcomes)
 	r := columns{
-		ids: make([]string, 0, n), statuses: make([]string, 0, n),
+		tenants: make([]string, 0, n), ids: make([]string, 0, n), statuses: make([]string, 0, n),
 		amounts: make([]*string, 0, n), targets: make([]*string, 0, n), rates: make([]*string, 0, n),
 		dates: make([]*string, 0, n), reasons: make([]*string, 0, n),
 		providers: make([]*string, 0, n), rules: make([]*string, 0, n), bases: make([]*string, 0, n), quotes: make([]*string, 0, n),
 		attempts: make([]int32, 0, n), at: make([]time.Time, 0, n),
 	}
-	first := make(map[string]int, n)
+	first := make(map[key]int, n)
 	for i, o := range outcomes {
 		c := o.Conversion
-		if _, dup := first[c.TransactionID]; dup {
+		if _, dup := first[keyOf(c)]; dup {
 			continue
 		}
-		first[c.TransactionID] = i
+		first[keyOf(c)] = i
+		r.tenants = append(r.tenants, c.Tenant)
 		r.ids = append(r.ids, c.TransactionID)
 		r.statuses = append(r.statuses, string(c.Status))
 		r.attempts = append(r.attempts, int32(o.Attempts)) //nolint:gosec // G115: deliveries of one message, a handful
@@ -211,14 +217,17 @@ func newColumns(outcomes []Outcome) (columns, map[string]int, error) {
 	return r, first, nil
 }
 
-// insert runs saveSQL and returns the ids it inserted.
-func (s *Store) insert(ctx context.Context, r columns) ([]string, error) {
+// insert runs saveSQL and returns the tenants and ids it inserted.
+func (s *Store) insert(ctx context.Context, r columns) ([]key, error) {
 	res, err := s.pool.Query(ctx, saveSQL, r.ids, r.statuses, r.amounts, r.targets, r.rates, r.dates, r.reasons, r.attempts, r.at,
-		r.providers, r.rules, r.bases, r.quotes)
+		r.providers, r.rules, r.bases, r.quotes, r.tenants)
 	if err != nil {
 		return nil, fmt.Errorf("save %d conversions: %w", len(r.ids), pgkit.Classify(err))
 	}
-	inserted, err := pgx.CollectRows(res, pgx.RowTo[string])
+	inserted, err := pgx.CollectRows(res, func(row pgx.CollectableRow) (key, error) {
+		var k key
+		return k, row.Scan(&k.tenant, &k.id)
+	})
 	if err != nil {
 		return nil, fmt.Errorf("save %d conversions: %w", len(r.ids), pgkit.Classify(err))
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/txpersister/txpersister/libs/batch"
@@ -49,7 +50,7 @@ func TestSaveFirstOutcomeStands(t *testing.T) {
 	eur, jpy := txmodel.MustCurrency("EUR"), txmodel.MustCurrency("JPY")
 	at := time.Date(2024, 9, 11, 12, 0, 0, 0, time.UTC)
 	processed := txmodel.Conversion{
-		TransactionID: "t1", Status: txmodel.StatusProcessed,
+		Tenant: "acme", TransactionID: "t1", Status: txmodel.StatusProcessed,
 		Converted:   txmodel.Money{Amount: dec(t, "75.3"), Currency: eur},
 		Rate:        txmodel.Rate{From: jpy, To: eur, Value: dec(t, "0.0061"), Date: time.Date(2024, 9, 10, 0, 0, 0, 0, time.UTC)},
 		ProcessedAt: at,
@@ -59,7 +60,7 @@ func TestSaveFirstOutcomeStands(t *testing.T) {
 		t.Fatalf("first save: saved=%v err=%v", saved, err)
 	}
 	// A redelivery that now fails, or converts again, changes nothing.
-	failed := txmodel.Conversion{TransactionID: "t1", Status: txmodel.StatusFailed, FailureReason: "late failure", ProcessedAt: at.Add(time.Hour)}
+	failed := txmodel.Conversion{Tenant: "acme", TransactionID: "t1", Status: txmodel.StatusFailed, FailureReason: "late failure", ProcessedAt: at.Add(time.Hour)}
 	if saved, err := s.Save(ctx, failed, 2); err != nil || saved {
 		t.Fatalf("second save: saved=%v err=%v, want not saved", saved, err)
 	}
@@ -83,7 +84,7 @@ func TestSaveFailed(t *testing.T) {
 	t.Parallel()
 	s, pool := newStore(t)
 	ctx := context.Background()
-	c := txmodel.Conversion{TransactionID: "f1", Status: txmodel.StatusFailed, FailureReason: "no rate for XYZ", ProcessedAt: time.Now()}
+	c := txmodel.Conversion{Tenant: "acme", TransactionID: "f1", Status: txmodel.StatusFailed, FailureReason: "no rate for XYZ", ProcessedAt: time.Now()}
 	if saved, err := s.Save(ctx, c, 6); err != nil || !saved {
 		t.Fatalf("save: saved=%v err=%v", saved, err)
 	}
@@ -95,7 +96,7 @@ func TestSaveFailed(t *testing.T) {
 	if reason != "no rate for XYZ" || attempts != 6 {
 		t.Errorf("stored %q after %d attempts", reason, attempts)
 	}
-	if _, err := s.Save(ctx, txmodel.Conversion{TransactionID: "x", Status: txmodel.StatusReceived}, 1); err == nil {
+	if _, err := s.Save(ctx, txmodel.Conversion{Tenant: "acme", TransactionID: "x", Status: txmodel.StatusReceived}, 1); err == nil {
 		t.Error("saving a received status succeeded")
 	}
 }
@@ -107,7 +108,7 @@ func TestSaveUnavailable(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pool.Close()
-	_, err = New(pool).Save(context.Background(), txmodel.Conversion{TransactionID: "f", Status: txmodel.StatusFailed, FailureReason: "x", ProcessedAt: time.Now()}, 1)
+	_, err = New(pool).Save(context.Background(), txmodel.Conversion{Tenant: "acme", TransactionID: "f", Status: txmodel.StatusFailed, FailureReason: "x", ProcessedAt: time.Now()}, 1)
 	if !errors.Is(err, ErrUnavailable) {
 		t.Errorf("err = %v, want ErrUnavailable", err)
 	}
@@ -121,12 +122,12 @@ func TestSaveBatchReportsEachOutcome(t *testing.T) {
 	now := time.Now().UTC()
 	processed := func(id, amount string) Outcome {
 		return Outcome{Attempts: 1, Conversion: txmodel.Conversion{
-			TransactionID: id, Status: txmodel.StatusProcessed,
+			Tenant: "acme", TransactionID: id, Status: txmodel.StatusProcessed,
 			Converted: txmodel.Money{Amount: dec(t, amount), Currency: eur},
 			Rate:      txmodel.Rate{From: usd, To: eur, Value: dec(t, "0.9"), Date: time.Date(2024, 9, 11, 0, 0, 0, 0, time.UTC)}, ProcessedAt: now,
 		}}
 	}
-	failed := Outcome{Attempts: 6, Conversion: txmodel.Conversion{TransactionID: "f", Status: txmodel.StatusFailed, FailureReason: "gone", ProcessedAt: now}}
+	failed := Outcome{Attempts: 6, Conversion: txmodel.Conversion{Tenant: "acme", TransactionID: "f", Status: txmodel.StatusFailed, FailureReason: "gone", ProcessedAt: now}}
 	if _, err := s.Save(ctx, processed("old", "1.00").Conversion, 1); err != nil {
 		t.Fatal(err)
 	}
@@ -150,6 +151,40 @@ func TestSaveBatchReportsEachOutcome(t *testing.T) {
 	}
 }
 
+// TestSaveIsPerTenant: the same transaction id under two tenants is two
+// transactions, each with its own outcome; within a tenant the first
+// outcome stands.
+func TestSaveIsPerTenant(t *testing.T) {
+	t.Parallel()
+	s, pool := newStore(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	outcome := func(tenant, reason string) Outcome {
+		return Outcome{Attempts: 1, Conversion: txmodel.Conversion{Tenant: tenant, TransactionID: "42", Status: txmodel.StatusFailed, FailureReason: reason, ProcessedAt: now}}
+	}
+	saved, err := s.SaveBatch(ctx, []Outcome{outcome("acme", "a"), outcome("globex", "g"), outcome("acme", "again")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]Saved{{Recorded: true}, {Recorded: true}, {}}, saved, cmpopts.EquateErrors()); diff != "" {
+		t.Errorf("saved (-want +got):\n%s", diff)
+	}
+	rows, err := pool.Query(ctx, `SELECT tenant || ':' || failure_reason FROM conversion_outcomes WHERE transaction_id = '42' ORDER BY tenant`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"acme:a", "globex:g"}, got); diff != "" {
+		t.Errorf("outcomes of 42 (-want +got):\n%s", diff)
+	}
+	if _, err := s.Save(ctx, outcome("", "x").Conversion, 1); !errors.Is(err, ErrRefused) {
+		t.Errorf("an outcome without a tenant: err = %v, want ErrRefused", err)
+	}
+}
+
 func TestBatchSaverSharesRoundTrips(t *testing.T) {
 	t.Parallel()
 	s, pool := newStore(t)
@@ -160,7 +195,7 @@ func TestBatchSaverSharesRoundTrips(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c := txmodel.Conversion{TransactionID: fmt.Sprint("t", i), Status: txmodel.StatusFailed, FailureReason: "x", ProcessedAt: time.Now()}
+			c := txmodel.Conversion{Tenant: "acme", TransactionID: fmt.Sprint("t", i), Status: txmodel.StatusFailed, FailureReason: "x", ProcessedAt: time.Now()}
 			if saved, err := b.Save(context.Background(), c, 1); err != nil || !saved {
 				t.Errorf("Save %d: %v %v", i, saved, err)
 			}
@@ -184,14 +219,14 @@ func TestSaveKeepsProvenance(t *testing.T) {
 	at := time.Date(2024, 9, 11, 12, 0, 0, 0, time.UTC)
 	day := time.Date(2024, 9, 10, 0, 0, 0, 0, time.UTC)
 	quoted := txmodel.Conversion{
-		TransactionID: "q", Status: txmodel.StatusProcessed, ProcessedAt: at,
+		Tenant: "acme", TransactionID: "q", Status: txmodel.StatusProcessed, ProcessedAt: at,
 		Converted: txmodel.Money{Amount: dec(t, "14181"), Currency: jpy},
 		Rate: txmodel.Rate{From: usd, To: jpy, Value: dec(t, "141.809291"), Date: day, Source: txmodel.RateSource{
 			Provider: "frankfurter", Rule: txmodel.RateRuleAsOf, Base: "EUR", Quotes: map[string]string{"USD": "1.1043", "JPY": "156.60"},
 		}},
 	}
 	same := txmodel.Conversion{
-		TransactionID: "same", Status: txmodel.StatusProcessed, ProcessedAt: at,
+		Tenant: "acme", TransactionID: "same", Status: txmodel.StatusProcessed, ProcessedAt: at,
 		Converted: txmodel.Money{Amount: dec(t, "1.00"), Currency: eur},
 		Rate:      txmodel.Rate{From: eur, To: eur, Value: dec(t, "1"), Date: day, Source: txmodel.RateSource{Rule: txmodel.RateRuleDay}},
 	}
@@ -234,13 +269,13 @@ func TestSaveBatchIsolatesWhatPostgreSQLRefuses(t *testing.T) {
 	now := time.Now().UTC()
 	processed := func(id string, day time.Time) Outcome {
 		return Outcome{Attempts: 1, Conversion: txmodel.Conversion{
-			TransactionID: id, Status: txmodel.StatusProcessed, ProcessedAt: now,
+			Tenant: "acme", TransactionID: id, Status: txmodel.StatusProcessed, ProcessedAt: now,
 			Converted: txmodel.Money{Amount: dec(t, "1.00"), Currency: eur},
 			Rate:      txmodel.Rate{From: eur, To: eur, Value: dec(t, "1"), Date: day, Source: txmodel.RateSource{Rule: txmodel.RateRuleDay}},
 		}}
 	}
 	failed := func(id, reason string) Outcome {
-		return Outcome{Attempts: 1, Conversion: txmodel.Conversion{TransactionID: id, Status: txmodel.StatusFailed, FailureReason: reason, ProcessedAt: now}}
+		return Outcome{Attempts: 1, Conversion: txmodel.Conversion{Tenant: "acme", TransactionID: id, Status: txmodel.StatusFailed, FailureReason: reason, ProcessedAt: now}}
 	}
 	year0 := time.Date(0, 6, 15, 0, 0, 0, 0, time.UTC)
 	good := time.Date(2024, 9, 11, 0, 0, 0, 0, time.UTC)
@@ -331,7 +366,7 @@ func TestBatchSaverWaitsOutAnOutage(t *testing.T) {
 	b := New(pool).Batched(batch.Config{Flushers: 1, MaxSize: 10})
 	t.Cleanup(b.Close)
 	failed := func(id string) txmodel.Conversion {
-		return txmodel.Conversion{TransactionID: id, Status: txmodel.StatusFailed, FailureReason: "x", ProcessedAt: time.Now()}
+		return txmodel.Conversion{Tenant: "acme", TransactionID: id, Status: txmodel.StatusFailed, FailureReason: "x", ProcessedAt: time.Now()}
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)

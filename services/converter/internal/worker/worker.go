@@ -40,9 +40,9 @@ type Converter interface {
 	// (retry later), convert.ErrWaiting (a *convert.WaitError: wait for the
 	// rate), store.ErrUnavailable (the database stayed away until shutdown)
 	// or store.ErrRefused (the database refused even the failure).
-	Process(ctx context.Context, tx txmodel.Transaction, attempts int) (convert.Result, error)
-	// Fail records a failure with its reason.
-	Fail(ctx context.Context, transactionID, reason string, attempts int) (convert.Result, error)
+	Process(ctx context.Context, tenant string, tx txmodel.Transaction, attempts int) (convert.Result, error)
+	// Fail records a failure of tenant's transaction with its reason.
+	Fail(ctx context.Context, tenant, transactionID, reason string, attempts int) (convert.Result, error)
 }
 
 var _ Converter = (*convert.Service)(nil)
@@ -170,15 +170,18 @@ func (w *Worker) Handle(ctx context.Context, d amqpx.Delivery) {
 
 func (w *Worker) handle(ctx context.Context, d amqpx.Delivery, log *slog.Logger) error {
 	attempts := amqpx.Attempt(d) + 1
-	tx, receivedAt, err := txmodel.DecodeMessage(d.Body)
+	e, err := txmodel.DecodeMessage(d.Body)
 	if err != nil {
 		return w.undecodable(ctx, d, err, attempts, log)
 	}
+	tx, receivedAt := e.Transaction, e.ReceivedAt
+	log = log.With("tenant", e.Tenant)
+	trace.SpanFromContext(ctx).SetAttributes(attribute.String(attrTenant, e.Tenant))
 	if d.MessageId == "" {
 		// An id too long for an AMQP message-id travels in the body only.
 		log = log.With("transaction_id", tx.ID)
 	}
-	res, err := w.process(ctx, tx, attempts)
+	res, err := w.process(ctx, e.Tenant, tx, attempts)
 	var wait *convert.WaitError
 	var panicked *panicError
 	switch {
@@ -194,10 +197,10 @@ func (w *Worker) handle(ctx context.Context, d amqpx.Delivery, log *slog.Logger)
 		w.observeRateAge(wait.Asked, wait.Latest)
 		return w.wait(ctx, d, wait, receivedAt, log)
 	case errors.Is(err, convert.ErrRatesUnavailable):
-		return w.retry(ctx, d, tx.ID, "rates provider unavailable", err, attempts, log)
+		return w.retry(ctx, d, e.Tenant, tx.ID, "rates provider unavailable", err, attempts, log)
 	case errors.As(err, &panicked):
 		log.ErrorContext(ctx, "the conversion panicked", "panic", panicked.value, "stack", panicked.stack)
-		return w.giveUp(ctx, d, tx.ID, "the converter failed on this transaction: "+panicked.Error(), reasonPanic, attempts, log)
+		return w.giveUp(ctx, d, e.Tenant, tx.ID, "the converter failed on this transaction: "+panicked.Error(), reasonPanic, attempts, log)
 	case errors.Is(err, store.ErrRefused):
 		// Not even the failure could be recorded: the message keeps it.
 		return w.deadLetter(ctx, d, "the outcome could not be stored: "+err.Error(), reasonRefused, log)
@@ -205,20 +208,20 @@ func (w *Worker) handle(ctx context.Context, d amqpx.Delivery, log *slog.Logger)
 		return err // stopping: for another converter
 	default:
 		// Unexpected: retried as an outage would be, never in a tight loop.
-		return w.retry(ctx, d, tx.ID, "could not be converted", err, attempts, log)
+		return w.retry(ctx, d, e.Tenant, tx.ID, "could not be converted", err, attempts, log)
 	}
 }
 
 // process runs the use case, turning a panic into a *panicError: one
 // transaction that trips a bug fails alone.
-func (w *Worker) process(ctx context.Context, tx txmodel.Transaction, attempts int) (res convert.Result, err error) {
+func (w *Worker) process(ctx context.Context, tenant string, tx txmodel.Transaction, attempts int) (res convert.Result, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			w.panics.Inc()
 			err = &panicError{value: v, stack: string(debug.Stack())}
 		}
 	}()
-	return w.conv.Process(ctx, tx, attempts)
+	return w.conv.Process(ctx, tenant, tx, attempts)
 }
 
 // panicError is a panic of the use case.
@@ -244,7 +247,7 @@ func (w *Worker) wait(ctx context.Context, d amqpx.Delivery, cause *convert.Wait
 
 // retry schedules d for later, or records the failure and dead-letters it
 // when no retry is left.
-func (w *Worker) retry(ctx context.Context, d amqpx.Delivery, id, what string, cause error, attempts int, log *slog.Logger) error {
+func (w *Worker) retry(ctx context.Context, d amqpx.Delivery, tenant, id, what string, cause error, attempts int, log *slog.Logger) error {
 	err := w.retrier.Retry(ctx, d, cause.Error())
 	if err == nil {
 		w.retried.Inc()
@@ -254,23 +257,25 @@ func (w *Worker) retry(ctx context.Context, d amqpx.Delivery, id, what string, c
 	if !errors.Is(err, amqpx.ErrRetriesExhausted) {
 		return fmt.Errorf("schedule retry: %w", err)
 	}
-	return w.giveUp(ctx, d, id, fmt.Sprintf("%s after %d attempts: %v", what, attempts, cause), reasonRetriesExhausted, attempts, log)
+	return w.giveUp(ctx, d, tenant, id, fmt.Sprintf("%s after %d attempts: %v", what, attempts, cause), reasonRetriesExhausted, attempts, log)
 }
 
 // undecodable dead-letters a message that is not a valid transaction and,
-// when it names its transaction, records the failure so its status says so.
+// when it names its transaction and tenant, records the failure so its
+// status says so.
 func (w *Worker) undecodable(ctx context.Context, d amqpx.Delivery, cause error, attempts int, log *slog.Logger) error {
-	return w.giveUp(ctx, d, messageTransactionID(d), "invalid message: "+cause.Error(), reasonInvalidMessage, attempts, log)
+	tenant, id := messageTransaction(d)
+	return w.giveUp(ctx, d, tenant, id, "invalid message: "+cause.Error(), reasonInvalidMessage, attempts, log)
 }
 
-// giveUp records the transaction id (if known) failed for reason and
-// dead-letters d with it. When the failure cannot be recorded, d is
-// dead-lettered all the same, its reason saying so, unless the converter is
-// stopping: then d goes back to the queue.
-func (w *Worker) giveUp(ctx context.Context, d amqpx.Delivery, id, reason, label string, attempts int, log *slog.Logger) error {
+// giveUp records the transaction (if known: tenant and id) failed for
+// reason and dead-letters d with it. When the failure cannot be recorded,
+// d is dead-lettered all the same, its reason saying so, unless the
+// converter is stopping: then d goes back to the queue.
+func (w *Worker) giveUp(ctx context.Context, d amqpx.Delivery, tenant, id, reason, label string, attempts int, log *slog.Logger) error {
 	reason = txmodel.CleanReason(reason)
-	if id != "" {
-		res, err := w.conv.Fail(ctx, id, reason, attempts)
+	if id != "" && tenant != "" {
+		res, err := w.conv.Fail(ctx, tenant, id, reason, attempts)
 		switch {
 		case err != nil && (errors.Is(err, store.ErrUnavailable) || ctx.Err() != nil):
 			return err
@@ -293,19 +298,35 @@ func (w *Worker) deadLetter(ctx context.Context, d amqpx.Delivery, reason, label
 	return nil
 }
 
-// messageTransactionID is the transaction a message is about: its AMQP
-// message id, or the transaction_id inside a body that is JSON but invalid.
-func messageTransactionID(d amqpx.Delivery) string {
-	if d.MessageId != "" {
-		return d.MessageId
-	}
+// messageTransaction is the transaction a message that could not be
+// decoded is about: the tenant in its header txmodel.MessageTenantHeader,
+// or else the tenant in a body that is JSON but invalid, or else (written
+// before tenants, with neither) txmodel.DefaultTenant; and its AMQP message id, or else the
+// transaction_id in the body. A tenant that is not a tenant's name is
+// none: an outcome is never recorded on a guess at whose it is.
+func messageTransaction(d amqpx.Delivery) (tenant, id string) {
 	var m struct {
-		ID string `json:"transaction_id"`
+		Tenant *string `json:"tenant"`
+		ID     string  `json:"transaction_id"`
 	}
-	if json.Unmarshal(d.Body, &m) == nil {
-		return m.ID
+	decoded := json.Unmarshal(d.Body, &m) == nil
+	header, hasHeader := d.Headers[txmodel.MessageTenantHeader]
+	switch {
+	case hasHeader:
+		tenant, _ = header.(string)
+	case decoded && m.Tenant != nil:
+		tenant = *m.Tenant
+	default:
+		tenant = txmodel.DefaultTenant
 	}
-	return ""
+	if txmodel.CheckTenant(tenant) != nil {
+		tenant = ""
+	}
+	id = d.MessageId
+	if id == "" && decoded {
+		id = m.ID
+	}
+	return tenant, id
 }
 
 // observeRateAge counts the days between the day asked and the date of the
@@ -354,3 +375,7 @@ func (w *Worker) recorded(ctx context.Context, res convert.Result, receivedAt ti
 		log.WarnContext(ctx, "transaction failed", "reason", c.FailureReason)
 	}
 }
+
+// attrTenant is the span attribute naming the tenant of the transaction,
+// as the api's server span names it.
+const attrTenant = "txpersister.tenant"

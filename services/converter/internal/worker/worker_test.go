@@ -34,24 +34,27 @@ type fakeConverter struct {
 	panics     bool
 	failErr    error
 	failed     map[string]string
+	// failedTenant is the tenant of the last failure recorded.
+	failedTenant string
 }
 
-func (f *fakeConverter) Process(_ context.Context, tx txmodel.Transaction, _ int) (convert.Result, error) {
+func (f *fakeConverter) Process(_ context.Context, tenant string, tx txmodel.Transaction, _ int) (convert.Result, error) {
 	if f.panics {
 		panic("assignment to entry in nil map") // as the runtime words one
 	}
 	if f.processErr != nil {
 		return convert.Result{}, f.processErr
 	}
-	return convert.Result{Recorded: true, Conversion: txmodel.Conversion{TransactionID: tx.ID, Status: txmodel.StatusProcessed}}, nil
+	return convert.Result{Recorded: true, Conversion: txmodel.Conversion{Tenant: tenant, TransactionID: tx.ID, Status: txmodel.StatusProcessed}}, nil
 }
 
-func (f *fakeConverter) Fail(_ context.Context, id, reason string, _ int) (convert.Result, error) {
+func (f *fakeConverter) Fail(_ context.Context, tenant, id, reason string, _ int) (convert.Result, error) {
 	if f.failErr != nil {
 		return convert.Result{}, f.failErr
 	}
 	f.failed[id] = reason
-	return convert.Result{Recorded: true, Conversion: txmodel.Conversion{TransactionID: id, Status: txmodel.StatusFailed, FailureReason: reason}}, nil
+	f.failedTenant = tenant
+	return convert.Result{Recorded: true, Conversion: txmodel.Conversion{Tenant: tenant, TransactionID: id, Status: txmodel.StatusFailed, FailureReason: reason}}, nil
 }
 
 // fakeRetrier settles like amqpx.Retrier: acks after the (pretend) publish.
@@ -93,7 +96,7 @@ func message(t *testing.T) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := txmodel.EncodeMessage(tx, time.Now())
+	b, err := txmodel.EncodeMessage(txmodel.Envelope{Tenant: "acme", Transaction: tx, ReceivedAt: time.Now()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,5 +229,34 @@ func TestHandleWaitingShowsInTheGauges(t *testing.T) {
 	}
 	if !strings.Contains(text, "test_transactions_waiting_oldest_seconds ") {
 		t.Error("metrics lack the oldest wait")
+	}
+}
+
+// TestMessageTransaction: a message that cannot be decoded has its
+// failure recorded only under the tenant it names (its header, else its
+// body), or the implicit one when it predates tenants; never on a guess.
+func TestMessageTransaction(t *testing.T) {
+	tests := []struct {
+		name       string
+		headers    amqp.Table
+		body       string
+		wantTenant string
+	}{
+		{"header", amqp.Table{txmodel.MessageTenantHeader: "acme"}, `{"tenant": "globex", "transaction_id": "t1"}`, "acme"},
+		{"body", nil, `{"version": 2, "tenant": "globex", "transaction_id": "t1"}`, "globex"},
+		{"neither: before tenants", nil, `{"version": 1, "transaction_id": "t1"}`, txmodel.DefaultTenant},
+		{"not JSON, no header", nil, `garbage`, txmodel.DefaultTenant},
+		{"a bad header", amqp.Table{txmodel.MessageTenantHeader: "a b"}, `{"tenant": "globex"}`, ""},
+		{"a header not a string", amqp.Table{txmodel.MessageTenantHeader: int32(1)}, `{"tenant": "globex"}`, ""},
+		{"a bad tenant in the body", nil, `{"tenant": "", "transaction_id": "t1"}`, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := amqpx.NewDelivery(amqp.Delivery{Headers: tt.headers, Body: []byte(tt.body), MessageId: "t1"})
+			tenant, id := messageTransaction(d)
+			if tenant != tt.wantTenant || id != "t1" {
+				t.Errorf("messageTransaction = %q, %q; want %q, %q", tenant, id, tt.wantTenant, "t1")
+			}
+		})
 	}
 }
