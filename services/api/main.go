@@ -81,7 +81,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		log.WarnContext(ctx, "authentication is disabled (AUTH_DISABLED=true): every request is let in")
 	}
 	handler := httpapi.New(txs, log, metrics, time.Now, cfg.RequestTimeout,
-		httpapi.WithAccess(auth.NewAuthenticator(cfg.Keys, cfg.AuthDisabled), auth.NewLimiter(cfg.RateLimit, cfg.RateBurst)),
+		httpapi.WithAccess(httpapi.Access{
+			Auth:      auth.NewAuthenticator(cfg.Keys, cfg.AuthDisabled),
+			Tenants:   auth.Tenants(cfg.Keys),
+			PerKey:    auth.NewLimiter(cfg.RateLimit, cfg.RateBurst),
+			PerTenant: auth.NewLimiter(cfg.TenantLimit, cfg.TenantBurst),
+			Failures:  auth.NewFailureLimiter(cfg.FailureLimit, cfg.FailureBurst),
+		}),
+		httpapi.WithIncomingBaggage(cfg.TrustBaggage),
 		httpapi.WithOpenAPI(openAPISpec))
 	public := &http.Server{
 		Addr:              cfg.HTTPAddr,
@@ -93,7 +100,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	adminServer := admin.NewServer(cfg.AdminAddr, metrics, st.Ping)
+	adminServer := admin.NewServer(cfg.AdminAddr, metrics, st.Ping, admin.WithPprof(cfg.Pprof))
 	return service.Run(ctx, log, []*http.Server{public, adminServer},
 		func(ctx context.Context) error { rel.WatchBacklog(ctx); return nil },
 		func(ctx context.Context) error { return runRelays(ctx, cfg, topo, rel, log) })

@@ -75,15 +75,15 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 // failing is a use case whose every call fails with err.
 type failing struct{ err error }
 
-func (f failing) AcceptBatch(context.Context, []txmodel.Transaction) ([]transactions.Result, error) {
+func (f failing) AcceptBatch(context.Context, string, []txmodel.Transaction) ([]transactions.Result, error) {
 	return nil, f.err
 }
 
-func (f failing) Accept(context.Context, txmodel.Transaction) (transactions.Result, error) {
+func (f failing) Accept(context.Context, string, txmodel.Transaction) (transactions.Result, error) {
 	return transactions.Result{}, f.err
 }
 
-func (f failing) Get(context.Context, string) (transactions.Record, error) {
+func (f failing) Get(context.Context, string, string) (transactions.Record, error) {
 	return transactions.Record{}, f.err
 }
 

@@ -1,10 +1,11 @@
 // Package auth is the api's access control: API keys presented as bearer
-// tokens, and a request rate limit per key.
+// tokens, each belonging to a tenant; request rate limits per key and per
+// tenant; and a limit on failed authentications per client address.
 //
-// Keys are configured as name:sha256-hex pairs, so the configuration never
-// holds a key itself; a presented key is hashed and compared with every
-// configured hash in constant time. Logs and metrics name the key, never
-// show it.
+// Keys are configured as tenant:name:sha256-hex entries, so the
+// configuration never holds a key itself; a presented key is hashed and
+// compared with every configured hash in constant time. Logs and metrics
+// name the key and its tenant, never show the key.
 package auth
 
 import (
@@ -16,25 +17,35 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
-	"sync"
-	"time"
 
-	"golang.org/x/time/rate"
+	"github.com/txpersister/txpersister/libs/txmodel"
 )
 
-// Anonymous is the key name of requests when authentication is disabled.
+// Anonymous is the key name of requests when authentication is disabled;
+// their tenant is txmodel.DefaultTenant.
 const Anonymous = "anonymous"
 
-// Key is a configured API key: its name and the SHA-256 of the key.
+// Key is a configured API key: the tenant it acts for, its name and the
+// SHA-256 of the key.
 type Key struct {
-	Name string
-	Hash [sha256.Size]byte
+	Tenant string
+	Name   string
+	Hash   [sha256.Size]byte
 }
 
-// ParseKeys reads name:sha256-hex pairs separated by commas or new lines;
-// blank lines and lines starting with # are skipped. It returns an error
-// naming the pair that is wrong (never echoing a hash).
+// Principal is who made a request: the tenant and the name of the key.
+type Principal struct {
+	Tenant string
+	Key    string
+}
+
+// ParseKeys reads entries separated by commas or new lines, each
+// tenant:name:sha256-hex or, as before tenants, name:sha256-hex (a tenant
+// of the same name); blank lines and lines starting with # are skipped.
+// Key names are unique; several keys may share a tenant. It returns an
+// error naming the entry that is wrong (never echoing a hash).
 func ParseKeys(r io.Reader) ([]Key, error) {
 	var keys []Key
 	seen := map[string]bool{}
@@ -42,26 +53,19 @@ func ParseKeys(r io.Reader) ([]Key, error) {
 	line := 0
 	for sc.Scan() {
 		line++
-		for _, pair := range strings.Split(sc.Text(), ",") {
-			pair = strings.TrimSpace(pair)
-			if pair == "" || strings.HasPrefix(pair, "#") {
+		for _, entry := range strings.Split(sc.Text(), ",") {
+			entry = strings.TrimSpace(entry)
+			if entry == "" || strings.HasPrefix(entry, "#") {
 				continue
 			}
-			name, hexHash, ok := strings.Cut(pair, ":")
-			name = strings.TrimSpace(name)
-			if !ok || name == "" {
-				return nil, fmt.Errorf("line %d: want name:sha256-hex", line)
+			k, err := parseKey(entry)
+			if err != nil {
+				return nil, fmt.Errorf("line %d: %w", line, err)
 			}
-			b, err := hex.DecodeString(strings.TrimSpace(hexHash))
-			if err != nil || len(b) != sha256.Size {
-				return nil, fmt.Errorf("key %q: want the 64 hex digits of the key's SHA-256", name)
+			if seen[k.Name] {
+				return nil, fmt.Errorf("line %d: key %q: named twice", line, k.Name)
 			}
-			if seen[name] {
-				return nil, fmt.Errorf("key %q: named twice", name)
-			}
-			seen[name] = true
-			k := Key{Name: name}
-			copy(k.Hash[:], b)
+			seen[k.Name] = true
 			keys = append(keys, k)
 		}
 	}
@@ -69,6 +73,46 @@ func ParseKeys(r io.Reader) ([]Key, error) {
 		return nil, err
 	}
 	return keys, nil
+}
+
+// parseKey reads one tenant:name:sha256-hex or name:sha256-hex entry.
+func parseKey(entry string) (Key, error) {
+	parts := strings.Split(entry, ":")
+	for i := range parts {
+		parts[i] = strings.TrimSpace(parts[i])
+	}
+	var k Key
+	var hexHash string
+	switch len(parts) {
+	case 2:
+		k.Name, k.Tenant, hexHash = parts[0], parts[0], parts[1]
+	case 3:
+		k.Tenant, k.Name, hexHash = parts[0], parts[1], parts[2]
+	default:
+		return Key{}, errors.New("want tenant:name:sha256-hex (or name:sha256-hex)")
+	}
+	if k.Name == "" {
+		return Key{}, errors.New("a key needs a name: want tenant:name:sha256-hex")
+	}
+	if err := txmodel.CheckTenant(k.Tenant); err != nil {
+		return Key{}, fmt.Errorf("key %q: %w", k.Name, err)
+	}
+	b, err := hex.DecodeString(hexHash)
+	if err != nil || len(b) != sha256.Size {
+		return Key{}, fmt.Errorf("key %q: want the 64 hex digits of the key's SHA-256", k.Name)
+	}
+	copy(k.Hash[:], b)
+	return k, nil
+}
+
+// Tenants returns the tenants of keys, each once, sorted.
+func Tenants(keys []Key) []string {
+	var ts []string
+	for _, k := range keys {
+		ts = append(ts, k.Tenant)
+	}
+	slices.Sort(ts)
+	return slices.Compact(ts)
 }
 
 // Errors of Authenticate.
@@ -86,82 +130,47 @@ type Authenticator struct {
 }
 
 // NewAuthenticator checks tokens against keys; with disabled, every request
-// passes as Anonymous.
+// passes as Anonymous of txmodel.DefaultTenant.
 func NewAuthenticator(keys []Key, disabled bool) *Authenticator {
 	return &Authenticator{keys: keys, disabled: disabled}
 }
 
-// Authenticate returns the name of the key in an Authorization header
+// Authenticate returns who presented the key in an Authorization header
 // value, or an error wrapping ErrNoCredentials or ErrBadCredentials. Every
 // configured hash is compared, in constant time, whether or not an earlier
 // one matched.
-func (a *Authenticator) Authenticate(authorization string) (string, error) {
+func (a *Authenticator) Authenticate(authorization string) (Principal, error) {
 	if a.disabled {
-		return Anonymous, nil
+		return Principal{Tenant: txmodel.DefaultTenant, Key: Anonymous}, nil
 	}
 	scheme, token, ok := strings.Cut(authorization, " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
-		return "", ErrNoCredentials
+		return Principal{}, ErrNoCredentials
 	}
 	sum := sha256.Sum256([]byte(strings.TrimSpace(token)))
-	name := ""
+	var p Principal
 	for _, k := range a.keys {
 		if subtle.ConstantTimeCompare(sum[:], k.Hash[:]) == 1 {
-			name = k.Name
+			p = Principal{Tenant: k.Tenant, Key: k.Name}
 		}
 	}
-	if name == "" {
-		return "", ErrBadCredentials
+	if p.Key == "" {
+		return Principal{}, ErrBadCredentials
 	}
-	return name, nil
+	return p, nil
 }
 
-// Limiter bounds each key's request rate with a token bucket.
-type Limiter struct {
-	rps   rate.Limit
-	burst int
-	mu    sync.Mutex
-	byKey map[string]*rate.Limiter
+type principalCtx struct{}
+
+// WithPrincipal returns ctx carrying who made the request.
+func WithPrincipal(ctx context.Context, p Principal) context.Context {
+	return context.WithValue(ctx, principalCtx{}, p)
 }
 
-// NewLimiter allows each key rps requests a second on average and burst at
-// once; rps 0 means no limit.
-func NewLimiter(rps float64, burst int) *Limiter {
-	return &Limiter{rps: rate.Limit(rps), burst: max(burst, 1), byKey: map[string]*rate.Limiter{}}
-}
-
-// Allow reports whether key may make a request now, and when not, how long
-// it should wait before the next one.
-func (l *Limiter) Allow(key string, now time.Time) (bool, time.Duration) {
-	if l.rps == 0 {
-		return true, 0
-	}
-	l.mu.Lock()
-	lim, ok := l.byKey[key]
-	if !ok {
-		lim = rate.NewLimiter(l.rps, l.burst)
-		l.byKey[key] = lim
-	}
-	l.mu.Unlock()
-	r := lim.ReserveN(now, 1)
-	if d := r.DelayFrom(now); d > 0 {
-		r.CancelAt(now)
-		return false, d
-	}
-	return true, 0
-}
-
-type keyCtx struct{}
-
-// WithKey returns ctx carrying the name of the request's key.
-func WithKey(ctx context.Context, name string) context.Context {
-	return context.WithValue(ctx, keyCtx{}, name)
-}
-
-// KeyName returns the name of the request's key, or "".
-func KeyName(ctx context.Context) string {
-	name, _ := ctx.Value(keyCtx{}).(string)
-	return name
+// PrincipalOf returns who made the request, or the zero Principal.
+func PrincipalOf(ctx context.Context) Principal {
+	p, _ := ctx.Value(principalCtx{}).(Principal)
+	return p
 }
 
 // HashKey returns the hex SHA-256 of a key, the form API_KEYS takes.

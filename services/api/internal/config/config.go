@@ -20,7 +20,8 @@ type Config struct {
 	DatabaseURL string // DATABASE_URL
 	AMQPURL     string // AMQP_URL
 	HTTPAddr    string // HTTP_ADDR: the public API
-	AdminAddr   string // ADMIN_ADDR: health, readiness, metrics, pprof
+	AdminAddr   string // ADMIN_ADDR: health, readiness, metrics, and pprof when PPROF
+	Pprof       bool   // PPROF: serve /debug/pprof/ on the admin port
 	Log         telemetry.LogConfig
 
 	DBMaxConns      int           // DB_MAX_CONNS: the pool's size
@@ -33,10 +34,16 @@ type Config struct {
 	BatchMax      int           // INGEST_BATCH_MAX: transactions per insert at most
 	BatchWindow   time.Duration // INGEST_BATCH_WINDOW: how long an insert waits for company (0: never)
 
-	Keys         []auth.Key // API_KEYS and API_KEYS_FILE: name:sha256-hex pairs
-	AuthDisabled bool       // AUTH_DISABLED: let every request in, on purpose
+	Keys         []auth.Key // API_KEYS and API_KEYS_FILE: tenant:name:sha256-hex entries
+	AuthDisabled bool       // AUTH_DISABLED: let every request in, on purpose, as the tenant "default"
 	RateLimit    float64    // RATE_LIMIT: requests a second per key (0: none)
 	RateBurst    int        // RATE_BURST: requests at once per key
+	TenantLimit  float64    // TENANT_RATE_LIMIT: requests a second per tenant, all its keys together (0: none)
+	TenantBurst  int        // TENANT_RATE_BURST: requests at once per tenant
+	FailureLimit float64    // AUTH_FAILURE_RATE: failed authentications a second per client address (0: none)
+	FailureBurst int        // AUTH_FAILURE_BURST: failed authentications at once per client address
+
+	TrustBaggage bool // TRUST_INCOMING_BAGGAGE: keep the W3C baggage clients send
 }
 
 // Defaults of the configuration.
@@ -55,6 +62,7 @@ func Load(getenv func(string) string) (Config, error) {
 		AMQPURL:         e.URL("AMQP_URL", DefaultAMQPURL, "amqp", "amqps"),
 		HTTPAddr:        e.String("HTTP_ADDR", ":8080"),
 		AdminAddr:       e.String("ADMIN_ADDR", ":8081"),
+		Pprof:           e.Bool("PPROF", false),
 		Log:             e.Log(),
 		DBMaxConns:      e.Int("DB_MAX_CONNS", 16, 1, 1000),
 		RequestTimeout:  e.Duration("REQUEST_TIMEOUT", 5*time.Second),
@@ -67,6 +75,11 @@ func Load(getenv func(string) string) (Config, error) {
 		AuthDisabled:    e.Bool("AUTH_DISABLED", false),
 		RateLimit:       e.Float("RATE_LIMIT", 10000, 0, 1e9),
 		RateBurst:       e.Int("RATE_BURST", 20000, 1, 1e9),
+		TenantLimit:     e.Float("TENANT_RATE_LIMIT", 0, 0, 1e9),
+		TenantBurst:     e.Int("TENANT_RATE_BURST", 20000, 1, 1e9),
+		FailureLimit:    e.Float("AUTH_FAILURE_RATE", 1, 0, 1e9),
+		FailureBurst:    e.Int("AUTH_FAILURE_BURST", 20, 1, 1e9),
+		TrustBaggage:    e.Bool("TRUST_INCOMING_BAGGAGE", false),
 	}
 	c.Keys = loadKeys(e, getenv)
 	if err := e.Err(); err != nil {
@@ -84,14 +97,16 @@ func (c Config) CheckAccess() error {
 	return nil
 }
 
-// LogValue is the configuration as it is logged at start: passwords in
-// URLs are masked.
+// LogValue is the configuration as it is logged at start: every secret is
+// masked (passwords in URLs, in their userinfo or their query), and the
+// keys show as tenant:name only.
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("DATABASE_URL", envconfig.Redact(c.DatabaseURL)),
 		slog.String("AMQP_URL", envconfig.Redact(c.AMQPURL)),
 		slog.String("HTTP_ADDR", c.HTTPAddr),
 		slog.String("ADMIN_ADDR", c.AdminAddr),
+		slog.Bool("PPROF", c.Pprof),
 		slog.String("LOG_LEVEL", c.Log.Level),
 		slog.String("LOG_FORMAT", c.Log.Format),
 		slog.Int("DB_MAX_CONNS", c.DBMaxConns),
@@ -106,6 +121,11 @@ func (c Config) LogValue() slog.Value {
 		slog.Bool("AUTH_DISABLED", c.AuthDisabled),
 		slog.Float64("RATE_LIMIT", c.RateLimit),
 		slog.Int("RATE_BURST", c.RateBurst),
+		slog.Float64("TENANT_RATE_LIMIT", c.TenantLimit),
+		slog.Int("TENANT_RATE_BURST", c.TenantBurst),
+		slog.Float64("AUTH_FAILURE_RATE", c.FailureLimit),
+		slog.Int("AUTH_FAILURE_BURST", c.FailureBurst),
+		slog.Bool("TRUST_INCOMING_BAGGAGE", c.TrustBaggage),
 	)
 }
 
@@ -134,11 +154,11 @@ func loadKeys(e *envconfig.Env, getenv func(string) string) []auth.Key {
 	return keys
 }
 
-// keyNames are what the logs show of the keys: their names.
+// keyNames are what the logs show of the keys: their tenants and names.
 func keyNames(keys []auth.Key) []string {
 	names := make([]string, len(keys))
 	for i, k := range keys {
-		names[i] = k.Name
+		names[i] = k.Tenant + ":" + k.Name
 	}
 	return names
 }

@@ -66,25 +66,25 @@ func TestLogValueMasksSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 	c, err := Load(getenv(map[string]string{
-		"DATABASE_URL":  "postgres://app:s3cret-db@db:5432/tx",
+		"DATABASE_URL":  "postgres://app:s3cret-db@db:5432/tx?sslmode=disable&password=s3cret-query",
 		"AMQP_URL":      "amqp://app:s3cret-mq@mq:5672/",
-		"API_KEYS":      "alice:" + auth.HashKey("alice-key-secret"),
+		"API_KEYS":      "alice:" + auth.HashKey("alice-key-secret") + ",acme:ci:" + auth.HashKey("ci-key-secret"),
 		"API_KEYS_FILE": keyFile,
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Keys) != 2 {
+	if len(c.Keys) != 3 {
 		t.Fatalf("keys = %d, want alice's and the file's", len(c.Keys))
 	}
 	// Printed as the service prints it at start, through a JSON logger.
 	var buf bytes.Buffer
 	slog.New(slog.NewJSONHandler(&buf, nil)).Info("starting", "config", c)
 	logged := buf.String()
-	if !strings.Contains(logged, "alice") || !strings.Contains(logged, "ops") {
+	if !strings.Contains(logged, "alice:alice") || !strings.Contains(logged, "ops:ops") || !strings.Contains(logged, "acme:ci") {
 		t.Errorf("logged configuration lost the key names: %s", logged)
 	}
-	for _, secret := range []string{"s3cret-db", "s3cret-mq", "alice-key-secret", "file-key-secret", auth.HashKey("alice-key-secret"), auth.HashKey("file-key-secret")} {
+	for _, secret := range []string{"s3cret-db", "s3cret-query", "s3cret-mq", "ci-key-secret", auth.HashKey("ci-key-secret"), "alice-key-secret", "file-key-secret", auth.HashKey("alice-key-secret"), auth.HashKey("file-key-secret")} {
 		if strings.Contains(logged, secret) {
 			t.Errorf("logged configuration shows %q: %s", secret, logged)
 		}

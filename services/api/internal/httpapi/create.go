@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime"
 	"net/http"
 	"net/url"
@@ -14,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/txpersister/txpersister/libs/txmodel"
+	"github.com/txpersister/txpersister/services/api/internal/auth"
 	"github.com/txpersister/txpersister/services/api/internal/transactions"
 )
 
@@ -30,12 +32,13 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
 	defer cancel()
-	res, err := h.txs.Accept(ctx, tx)
+	tenant := tenantOf(r)
+	res, err := h.txs.Accept(ctx, tenant, tx)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	status, resource, err := h.outcome(tx.ID, res)
+	status, resource, err := h.outcome(r, tx.ID, res)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -82,13 +85,14 @@ func (h *Handler) createBatch(w http.ResponseWriter, r *http.Request) {
 	if len(txs) > 0 {
 		ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
 		defer cancel()
-		accepted, err := h.txs.AcceptBatch(ctx, txs)
+		tenant := tenantOf(r)
+		accepted, err := h.txs.AcceptBatch(ctx, tenant, txs)
 		if err != nil {
 			h.fail(w, r, err)
 			return
 		}
 		for j, res := range accepted {
-			status, resource, err := h.outcome(txs[j].ID, res)
+			status, resource, err := h.outcome(r, txs[j].ID, res)
 			if err != nil {
 				results[at[j]] = failed(err)
 				continue
@@ -121,17 +125,23 @@ func (h *Handler) parse(body []byte) (txmodel.Transaction, error) {
 }
 
 // outcome is the status and resource of what the store did with a
-// transaction, or the error of a conflict, and counts it.
-func (h *Handler) outcome(id string, res transactions.Result) (int, resource, error) {
+// transaction of r's tenant, or the error of a conflict, and counts and
+// logs it (at debug level: one line per transaction).
+func (h *Handler) outcome(r *http.Request, id string, res transactions.Result) (int, resource, error) {
+	hm, who := h.metrics, auth.PrincipalOf(r.Context())
+	tenant := tenantOf(r)
+	if h.log.Enabled(r.Context(), slog.LevelDebug) {
+		h.log.DebugContext(r.Context(), "transaction stored", "tenant", tenant, "api_key", who.Key, "transaction_id", id, "outcome", res.Outcome.String())
+	}
 	switch res.Outcome {
 	case transactions.Created:
-		h.metrics.accepted.Inc()
+		hm.inc(hm.accepted, "transactions_accepted_total", tenant)
 		return http.StatusCreated, newResource(res.Record), nil
 	case transactions.Replayed:
-		h.metrics.replayed.Inc()
+		hm.inc(hm.replayed, "transactions_replayed_total", tenant)
 		return http.StatusOK, newResource(res.Record), nil
 	default:
-		h.metrics.conflicts.Inc()
+		hm.inc(hm.conflicts, "transactions_conflicts_total", tenant)
 		return http.StatusConflict, resource{}, fmt.Errorf("transaction %s exists with other content; a retry must repeat the same fields: %w",
 			strconv.Quote(id), transactions.ErrConflict)
 	}

@@ -113,18 +113,18 @@ func checkProblem(t *testing.T, status int, contentType string, body []byte) {
 // 500 it would be.
 type encodingTransactions struct{ *fakeTransactions }
 
-func (e encodingTransactions) Accept(ctx context.Context, tx txmodel.Transaction) (transactions.Result, error) {
-	if _, err := txmodel.EncodeMessage(tx, now); err != nil {
+func (e encodingTransactions) Accept(ctx context.Context, tenant string, tx txmodel.Transaction) (transactions.Result, error) {
+	if _, err := txmodel.EncodeMessage(txmodel.Envelope{Tenant: tenant, Transaction: tx, ReceivedAt: now}); err != nil {
 		return transactions.Result{}, err
 	}
-	return e.fakeTransactions.Accept(ctx, tx)
+	return e.fakeTransactions.Accept(ctx, tenant, tx)
 }
 
-func (e encodingTransactions) AcceptBatch(ctx context.Context, txs []txmodel.Transaction) ([]transactions.Result, error) {
+func (e encodingTransactions) AcceptBatch(ctx context.Context, tenant string, txs []txmodel.Transaction) ([]transactions.Result, error) {
 	for _, tx := range txs {
-		if _, err := txmodel.EncodeMessage(tx, now); err != nil {
+		if _, err := txmodel.EncodeMessage(txmodel.Envelope{Tenant: tenant, Transaction: tx, ReceivedAt: now}); err != nil {
 			return nil, err
 		}
 	}
-	return e.fakeTransactions.AcceptBatch(ctx, txs)
+	return e.fakeTransactions.AcceptBatch(ctx, tenant, txs)
 }

@@ -15,6 +15,7 @@ import (
 	vm "github.com/VictoriaMetrics/metrics"
 	"github.com/gorilla/mux"
 	"go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp"
+	"go.opentelemetry.io/otel/propagation"
 
 	"github.com/txpersister/txpersister/libs/telemetry"
 	"github.com/txpersister/txpersister/libs/txmodel"
@@ -40,18 +41,19 @@ const (
 	maxLimit     = 500
 )
 
-// Transactions is the use case the handlers call.
+// Transactions is the use case the handlers call. Everything is within
+// a tenant: the tenant of the request's key.
 type Transactions interface {
 	// AcceptBatch stores transactions in one round trip and reports, for
 	// each in order, what Accept would have; errors are Accept's.
-	AcceptBatch(ctx context.Context, txs []txmodel.Transaction) ([]transactions.Result, error)
+	AcceptBatch(ctx context.Context, tenant string, txs []txmodel.Transaction) ([]transactions.Result, error)
 	// Accept stores a transaction and reports whether it was created,
 	// replayed or conflicts; errors wrap transactions.ErrUnavailable when
 	// the database cannot be reached.
-	Accept(ctx context.Context, tx txmodel.Transaction) (transactions.Result, error)
+	Accept(ctx context.Context, tenant string, tx txmodel.Transaction) (transactions.Result, error)
 	// Get returns a transaction; errors wrap transactions.ErrNotFound or
 	// transactions.ErrUnavailable.
-	Get(ctx context.Context, id string) (transactions.Record, error)
+	Get(ctx context.Context, tenant, id string) (transactions.Record, error)
 	// List returns a page of transactions; errors wrap
 	// transactions.ErrBadCursor or transactions.ErrUnavailable.
 	List(ctx context.Context, f transactions.Filter) (transactions.Page, error)
@@ -65,8 +67,10 @@ type Handler struct {
 	timeout time.Duration
 	metrics *handlerMetrics
 	router  *mux.Router
-	auth    *auth.Authenticator
-	limiter *auth.Limiter
+	access  Access
+	// prop extracts the trace context of a request: W3C trace context,
+	// and baggage only when the operator trusts what clients send.
+	prop propagation.TextMapPropagator
 	// spec is the OpenAPI document served at GET /openapi.yaml.
 	spec []byte
 	// traced is router inside an OpenTelemetry server span.
@@ -77,10 +81,11 @@ type Handler struct {
 // against the database; now is the clock against which timestamps in the
 // future are refused.
 func New(txs Transactions, log *slog.Logger, m *telemetry.Metrics, now func() time.Time, timeout time.Duration, opts ...Option) *Handler {
-	h := &Handler{txs: txs, log: log, now: now, timeout: timeout, metrics: newHandlerMetrics(m), router: mux.NewRouter().UseEncodedPath()}
+	h := &Handler{txs: txs, log: log, now: now, timeout: timeout, router: mux.NewRouter().UseEncodedPath(), prop: propagation.TraceContext{}}
 	for _, o := range opts {
 		o(h)
 	}
+	h.metrics = newHandlerMetrics(m, h.access.tenants())
 	r := h.router
 	r.HandleFunc("/v1/transactions", h.create).Methods(http.MethodPost)
 	r.HandleFunc("/v1/transactions/batch", h.createBatch).Methods(http.MethodPost)
@@ -94,7 +99,7 @@ func New(txs Transactions, log *slog.Logger, m *telemetry.Metrics, now func() ti
 	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeProblem(w, problemFor(errMethod))
 	})
-	r.Use(nameSpan, telemetry.NewHTTPMetrics(m, routes(r)...).Middleware(routeTemplate), h.access)
+	r.Use(nameSpan, telemetry.NewHTTPMetrics(m, routes(r)...).Middleware(routeTemplate), h.authorize)
 	// The span starts before the router has matched a route, so it is
 	// named by the method alone ("POST"), as OpenTelemetry's HTTP
 	// conventions say for an unknown route; nameSpan renames it once a
@@ -103,6 +108,7 @@ func New(txs Transactions, log *slog.Logger, m *telemetry.Metrics, now func() ti
 		otelhttp.WithSpanNameFormatter(func(_ string, r *http.Request) string {
 			return r.Method
 		}),
+		otelhttp.WithPropagators(h.prop),
 	)
 	return h
 }
@@ -127,11 +133,45 @@ func routes(r *mux.Router) []telemetry.Route {
 // Option configures New.
 type Option func(*Handler)
 
-// WithAccess makes every request present an API key that a accepts, and
-// bounds each key's rate with l. Without it every request is let in: the
-// caller decides (AUTH_DISABLED).
-func WithAccess(a *auth.Authenticator, l *auth.Limiter) Option {
-	return func(h *Handler) { h.auth, h.limiter = a, l }
+// Access is how requests are let in.
+type Access struct {
+	// Auth checks the API key of every request but those of public
+	// routes; nil lets every request in as txmodel.DefaultTenant.
+	Auth *auth.Authenticator
+	// Tenants are those of the configured keys: the values of the tenant
+	// label of the metrics.
+	Tenants []string
+	// PerKey and PerTenant bound the request rates (nil: no limit).
+	PerKey, PerTenant *auth.Limiter
+	// Failures bounds failed authentications per client address (nil:
+	// no limit).
+	Failures *auth.FailureLimiter
+}
+
+func (a Access) tenants() []string {
+	if a.Auth == nil || len(a.Tenants) == 0 {
+		return []string{txmodel.DefaultTenant}
+	}
+	return a.Tenants
+}
+
+// WithAccess makes every request present an API key that a.Auth accepts,
+// within a's limits. Without it every request is let in, as
+// txmodel.DefaultTenant: the caller decides (AUTH_DISABLED).
+func WithAccess(a Access) Option {
+	return func(h *Handler) { h.access = a }
+}
+
+// WithIncomingBaggage makes the api keep the W3C baggage a client sends,
+// which then travels with the transaction's message to the converter.
+// Without it baggage from outside is dropped: it is the client's text,
+// and nothing of the api's needs it.
+func WithIncomingBaggage(trust bool) Option {
+	return func(h *Handler) {
+		if trust {
+			h.prop = propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
+		}
+	}
 }
 
 // ServeHTTP serves a request, inside an OpenTelemetry server span.
@@ -144,7 +184,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // an absent series is no data, and rate() misses the first increment of a
 // series born at 1), and no request builds a metric's name.
 type handlerMetrics struct {
-	accepted, replayed, conflicts *vm.Counter
+	// accepted, replayed and conflicts by tenant: the tenants are those
+	// of the configured keys, so the label is bounded.
+	accepted, replayed, conflicts map[string]*vm.Counter
 	// rejected counts invalid transactions by field label and code; every
 	// pair exists, both sets being bounded.
 	rejected  map[[2]string]*vm.Counter
@@ -154,11 +196,11 @@ type handlerMetrics struct {
 	m            *telemetry.Metrics
 }
 
-func newHandlerMetrics(m *telemetry.Metrics) *handlerMetrics {
+func newHandlerMetrics(m *telemetry.Metrics, tenants []string) *handlerMetrics {
 	hm := &handlerMetrics{
-		accepted:     m.Counter("transactions_accepted_total"),
-		replayed:     m.Counter("transactions_replayed_total"),
-		conflicts:    m.Counter("transactions_conflicts_total"),
+		accepted:     map[string]*vm.Counter{},
+		replayed:     map[string]*vm.Counter{},
+		conflicts:    map[string]*vm.Counter{},
 		rejected:     map[[2]string]*vm.Counter{},
 		malformed:    m.Counter(telemetry.MetricName("transactions_rejected_total", "field", "(body)", "code", "malformed")),
 		authFailures: map[string]*vm.Counter{},
@@ -169,7 +211,12 @@ func newHandlerMetrics(m *telemetry.Metrics) *handlerMetrics {
 			hm.rejected[[2]string{f, c}] = m.Counter(telemetry.MetricName("transactions_rejected_total", "field", f, "code", c))
 		}
 	}
-	for _, reason := range []string{"no_key", "invalid_key"} {
+	for _, t := range tenants {
+		hm.accepted[t] = m.Counter(telemetry.MetricName("transactions_accepted_total", "tenant", t))
+		hm.replayed[t] = m.Counter(telemetry.MetricName("transactions_replayed_total", "tenant", t))
+		hm.conflicts[t] = m.Counter(telemetry.MetricName("transactions_conflicts_total", "tenant", t))
+	}
+	for _, reason := range []string{"no_key", "invalid_key", "blocked_address"} {
 		hm.authFailures[reason] = m.Counter(telemetry.MetricName("auth_failures_total", "reason", reason))
 	}
 	return hm
@@ -188,6 +235,21 @@ func (hm *handlerMetrics) reject(errs []txmodel.FieldError) {
 // configured, so their number is bounded.
 func (hm *handlerMetrics) rateLimited(key string) {
 	hm.m.Counter(telemetry.MetricName("rate_limited_total", "key", key)).Inc()
+}
+
+// tenantLimited counts a request refused for its tenant's rate.
+func (hm *handlerMetrics) tenantLimited(tenant string) {
+	hm.m.Counter(telemetry.MetricName("tenant_rate_limited_total", "tenant", tenant)).Inc()
+}
+
+// inc adds one to the series of tenant in c, made on the spot for a
+// tenant it was not made for (none: tenants come from the keys).
+func (hm *handlerMetrics) inc(c map[string]*vm.Counter, name, tenant string) {
+	if ctr, ok := c[tenant]; ok {
+		ctr.Inc()
+		return
+	}
+	hm.m.Counter(telemetry.MetricName(name, "tenant", tenant)).Inc()
 }
 
 // fieldUnknown is the field label of a rejection naming a field that is

@@ -23,42 +23,43 @@ import (
 var now = time.Date(2024, 9, 11, 12, 0, 0, 0, time.UTC)
 
 // fakeTransactions is a Transactions in memory, or one that fails with err.
+// recs are by tenant and id, joined by a slash.
 type fakeTransactions struct {
 	recs map[string]transactions.Record
 	err  error
 }
 
-func (f *fakeTransactions) Accept(_ context.Context, tx txmodel.Transaction) (transactions.Result, error) {
+func (f *fakeTransactions) Accept(_ context.Context, tenant string, tx txmodel.Transaction) (transactions.Result, error) {
 	if f.err != nil {
 		return transactions.Result{}, f.err
 	}
-	if r, ok := f.recs[tx.ID]; ok {
+	if r, ok := f.recs[tenant+"/"+tx.ID]; ok {
 		if r.Transaction.SameContent(tx) {
 			return transactions.Result{Outcome: transactions.Replayed, Record: r}, nil
 		}
 		return transactions.Result{Outcome: transactions.Conflict, Record: r}, nil
 	}
-	r := transactions.Record{Transaction: tx, ReceivedAt: now}
-	f.recs[tx.ID] = r
+	r := transactions.Record{Tenant: tenant, Transaction: tx, ReceivedAt: now}
+	f.recs[tenant+"/"+tx.ID] = r
 	return transactions.Result{Outcome: transactions.Created, Record: r}, nil
 }
 
-func (f *fakeTransactions) AcceptBatch(ctx context.Context, txs []txmodel.Transaction) ([]transactions.Result, error) {
+func (f *fakeTransactions) AcceptBatch(ctx context.Context, tenant string, txs []txmodel.Transaction) ([]transactions.Result, error) {
 	out := make([]transactions.Result, len(txs))
 	for i, tx := range txs {
 		var err error
-		if out[i], err = f.Accept(ctx, tx); err != nil {
+		if out[i], err = f.Accept(ctx, tenant, tx); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
 }
 
-func (f *fakeTransactions) Get(_ context.Context, id string) (transactions.Record, error) {
+func (f *fakeTransactions) Get(_ context.Context, tenant, id string) (transactions.Record, error) {
 	if f.err != nil {
 		return transactions.Record{}, f.err
 	}
-	r, ok := f.recs[id]
+	r, ok := f.recs[tenant+"/"+id]
 	if !ok {
 		return transactions.Record{}, fmt.Errorf("get %s: %w", id, transactions.ErrNotFound)
 	}
@@ -71,7 +72,9 @@ func (f *fakeTransactions) List(_ context.Context, flt transactions.Filter) (tra
 	}
 	var p transactions.Page
 	for _, r := range f.recs {
-		p.Records = append(p.Records, r)
+		if r.Tenant == flt.Tenant {
+			p.Records = append(p.Records, r)
+		}
 	}
 	if flt.Limit < len(p.Records) {
 		p.Records = p.Records[:flt.Limit]
@@ -207,7 +210,7 @@ func TestResourceShape(t *testing.T) {
 	oldConv := *rec.Conversion
 	oldConv.Rate.Source = txmodel.RateSource{}
 	old.Conversion, old.Transaction.ID = &oldConv, "tx-old"
-	h := newHandler(&fakeTransactions{recs: map[string]transactions.Record{"tx-1": rec, "tx-old": old}})
+	h := newHandler(&fakeTransactions{recs: map[string]transactions.Record{"default/tx-1": rec, "default/tx-old": old}})
 	got := do(t, h, http.MethodGet, "/v1/transactions/tx-1", "", "")
 	if got.Code != http.StatusOK {
 		t.Fatalf("status %d %s", got.Code, got.Body)
@@ -310,7 +313,7 @@ func TestAccess(t *testing.T) {
 	}
 	h := New(&fakeTransactions{recs: map[string]transactions.Record{}}, slog.New(slog.NewTextHandler(io.Discard, nil)), telemetry.NewMetrics("test_"),
 		func() time.Time { return now }, time.Second,
-		WithAccess(auth.NewAuthenticator(keys, false), auth.NewLimiter(1, 2)))
+		WithAccess(Access{Auth: auth.NewAuthenticator(keys, false), Tenants: auth.Tenants(keys), PerKey: auth.NewLimiter(1, 2)}))
 	send := func(authorization string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest(http.MethodGet, "/v1/transactions", nil)
 		if authorization != "" {

@@ -25,7 +25,7 @@ func TestOpenAPIRoute(t *testing.T) {
 	}
 	const spec = "openapi: 3.1.0\n"
 	newWith := func(opts ...Option) *Handler {
-		opts = append(opts, WithAccess(auth.NewAuthenticator(keys, false), auth.NewLimiter(100, 100)))
+		opts = append(opts, WithAccess(Access{Auth: auth.NewAuthenticator(keys, false), PerKey: auth.NewLimiter(100, 100)}))
 		return New(&fakeTransactions{recs: map[string]transactions.Record{}}, slog.New(slog.NewTextHandler(io.Discard, nil)), telemetry.NewMetrics("test_"),
 			func() time.Time { return now }, time.Second, opts...)
 	}

@@ -20,6 +20,9 @@ type problem struct {
 	Status int                  `json:"status"`
 	Detail string               `json:"detail,omitempty"`
 	Errors []txmodel.FieldError `json:"errors,omitempty"`
+	// ErrorCount is how many errors were found, when Errors lists only
+	// the first MaxProblemErrors of them.
+	ErrorCount int `json:"error_count,omitempty"`
 	// header is sent with the problem (Retry-After, WWW-Authenticate).
 	header map[string]string
 }
@@ -53,6 +56,10 @@ func errBadQuery(errs []txmodel.FieldError) error {
 	return &requestError{problem: problem{Status: http.StatusBadRequest, Type: txmodel.ProblemInvalidQuery, Title: "Invalid query", Detail: "one or more query parameters are invalid", Errors: errs}}
 }
 
+// MaxProblemErrors is the most field errors a problem lists: a body of
+// thousands of unknown fields gets a small answer all the same.
+const MaxProblemErrors = 20
+
 // problemFor is the one mapping of errors to problems: those the HTTP
 // edge raises (requestError), the model's validation (422 listing every
 // field, 400 for a body that is no JSON object), and the domain's
@@ -64,7 +71,12 @@ func problemFor(err error) problem {
 	case errors.As(err, &re):
 		return re.problem
 	case errors.As(err, &ve):
-		return problem{Status: http.StatusUnprocessableEntity, Type: txmodel.ProblemInvalidFields, Title: "Invalid transaction", Detail: "one or more fields are invalid", Errors: ve.Errors}
+		p := problem{Status: http.StatusUnprocessableEntity, Type: txmodel.ProblemInvalidFields, Title: "Invalid transaction", Detail: "one or more fields are invalid", Errors: ve.Errors}
+		if len(p.Errors) > MaxProblemErrors {
+			p.Errors, p.ErrorCount = p.Errors[:MaxProblemErrors], len(p.Errors)
+			p.Detail = fmt.Sprintf("%d fields are invalid; the first %d are listed", p.ErrorCount, MaxProblemErrors)
+		}
+		return p
 	case errors.Is(err, txmodel.ErrMalformed):
 		return problem{Status: http.StatusBadRequest, Type: txmodel.ProblemMalformedBody, Title: "Malformed body", Detail: err.Error()}
 	case errors.Is(err, transactions.ErrConflict):
@@ -86,12 +98,12 @@ func problemFor(err error) problem {
 // fail answers err's problem, and logs what is not the client's doing: a
 // 503 as a warning, a 500 as an error.
 func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	p := problemFor(err)
+	p, who := problemFor(err), auth.PrincipalOf(r.Context())
 	switch p.Status {
 	case http.StatusServiceUnavailable:
-		h.log.WarnContext(r.Context(), "database unavailable", "route", routeTemplate(r), "api_key", auth.KeyName(r.Context()), "err", err)
+		h.log.WarnContext(r.Context(), "database unavailable", "route", routeTemplate(r), "tenant", who.Tenant, "api_key", who.Key, "err", err)
 	case http.StatusInternalServerError:
-		h.log.ErrorContext(r.Context(), "request failed", "route", routeTemplate(r), "api_key", auth.KeyName(r.Context()), "err", err)
+		h.log.ErrorContext(r.Context(), "request failed", "route", routeTemplate(r), "tenant", who.Tenant, "api_key", who.Key, "err", err)
 	}
 	writeProblem(w, p)
 }

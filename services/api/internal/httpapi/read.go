@@ -22,7 +22,7 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
 	defer cancel()
-	rec, err := h.txs.Get(ctx, id)
+	rec, err := h.txs.Get(ctx, tenantOf(r), id)
 	if err != nil {
 		h.fail(w, r, err)
 		return
@@ -36,6 +36,7 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, errBadQuery(errs))
 		return
 	}
+	f.Tenant = tenantOf(r)
 	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
 	defer cancel()
 	page, err := h.txs.List(ctx, f)

@@ -25,8 +25,9 @@ import (
 type Store interface {
 	// Insert stores transactions with their outbox entries; see store.Store.Insert.
 	Insert(ctx context.Context, items []transactions.Entry) ([]transactions.Result, error)
-	// Get returns one transaction or an error wrapping transactions.ErrNotFound.
-	Get(ctx context.Context, id string) (transactions.Record, error)
+	// Get returns one transaction of a tenant or an error wrapping
+	// transactions.ErrNotFound.
+	Get(ctx context.Context, tenant, id string) (transactions.Record, error)
 	// List returns a page of transactions.
 	List(ctx context.Context, f transactions.Filter) (transactions.Page, error)
 }
@@ -76,13 +77,14 @@ func (s *Service) insert(ctx context.Context, items []transactions.Entry) ([]tra
 // Close writes the transactions still queued and stops the batching.
 func (s *Service) Close() { s.batcher.Close() }
 
-// Accept stores tx with the outbox entry that will hand it to the
-// converter, the request's trace context travelling with it. It reports
-// whether tx was created, replayed (stored before with the same content) or
-// conflicts with another transaction under the same id. Errors wrap
-// transactions.ErrUnavailable when PostgreSQL cannot be reached.
-func (s *Service) Accept(ctx context.Context, tx txmodel.Transaction) (transactions.Result, error) {
-	item, err := s.newItem(ctx, tx)
+// Accept stores tx as tenant's with the outbox entry that will hand it to
+// the converter, the request's trace context travelling with it. It
+// reports whether tx was created, replayed (stored before by the tenant
+// with the same content) or conflicts with another transaction of the
+// tenant under the same id. Errors wrap transactions.ErrUnavailable when
+// PostgreSQL cannot be reached.
+func (s *Service) Accept(ctx context.Context, tenant string, tx txmodel.Transaction) (transactions.Result, error) {
+	item, err := s.newItem(ctx, tenant, tx)
 	if err != nil {
 		return transactions.Result{}, err
 	}
@@ -95,11 +97,11 @@ func (s *Service) Accept(ctx context.Context, tx txmodel.Transaction) (transacti
 
 // AcceptBatch stores txs in one round trip and reports for each, in order,
 // what Accept would have.
-func (s *Service) AcceptBatch(ctx context.Context, txs []txmodel.Transaction) ([]transactions.Result, error) {
+func (s *Service) AcceptBatch(ctx context.Context, tenant string, txs []txmodel.Transaction) ([]transactions.Result, error) {
 	items := make([]transactions.Entry, len(txs))
 	for i, tx := range txs {
 		var err error
-		if items[i], err = s.newItem(ctx, tx); err != nil {
+		if items[i], err = s.newItem(ctx, tenant, tx); err != nil {
 			return nil, err
 		}
 	}
@@ -110,24 +112,25 @@ func (s *Service) AcceptBatch(ctx context.Context, txs []txmodel.Transaction) ([
 	return res, nil
 }
 
-func (s *Service) newItem(ctx context.Context, tx txmodel.Transaction) (transactions.Entry, error) {
+func (s *Service) newItem(ctx context.Context, tenant string, tx txmodel.Transaction) (transactions.Entry, error) {
 	receivedAt := s.now().UTC().Truncate(time.Microsecond)
-	msg, err := txmodel.EncodeMessage(tx, receivedAt)
+	msg, err := txmodel.EncodeMessage(txmodel.Envelope{Tenant: tenant, Transaction: tx, ReceivedAt: receivedAt})
 	if err != nil {
 		return transactions.Entry{}, err
 	}
 	headers := propagation.MapCarrier{}
 	s.prop.Inject(ctx, headers)
-	return transactions.Entry{Transaction: tx, ReceivedAt: receivedAt, Message: msg, Headers: headers}, nil
+	return transactions.Entry{Tenant: tenant, Transaction: tx, ReceivedAt: receivedAt, Message: msg, Headers: boundHeaders(headers)}, nil
 }
 
-// Get returns the transaction with id; errors wrap transactions.ErrNotFound or
+// Get returns tenant's transaction with id; errors wrap
+// transactions.ErrNotFound (also for another tenant's) or
 // transactions.ErrUnavailable.
-func (s *Service) Get(ctx context.Context, id string) (transactions.Record, error) {
-	return s.store.Get(ctx, id)
+func (s *Service) Get(ctx context.Context, tenant, id string) (transactions.Record, error) {
+	return s.store.Get(ctx, tenant, id)
 }
 
-// List returns a page of transactions, newest first.
+// List returns a page of a tenant's transactions, newest first.
 func (s *Service) List(ctx context.Context, f transactions.Filter) (transactions.Page, error) {
 	return s.store.List(ctx, f)
 }

@@ -63,7 +63,7 @@ func TestConcurrentAcceptsShareRoundTrips(t *testing.T) {
 			// Each request has its own trace, which must travel with its own transaction.
 			sc := trace.NewSpanContext(trace.SpanContextConfig{TraceID: trace.TraceID{byte(i + 1), 1}, SpanID: trace.SpanID{1}, TraceFlags: trace.FlagsSampled})
 			ctx := trace.ContextWithSpanContext(context.Background(), sc)
-			res, err := svc.Accept(ctx, tx(t, fmt.Sprint("t", i)))
+			res, err := svc.Accept(ctx, "acme", tx(t, fmt.Sprint("t", i)))
 			if err != nil || res.Outcome != transactions.Created || res.Record.Transaction.ID != fmt.Sprint("t", i) {
 				t.Errorf("Accept %d = %+v, %v", i, res, err)
 			}
@@ -121,8 +121,8 @@ func TestCommittedWakesTheRelayOnlyForNewEntries(t *testing.T) {
 			var calls atomic.Int64
 			svc := New(tt.store, time.Now, BatchConfig{Flushers: 1, MaxSize: 10}, func() { calls.Add(1) })
 			defer svc.Close()
-			_, _ = svc.Accept(context.Background(), tx(t, "a"))
-			_, _ = svc.AcceptBatch(context.Background(), []txmodel.Transaction{tx(t, "b"), tx(t, "c")})
+			_, _ = svc.Accept(context.Background(), "acme", tx(t, "a"))
+			_, _ = svc.AcceptBatch(context.Background(), "acme", []txmodel.Transaction{tx(t, "b"), tx(t, "c")})
 			if got := calls.Load(); got != int64(tt.want) {
 				t.Errorf("committed called %d times, want %d", got, tt.want)
 			}

@@ -14,6 +14,7 @@ import (
 	"github.com/cenkalti/backoff/v5"
 	amqp "github.com/rabbitmq/amqp091-go"
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
@@ -196,9 +197,10 @@ func (r *Relay) publish(ctx context.Context, pub Publisher, entries []store.Outb
 				semconv.MessagingDestinationName(r.cfg.Exchange),
 				semconv.MessagingRabbitMQDestinationRoutingKey(r.cfg.RoutingKey),
 				semconv.MessagingMessageID(e.TransactionID),
+				attribute.String(attrTenant, e.Tenant),
 			))
 		spans[i] = span
-		headers := amqp.Table{}
+		headers := amqp.Table{txmodel.MessageTenantHeader: e.Tenant}
 		r.prop.Inject(sctx, amqpx.HeaderCarrier(headers)) //nolint:contextcheck // sctx descends from the request's trace in the outbox row, on purpose not from the relay loop's ctx
 		msgs[i] = amqpx.Message{
 			Exchange:    r.cfg.Exchange,
@@ -256,3 +258,6 @@ func (r *Relay) updateStats(ctx context.Context) {
 		r.oldestUnix.Store(oldest.UnixNano())
 	}
 }
+
+// attrTenant is the span attribute naming the tenant of a transaction.
+const attrTenant = "txpersister.tenant"

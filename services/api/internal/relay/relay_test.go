@@ -74,12 +74,12 @@ func insert(t *testing.T, st *store.Store, ids ...string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		msg, err := txmodel.EncodeMessage(tx, now)
+		msg, err := txmodel.EncodeMessage(txmodel.Envelope{Tenant: "acme", Transaction: tx, ReceivedAt: now})
 		if err != nil {
 			t.Fatal(err)
 		}
 		items = append(items, transactions.Entry{
-			Transaction: tx, ReceivedAt: now, Message: msg,
+			Tenant: "acme", Transaction: tx, ReceivedAt: now, Message: msg,
 			Headers: map[string]string{"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"},
 		})
 	}
@@ -144,9 +144,9 @@ func TestRelayPublishesAndCatchesUpAfterAnOutage(t *testing.T) {
 		if m.Exchange != "transactions" || m.RoutingKey != "convert" || m.ContentType != txmodel.MessageContentType || m.Type != txmodel.MessageType {
 			t.Errorf("message %s routed as %+v", m.MessageID, m)
 		}
-		tx, _, err := txmodel.DecodeMessage(m.Body)
-		if err != nil || tx.ID != m.MessageID {
-			t.Errorf("message %s body: %v", m.MessageID, err)
+		e, err := txmodel.DecodeMessage(m.Body)
+		if err != nil || e.Transaction.ID != m.MessageID || e.Tenant != "acme" || m.Headers[txmodel.MessageTenantHeader] != "acme" {
+			t.Errorf("message %s: tenant %q, header %v, err %v; want the tenant acme in body and header", m.MessageID, e.Tenant, m.Headers[txmodel.MessageTenantHeader], err)
 		}
 		// The PRODUCER span continues the request's trace.
 		tp, _ := m.Headers["traceparent"].(string)

@@ -14,14 +14,15 @@ import (
 	"github.com/txpersister/txpersister/services/api/internal/transactions"
 )
 
-// List returns a page of transactions, newest received first, by keyset
+// List returns a page of a tenant's transactions, newest received first, by keyset
 // pagination on (received_at, transaction_id): pages stay stable while new
 // transactions arrive. It returns an error wrapping transactions.ErrBadCursor for a
 // cursor it cannot read, transactions.ErrUnavailable when PostgreSQL cannot be reached.
 func (s *Store) List(ctx context.Context, f transactions.Filter) (transactions.Page, error) {
 	q := s.selectRecords().
 		OrderBy("t.received_at DESC", "t.transaction_id DESC").
-		Limit(uint64(f.Limit) + 1) //nolint:gosec // G115: Limit is at least 1. One more tells whether a next page exists.
+		Limit(uint64(f.Limit) + 1). //nolint:gosec // G115: Limit is at least 1. One more tells whether a next page exists.
+		Where(sq.Eq{"t.tenant": f.Tenant})
 	if f.UserID != "" {
 		q = q.Where(sq.Eq{"t.user_id": f.UserID})
 	}

@@ -12,6 +12,7 @@ import (
 // OutboxEntry is a queue message waiting for the broker's confirm.
 type OutboxEntry struct {
 	ID            int64
+	Tenant        string
 	TransactionID string
 	Payload       []byte
 	Headers       map[string]string
@@ -28,7 +29,7 @@ func (s *Store) RelayOutbox(ctx context.Context, limit int, publish func(context
 	var n int
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `
-			SELECT id, transaction_id, payload, headers, created_at
+			SELECT id, tenant, transaction_id, payload, headers, created_at
 			FROM outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED`, limit)
 		if err != nil {
 			return classify(err)
@@ -36,7 +37,7 @@ func (s *Store) RelayOutbox(ctx context.Context, limit int, publish func(context
 		entries, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (OutboxEntry, error) {
 			var e OutboxEntry
 			var headers []byte
-			if err := row.Scan(&e.ID, &e.TransactionID, &e.Payload, &headers, &e.CreatedAt); err != nil {
+			if err := row.Scan(&e.ID, &e.Tenant, &e.TransactionID, &e.Payload, &headers, &e.CreatedAt); err != nil {
 				return e, err
 			}
 			if err := json.Unmarshal(headers, &e.Headers); err != nil {

@@ -6,10 +6,13 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	sq "github.com/Masterminds/squirrel"
@@ -54,28 +57,38 @@ func (s *Store) Ping(ctx context.Context) error {
 // insertSQL writes transactions and their outbox entries in one statement:
 // an outbox row exists exactly for the transactions this statement inserted.
 // ON CONFLICT DO NOTHING waits for a concurrent insert of the same id to
-// commit, so concurrent retries of one transaction insert it once.
+// commit, so concurrent retries of one transaction insert it once. The
+// rows are inserted in the order of the arrays, which columnsOf sorts by
+// (tenant, id): two statements that hold the same new ids wait for each
+// other in one order, never in a cycle (a deadlock PostgreSQL would break
+// by failing one of them).
 const insertSQL = `
 WITH input AS (
-    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::timestamptz[], $7::bytea[], $8::text[])
-        AS i(transaction_id, user_id, amount, currency, occurred_at, received_at, payload, headers)
+    SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::bytea[], $9::text[])
+        WITH ORDINALITY AS i(tenant, transaction_id, user_id, amount, currency, occurred_at, received_at, payload, headers, n)
 ), inserted AS (
-    INSERT INTO transactions (transaction_id, user_id, amount, currency, occurred_at, received_at)
-    SELECT transaction_id, user_id, amount::numeric, currency, occurred_at, received_at FROM input
-    ON CONFLICT (transaction_id) DO NOTHING
-    RETURNING transaction_id
+    INSERT INTO transactions (tenant, transaction_id, user_id, amount, currency, occurred_at, received_at)
+    SELECT tenant, transaction_id, user_id, amount::numeric, currency, occurred_at, received_at FROM input ORDER BY n
+    ON CONFLICT (tenant, transaction_id) DO NOTHING
+    RETURNING tenant, transaction_id
 ), queued AS (
-    INSERT INTO outbox (transaction_id, payload, headers)
-    SELECT i.transaction_id, i.payload, i.headers::jsonb FROM input i JOIN inserted USING (transaction_id)
+    INSERT INTO outbox (tenant, transaction_id, payload, headers)
+    SELECT i.tenant, i.transaction_id, i.payload, i.headers::jsonb FROM input i JOIN inserted USING (tenant, transaction_id)
+    ORDER BY i.n
 )
-SELECT transaction_id FROM inserted`
+SELECT tenant, transaction_id FROM inserted`
+
+// key is what identifies a transaction: its id within its tenant.
+type key struct{ tenant, id string }
+
+func keyOf(e transactions.Entry) key { return key{e.Tenant, e.Transaction.ID} }
 
 // Insert stores each transaction with its outbox entry, in one round trip
 // and one database transaction for all of them, and reports per item
-// whether it was created, a replay of a stored transaction with the same
-// content, or a conflict with one of other content. Items that share an id
-// are resolved in order: the first is inserted, the rest are compared with
-// it. Results are in the order of items.
+// whether it was created, a replay of a stored transaction of its tenant
+// with the same content, or a conflict with one of other content. Items
+// that share a tenant and id are resolved in order: the first is inserted,
+// the rest are compared with it. Results are in the order of items.
 //
 // It returns an error wrapping transactions.ErrUnavailable when PostgreSQL cannot be
 // reached; then nothing or everything was committed, and the same insert
@@ -89,11 +102,11 @@ func (s *Store) Insert(ctx context.Context, items []transactions.Entry) ([]trans
 	if err != nil {
 		return nil, fmt.Errorf("insert %d transactions: %w", len(cols.ids), err)
 	}
-	isCreated := make(map[string]bool, len(created))
-	for _, id := range created {
-		isCreated[id] = true
+	isCreated := make(map[key]bool, len(created))
+	for _, k := range created {
+		isCreated[k] = true
 	}
-	existing, err := s.existing(ctx, cols.ids, isCreated)
+	existing, err := s.existing(ctx, cols, isCreated)
 	if err != nil {
 		return nil, err
 	}
@@ -102,27 +115,35 @@ func (s *Store) Insert(ctx context.Context, items []transactions.Entry) ([]trans
 
 // insertColumns are insertSQL's arrays: one element per transaction.
 type insertColumns struct {
-	ids, users, amounts, currencies []string
-	occurred, received              []time.Time
-	payloads                        [][]byte
-	headers                         []string
+	tenants, ids, users, amounts, currencies []string
+	occurred, received                       []time.Time
+	payloads                                 [][]byte
+	headers                                  []string
 }
 
-// columnsOf lays out the first item of each id in columns, and maps each
-// id to the index of its first item.
-func columnsOf(items []transactions.Entry) (insertColumns, map[string]int, error) {
-	first := make(map[string]int, len(items))
-	n := len(items)
+// columnsOf lays out the first item of each tenant and id in columns,
+// sorted by tenant and id, and maps each to the index of its first item.
+func columnsOf(items []transactions.Entry) (insertColumns, map[key]int, error) {
+	first := make(map[key]int, len(items))
+	order := make([]int, 0, len(items))
+	for i, it := range items {
+		if _, dup := first[keyOf(it)]; !dup {
+			first[keyOf(it)] = i
+			order = append(order, i)
+		}
+	}
+	slices.SortFunc(order, func(a, b int) int {
+		ka, kb := keyOf(items[a]), keyOf(items[b])
+		return cmp.Or(strings.Compare(ka.tenant, kb.tenant), strings.Compare(ka.id, kb.id))
+	})
+	n := len(order)
 	c := insertColumns{
-		ids: make([]string, 0, n), users: make([]string, 0, n), amounts: make([]string, 0, n), currencies: make([]string, 0, n),
+		tenants: make([]string, 0, n), ids: make([]string, 0, n), users: make([]string, 0, n), amounts: make([]string, 0, n), currencies: make([]string, 0, n),
 		occurred: make([]time.Time, 0, n), received: make([]time.Time, 0, n), payloads: make([][]byte, 0, n), headers: make([]string, 0, n),
 	}
-	for i, it := range items {
+	for _, i := range order {
+		it := items[i]
 		tx := it.Transaction
-		if _, dup := first[tx.ID]; dup {
-			continue
-		}
-		first[tx.ID] = i
 		h, err := json.Marshal(it.Headers)
 		if err != nil {
 			return c, nil, fmt.Errorf("encode headers of transaction %s: %w", tx.ID, err)
@@ -130,6 +151,7 @@ func columnsOf(items []transactions.Entry) (insertColumns, map[string]int, error
 		if it.Headers == nil {
 			h = []byte("{}")
 		}
+		c.tenants = append(c.tenants, it.Tenant)
 		c.ids = append(c.ids, tx.ID)
 		c.users = append(c.users, tx.UserID)
 		c.amounts = append(c.amounts, tx.Amount.String())
@@ -142,25 +164,24 @@ func columnsOf(items []transactions.Entry) (insertColumns, map[string]int, error
 	return c, first, nil
 }
 
-// existing reads the stored transactions of the ids the insert did not
-// create.
-func (s *Store) existing(ctx context.Context, ids []string, created map[string]bool) (map[string]transactions.Record, error) {
-	var existingIDs []string
-	for _, id := range ids {
-		if !created[id] {
-			existingIDs = append(existingIDs, id)
+// existing reads the stored transactions the insert did not create.
+func (s *Store) existing(ctx context.Context, c insertColumns, created map[key]bool) (map[key]transactions.Record, error) {
+	var tenants, ids []string
+	for i, id := range c.ids {
+		if !created[key{c.tenants[i], id}] {
+			tenants, ids = append(tenants, c.tenants[i]), append(ids, id)
 		}
 	}
-	existing := map[string]transactions.Record{}
-	if len(existingIDs) == 0 {
+	existing := map[key]transactions.Record{}
+	if len(ids) == 0 {
 		return existing, nil
 	}
-	recs, err := s.get(ctx, sq.Eq{"t.transaction_id": existingIDs})
+	recs, err := s.get(ctx, sq.Expr("(t.tenant, t.transaction_id) IN (SELECT * FROM unnest(?::text[], ?::text[]))", tenants, ids))
 	if err != nil {
-		return nil, fmt.Errorf("read %d existing transactions: %w", len(existingIDs), err)
+		return nil, fmt.Errorf("read %d existing transactions: %w", len(ids), err)
 	}
 	for _, r := range recs {
-		existing[r.Transaction.ID] = r
+		existing[key{r.Tenant, r.Transaction.ID}] = r
 	}
 	return existing, nil
 }
@@ -168,24 +189,24 @@ func (s *Store) existing(ctx context.Context, ids []string, created map[string]b
 // resolve gives each item its outcome: created (the first item of an id
 // the insert created), replayed (same content as the stored one, or as
 // the first item of its id) or conflict.
-func resolve(items []transactions.Entry, first map[string]int, created map[string]bool, existing map[string]transactions.Record) ([]transactions.Result, error) {
+func resolve(items []transactions.Entry, first map[key]int, created map[key]bool, existing map[key]transactions.Record) ([]transactions.Result, error) {
 	results := make([]transactions.Result, len(items))
 	for i, it := range items {
-		tx := it.Transaction
-		f := first[tx.ID]
+		tx, k := it.Transaction, keyOf(it)
+		f := first[k]
 		var stored transactions.Record
 		switch {
-		case created[tx.ID] && f == i:
-			results[i] = transactions.Result{Outcome: transactions.Created, Record: transactions.Record{Transaction: tx, ReceivedAt: it.ReceivedAt}}
+		case created[k] && f == i:
+			results[i] = transactions.Result{Outcome: transactions.Created, Record: transactions.Record{Tenant: it.Tenant, Transaction: tx, ReceivedAt: it.ReceivedAt}}
 			continue
-		case created[tx.ID]:
+		case created[k]:
 			stored = results[f].Record
 		default:
-			r, ok := existing[tx.ID]
+			r, ok := existing[k]
 			if !ok {
 				// Not inserted and not found: deleted in between, which the
 				// pipeline never does.
-				return nil, fmt.Errorf("transaction %s neither inserted nor found", tx.ID)
+				return nil, fmt.Errorf("transaction %s of tenant %s neither inserted nor found", tx.ID, it.Tenant)
 			}
 			stored = r
 		}
@@ -202,7 +223,7 @@ func resolve(items []transactions.Entry, first map[string]int, created map[strin
 // inserted. The span follows OpenTelemetry's database conventions; a batch
 // of more than one transaction carries db.operation.batch.size, which the
 // conventions reserve for batches.
-func (s *Store) insert(ctx context.Context, c insertColumns) ([]string, error) {
+func (s *Store) insert(ctx context.Context, c insertColumns) ([]key, error) {
 	attrs := []attribute.KeyValue{
 		semconv.DBSystemNamePostgreSQL,
 		attribute.String("db.system", "postgresql"), // the name before semantic conventions 1.30; many backends still read it
@@ -216,10 +237,13 @@ func (s *Store) insert(ctx context.Context, c insertColumns) ([]string, error) {
 		trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
 	defer span.End()
 
-	rows, err := s.pool.Query(ctx, insertSQL, c.ids, c.users, c.amounts, c.currencies, c.occurred, c.received, c.payloads, c.headers)
+	rows, err := s.pool.Query(ctx, insertSQL, c.tenants, c.ids, c.users, c.amounts, c.currencies, c.occurred, c.received, c.payloads, c.headers)
 	if err == nil {
-		var created []string
-		created, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		var created []key
+		created, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (key, error) {
+			var k key
+			return k, row.Scan(&k.tenant, &k.id)
+		})
 		if err == nil {
 			span.SetAttributes(semconv.DBResponseReturnedRows(len(created)))
 			return created, nil
@@ -231,11 +255,12 @@ func (s *Store) insert(ctx context.Context, c insertColumns) ([]string, error) {
 	return nil, err
 }
 
-// Get returns the transaction with id and its conversion, if any. It returns
-// an error wrapping transactions.ErrNotFound when there is none, transactions.ErrUnavailable when
-// PostgreSQL cannot be reached.
-func (s *Store) Get(ctx context.Context, id string) (transactions.Record, error) {
-	recs, err := s.get(ctx, sq.Eq{"t.transaction_id": id})
+// Get returns the transaction of tenant with id, and its conversion if
+// any. It returns an error wrapping transactions.ErrNotFound when there is
+// none (another tenant's transaction of that id is none),
+// transactions.ErrUnavailable when PostgreSQL cannot be reached.
+func (s *Store) Get(ctx context.Context, tenant, id string) (transactions.Record, error) {
+	recs, err := s.get(ctx, sq.Eq{"t.tenant": tenant, "t.transaction_id": id})
 	if err != nil {
 		return transactions.Record{}, fmt.Errorf("get transaction %s: %w", id, err)
 	}
@@ -247,7 +272,7 @@ func (s *Store) Get(ctx context.Context, id string) (transactions.Record, error)
 
 // recordColumns are the columns scanRecord reads, in its order.
 var recordColumns = []string{
-	"t.transaction_id", "t.user_id", "t.amount::text", "t.currency", "t.occurred_at", "t.received_at",
+	"t.tenant", "t.transaction_id", "t.user_id", "t.amount::text", "t.currency", "t.occurred_at", "t.received_at",
 	"c.status", "c.converted_amount::text", "c.target_currency", "c.exchange_rate::text", "c.rate_date", "c.processed_at", "c.failure_reason",
 	"c.rate_provider", "c.rate_rule", "c.rate_base", "c.rate_quotes",
 }
@@ -257,7 +282,7 @@ func (s *Store) selectRecords() sq.SelectBuilder {
 		From("transactions t").
 		// The converter's outcomes, through what it publishes of them
 		// (services/converter/schema), never its table.
-		LeftJoin("conversion_outcomes c USING (transaction_id)")
+		LeftJoin("conversion_outcomes c USING (tenant, transaction_id)")
 }
 
 func (s *Store) get(ctx context.Context, where sq.Sqlizer) ([]transactions.Record, error) {
@@ -291,7 +316,7 @@ func scanRecord(row pgx.CollectableRow) (transactions.Record, error) {
 		quotes                          map[string]string
 	)
 	tx := &r.Transaction
-	if err := row.Scan(&tx.ID, &tx.UserID, &amount, &currency, &tx.Timestamp, &r.ReceivedAt,
+	if err := row.Scan(&r.Tenant, &tx.ID, &tx.UserID, &amount, &currency, &tx.Timestamp, &r.ReceivedAt,
 		&status, &converted, &target, &rate, &rateDate, &processedAt, &failure,
 		&provider, &rule, &base, &quotes); err != nil {
 		return transactions.Record{}, err

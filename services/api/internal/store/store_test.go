@@ -48,11 +48,11 @@ func newTx(t *testing.T, id, amount, currency string) transactions.Entry {
 	if err != nil {
 		t.Fatal(err)
 	}
-	msg, err := txmodel.EncodeMessage(tx, received)
+	msg, err := txmodel.EncodeMessage(txmodel.Envelope{Tenant: "acme", Transaction: tx, ReceivedAt: received})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return transactions.Entry{Transaction: tx, ReceivedAt: received, Message: msg, Headers: map[string]string{"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}}
+	return transactions.Entry{Tenant: "acme", Transaction: tx, ReceivedAt: received, Message: msg, Headers: map[string]string{"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}}
 }
 
 func outcomes(rs []transactions.Result) []transactions.Outcome {
@@ -152,19 +152,19 @@ func TestGetReadsConversion(t *testing.T) {
 	if _, err := s.Insert(ctx, []transactions.Entry{newTx(t, "p", "100", "USD"), newTx(t, "f", "1", "BHD"), newTx(t, "r", "7", "JPY"), newTx(t, "old", "100", "USD")}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := pool.Exec(ctx, `INSERT INTO conversions (transaction_id, status, converted_amount, target_currency, exchange_rate, rate_date, processed_at,
+	_, err := pool.Exec(ctx, `INSERT INTO conversions (tenant, transaction_id, status, converted_amount, target_currency, exchange_rate, rate_date, processed_at,
 			rate_provider, rate_rule, rate_base, rate_quotes)
-		VALUES ('p', 'processed', 90.56, 'EUR', 0.9055510278, '2024-09-10', now(), 'frankfurter', 'day', 'EUR', '{"USD": "1.1043"}'),
-		       ('old', 'processed', 90.50, 'EUR', 0.90498, '2024-09-10', now(), NULL, NULL, NULL, NULL)`)
+		VALUES ('acme', 'p', 'processed', 90.56, 'EUR', 0.9055510278, '2024-09-10', now(), 'frankfurter', 'day', 'EUR', '{"USD": "1.1043"}'),
+		       ('acme', 'old', 'processed', 90.50, 'EUR', 0.90498, '2024-09-10', now(), NULL, NULL, NULL, NULL)`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = pool.Exec(ctx, `INSERT INTO conversions (transaction_id, status, failure_reason, processed_at) VALUES ('f', 'failed', 'no rate', now())`)
+	_, err = pool.Exec(ctx, `INSERT INTO conversions (tenant, transaction_id, status, failure_reason, processed_at) VALUES ('acme', 'f', 'failed', 'no rate', now())`)
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	p, err := s.Get(ctx, "p")
+	p, err := s.Get(ctx, "acme", "p")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,28 +176,28 @@ func TestGetReadsConversion(t *testing.T) {
 	if diff := cmp.Diff(want, p.Conversion.Rate.Source); diff != "" {
 		t.Errorf("provenance (-want +got):\n%s", diff)
 	}
-	old, err := s.Get(ctx, "old")
+	old, err := s.Get(ctx, "acme", "old")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff(txmodel.RateSource{}, old.Conversion.Rate.Source); diff != "" || old.Conversion.Converted.String() != "90.50" {
 		t.Errorf("a conversion recorded before provenance: %+v (-want +got):\n%s", old.Conversion, diff)
 	}
-	f, err := s.Get(ctx, "f")
+	f, err := s.Get(ctx, "acme", "f")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if f.Status() != txmodel.StatusFailed || f.Conversion.FailureReason != "no rate" || f.Transaction.Amount.String() != "1.000" {
 		t.Errorf("failed record = %+v %+v", f, f.Conversion)
 	}
-	r, err := s.Get(ctx, "r")
+	r, err := s.Get(ctx, "acme", "r")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if r.Status() != txmodel.StatusReceived || r.Transaction.Amount.String() != "7" || !r.ReceivedAt.Equal(received) {
 		t.Errorf("received record = %+v", r)
 	}
-	if _, err := s.Get(ctx, "missing"); !errors.Is(err, transactions.ErrNotFound) {
+	if _, err := s.Get(ctx, "acme", "missing"); !errors.Is(err, transactions.ErrNotFound) {
 		t.Errorf("Get(missing) err = %v, want ErrNotFound", err)
 	}
 }
@@ -218,7 +218,7 @@ func TestListPaginatesNewestFirst(t *testing.T) {
 	if _, err := s.Insert(ctx, items); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := pool.Exec(ctx, `INSERT INTO conversions (transaction_id, status, failure_reason, processed_at) VALUES ('tx1', 'failed', 'x', now())`); err != nil {
+	if _, err := pool.Exec(ctx, `INSERT INTO conversions (tenant, transaction_id, status, failure_reason, processed_at) VALUES ('acme', 'tx1', 'failed', 'x', now())`); err != nil {
 		t.Fatal(err)
 	}
 
@@ -228,7 +228,7 @@ func TestListPaginatesNewestFirst(t *testing.T) {
 		if pages > 10 {
 			t.Fatal("pagination does not end")
 		}
-		p, err := s.List(ctx, transactions.Filter{Limit: 3, Cursor: cursor})
+		p, err := s.List(ctx, transactions.Filter{Tenant: "acme", Limit: 3, Cursor: cursor})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -248,10 +248,10 @@ func TestListPaginatesNewestFirst(t *testing.T) {
 		f    transactions.Filter
 		want []string
 	}{
-		{transactions.Filter{Limit: 50, UserID: "u2"}, []string{"tx6"}},
-		{transactions.Filter{Limit: 50, Status: txmodel.StatusFailed}, []string{"tx1"}},
-		{transactions.Filter{Limit: 50, Status: txmodel.StatusReceived, UserID: "u1"}, []string{"tx5", "tx4", "tx3", "tx2", "tx0"}},
-		{transactions.Filter{Limit: 50, Status: txmodel.StatusProcessed}, nil},
+		{transactions.Filter{Tenant: "acme", Limit: 50, UserID: "u2"}, []string{"tx6"}},
+		{transactions.Filter{Tenant: "acme", Limit: 50, Status: txmodel.StatusFailed}, []string{"tx1"}},
+		{transactions.Filter{Tenant: "acme", Limit: 50, Status: txmodel.StatusReceived, UserID: "u1"}, []string{"tx5", "tx4", "tx3", "tx2", "tx0"}},
+		{transactions.Filter{Tenant: "acme", Limit: 50, Status: txmodel.StatusProcessed}, nil},
 	}
 	for _, tt := range filtered {
 		p, err := s.List(ctx, tt.f)
@@ -269,7 +269,7 @@ func TestListPaginatesNewestFirst(t *testing.T) {
 			t.Errorf("List(%+v) next = %q on the only page", tt.f, p.Next)
 		}
 	}
-	if _, err := s.List(ctx, transactions.Filter{Limit: 1, Cursor: "!!"}); !errors.Is(err, transactions.ErrBadCursor) {
+	if _, err := s.List(ctx, transactions.Filter{Tenant: "acme", Limit: 1, Cursor: "!!"}); !errors.Is(err, transactions.ErrBadCursor) {
 		t.Errorf("bad cursor err = %v, want ErrBadCursor", err)
 	}
 }
@@ -297,7 +297,7 @@ func TestRelayOutboxDeletesOnlyConfirmed(t *testing.T) {
 				if e.Headers["traceparent"] == "" {
 					t.Errorf("entry %s lost its trace context", e.TransactionID)
 				}
-				if _, _, err := txmodel.DecodeMessage(e.Payload); err != nil {
+				if _, err := txmodel.DecodeMessage(e.Payload); err != nil {
 					t.Errorf("entry %s payload: %v", e.TransactionID, err)
 				}
 			}
@@ -388,10 +388,97 @@ func TestUnavailableDatabase(t *testing.T) {
 	if _, err := s.Insert(ctx, []transactions.Entry{newTx(t, "a", "1", "USD")}); !errors.Is(err, transactions.ErrUnavailable) {
 		t.Errorf("Insert err = %v, want ErrUnavailable", err)
 	}
-	if _, err := s.Get(ctx, "a"); !errors.Is(err, transactions.ErrUnavailable) {
+	if _, err := s.Get(ctx, "acme", "a"); !errors.Is(err, transactions.ErrUnavailable) {
 		t.Errorf("Get err = %v, want ErrUnavailable", err)
 	}
 	if err := s.Ping(ctx); !errors.Is(err, transactions.ErrUnavailable) {
 		t.Errorf("Ping err = %v, want ErrUnavailable", err)
+	}
+}
+
+// TestIDsArePerTenant: two tenants may use the same id; replays and
+// conflicts are within a tenant; reads and lists never cross tenants.
+func TestIDsArePerTenant(t *testing.T) {
+	t.Parallel()
+	s, pool := newStore(t)
+	ctx := context.Background()
+	of := func(tenant string, e transactions.Entry) transactions.Entry {
+		e.Tenant = tenant
+		return e
+	}
+	rs, err := s.Insert(ctx, []transactions.Entry{of("acme", newTx(t, "42", "1", "USD")), of("globex", newTx(t, "42", "2", "USD"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]transactions.Outcome{transactions.Created, transactions.Created}, outcomes(rs)); diff != "" {
+		t.Errorf("the same id under two tenants (-want +got):\n%s", diff)
+	}
+	rs, err = s.Insert(ctx, []transactions.Entry{of("globex", newTx(t, "42", "2", "USD")), of("acme", newTx(t, "42", "3", "USD"))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]transactions.Outcome{transactions.Replayed, transactions.Conflict}, outcomes(rs)); diff != "" {
+		t.Errorf("again (-want +got):\n%s", diff)
+	}
+	if rs[1].Record.Transaction.Amount.String() != "1.00" {
+		t.Errorf("acme's conflict reports %s, want acme's stored 1.00", rs[1].Record.Transaction.Amount)
+	}
+	g, err := s.Get(ctx, "globex", "42")
+	if err != nil || g.Transaction.Amount.String() != "2.00" || g.Tenant != "globex" {
+		t.Errorf("Get(globex, 42) = %+v, %v; want globex's 2.00", g, err)
+	}
+	if _, err := s.Get(ctx, "initech", "42"); !errors.Is(err, transactions.ErrNotFound) {
+		t.Errorf("Get(initech, 42): %v, want ErrNotFound", err)
+	}
+	// globex's outcome does not show on acme's transaction.
+	if _, err := pool.Exec(ctx, `INSERT INTO conversions (tenant, transaction_id, status, failure_reason, processed_at) VALUES ('globex', '42', 'failed', 'x', now())`); err != nil {
+		t.Fatal(err)
+	}
+	for tenant, want := range map[string]txmodel.Status{"acme": txmodel.StatusReceived, "globex": txmodel.StatusFailed} {
+		p, err := s.List(ctx, transactions.Filter{Tenant: tenant, Limit: 10})
+		if err != nil || len(p.Records) != 1 || p.Records[0].Status() != want {
+			t.Errorf("List(%s) = %+v, %v; want its one transaction, %s", tenant, p.Records, err, want)
+		}
+	}
+	var tenants []string
+	rows, err := pool.Query(ctx, `SELECT tenant FROM outbox ORDER BY tenant`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tenants, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"acme", "globex"}, tenants); diff != "" {
+		t.Errorf("outbox tenants (-want +got):\n%s", diff)
+	}
+}
+
+// TestConcurrentBatchesDoNotDeadlock: two batches holding the same new
+// ids in opposite orders wait for each other in one order (the store
+// sorts them), never in a cycle that PostgreSQL breaks by failing one.
+func TestConcurrentBatchesDoNotDeadlock(t *testing.T) {
+	t.Parallel()
+	s, _ := newStore(t)
+	ctx := context.Background()
+	for round := range 20 {
+		var forward, backward []transactions.Entry
+		for i := range 200 {
+			forward = append(forward, newTx(t, fmt.Sprintf("r%d-%03d", round, i), "1", "USD"))
+		}
+		for i := len(forward) - 1; i >= 0; i-- {
+			backward = append(backward, forward[i])
+		}
+		errs := make(chan error, 2)
+		for _, items := range [][]transactions.Entry{forward, backward} {
+			go func() {
+				_, err := s.Insert(ctx, items)
+				errs <- err
+			}()
+		}
+		for range 2 {
+			if err := <-errs; err != nil {
+				t.Fatalf("round %d: %v", round, err)
+			}
+		}
 	}
 }

@@ -15,7 +15,7 @@ import (
 
 // Errors of the domain, compared with errors.Is.
 var (
-	// ErrNotFound: no transaction has that id.
+	// ErrNotFound: no transaction of the tenant has that id.
 	ErrNotFound = errors.New("transaction not found")
 	// ErrBadCursor: a pagination cursor this api did not write.
 	ErrBadCursor = errors.New("invalid cursor")
@@ -29,6 +29,7 @@ var (
 
 // Record is a stored transaction with what the converter made of it.
 type Record struct {
+	Tenant      string
 	Transaction txmodel.Transaction
 	ReceivedAt  time.Time
 	// Conversion is nil while the transaction waits for the converter.
@@ -46,6 +47,8 @@ func (r Record) Status() txmodel.Status {
 // Entry is a transaction to store with the queue message that will carry
 // it to the converter (its outbox entry).
 type Entry struct {
+	// Tenant owns the transaction: ids are unique per tenant.
+	Tenant      string
 	Transaction txmodel.Transaction
 	ReceivedAt  time.Time
 	// Message is the queue message's body.
@@ -69,6 +72,20 @@ const (
 	Conflict
 )
 
+// String names the outcome, for logs.
+func (o Outcome) String() string {
+	switch o {
+	case Created:
+		return "created"
+	case Replayed:
+		return "replayed"
+	case Conflict:
+		return "conflict"
+	default:
+		return "unknown"
+	}
+}
+
 // Result is the outcome for one transaction, and the stored record: the
 // new one when Created, the existing one otherwise.
 type Result struct {
@@ -76,9 +93,10 @@ type Result struct {
 	Record  Record
 }
 
-// Filter selects a page of transactions, newest first.
+// Filter selects a page of a tenant's transactions, newest first.
 type Filter struct {
-	UserID string         // empty: every user
+	Tenant string         // required: a listing never crosses tenants
+	UserID string         // empty: every user of the tenant
 	Status txmodel.Status // empty: every status
 	Limit  int            // at least 1
 	Cursor string         // empty: the first page; else a Page's Next
