@@ -7,6 +7,11 @@
 // it gives one, within a RetryPolicy; a retried POST sends the very same
 // body, so the same transaction_id, which the API makes safe: the stored
 // transaction is answered again (200), never stored twice.
+//
+// Transaction ids are unique per tenant, the tenant of the client's API
+// key: two tenants may each store a transaction "42", and every call sees
+// only its own tenant's (another tenant's is not found; a listing holds
+// the tenant's only).
 package txclient
 
 import (
@@ -174,8 +179,8 @@ func (c *Client) CreateBatch(ctx context.Context, txs []Transaction) ([]BatchRes
 	return results, nil
 }
 
-// Get reads a transaction and its conversion. An unknown id is a *Problem
-// with Status 404 (TypeNotFound).
+// Get reads a transaction of the key's tenant and its conversion. An
+// unknown id (or another tenant's) is a *Problem with Status 404.
 func (c *Client) Get(ctx context.Context, id string) (Resource, error) {
 	resp, err := c.do(ctx, http.MethodGet, "/v1/transactions/"+url.PathEscape(id), nil, nil)
 	if err != nil {
@@ -191,7 +196,7 @@ func (c *Client) Get(ctx context.Context, id string) (Resource, error) {
 	return res, nil
 }
 
-// List returns one page of transactions, newest first. A bad filter or
+// List returns one page of the key's tenant's transactions, newest first. A bad filter or
 // cursor is a *Problem with Status 400 (TypeInvalidQuery).
 func (c *Client) List(ctx context.Context, o ListOptions) (Page, error) {
 	q := url.Values{}

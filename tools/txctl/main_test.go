@@ -41,16 +41,16 @@ func database(t *testing.T) (string, *pgxpool.Pool) {
 	}
 	t.Cleanup(pool.Close)
 	for _, s := range []string{
-		`INSERT INTO transactions (transaction_id, user_id, amount, currency, occurred_at, received_at) VALUES
-			('p1', 'u1', 10.50, 'USD', '2024-09-11T08:00:00Z', '2024-09-11T12:00:00Z'),
-			('f1', 'u2', 100.25, 'USD', '2024-09-11T08:00:00Z', '2024-09-11T12:00:00Z'),
-			('f2', 'u2', 3, 'GBP', '2024-09-11T08:00:00Z', '2024-09-11T12:00:00Z'),
-			('r1', 'u3', 5, 'EUR', '2024-09-11T08:00:00Z', '2024-09-11T12:00:00Z')`,
-		`INSERT INTO conversions (transaction_id, status, converted_amount, target_currency, exchange_rate, rate_date, failure_reason, processed_at) VALUES
-			('p1', 'processed', 9.45, 'EUR', 0.9, '2024-09-11', NULL, '2024-09-12T01:00:00Z'),
-			('f1', 'failed', NULL, NULL, NULL, NULL, 'rates provider: 503', '2024-09-12T01:00:00Z'),
-			('f2', 'failed', NULL, NULL, NULL, NULL, 'no rate for GBP', '2024-09-13T01:00:00Z')`,
-		`INSERT INTO outbox (transaction_id, payload, created_at) VALUES ('r1', 'x', '2024-09-14T11:00:00Z')`,
+		`INSERT INTO transactions (tenant, transaction_id, user_id, amount, currency, occurred_at, received_at) VALUES
+			('default', 'p1', 'u1', 10.50, 'USD', '2024-09-11T08:00:00Z', '2024-09-11T12:00:00Z'),
+			('default', 'f1', 'u2', 100.25, 'USD', '2024-09-11T08:00:00Z', '2024-09-11T12:00:00Z'),
+			('default', 'f2', 'u2', 3, 'GBP', '2024-09-11T08:00:00Z', '2024-09-11T12:00:00Z'),
+			('default', 'r1', 'u3', 5, 'EUR', '2024-09-11T08:00:00Z', '2024-09-11T12:00:00Z')`,
+		`INSERT INTO conversions (tenant, transaction_id, status, converted_amount, target_currency, exchange_rate, rate_date, failure_reason, processed_at) VALUES
+			('default', 'p1', 'processed', 9.45, 'EUR', 0.9, '2024-09-11', NULL, '2024-09-12T01:00:00Z'),
+			('default', 'f1', 'failed', NULL, NULL, NULL, NULL, 'rates provider: 503', '2024-09-12T01:00:00Z'),
+			('default', 'f2', 'failed', NULL, NULL, NULL, NULL, 'no rate for GBP', '2024-09-13T01:00:00Z')`,
+		`INSERT INTO outbox (tenant, transaction_id, payload, created_at) VALUES ('default', 'r1', 'x', '2024-09-14T11:00:00Z')`,
 	} {
 		if _, err := pool.Exec(ctx, s); err != nil {
 			t.Fatalf("seed: %v", err)
@@ -300,8 +300,8 @@ func TestReprocess(t *testing.T) {
 	if err := pool.QueryRow(ctx, `SELECT payload FROM outbox WHERE transaction_id = 'f1'`).Scan(&payload); err != nil {
 		t.Fatal(err)
 	}
-	if tx, _, err := txmodel.DecodeMessage(payload); err != nil || tx.Amount.String() != "100.25" {
-		t.Errorf("outbox payload for f1 decodes to %+v, %v", tx, err)
+	if m, err := txmodel.DecodeMessage(payload); err != nil || m.Transaction.Amount.String() != "100.25" {
+		t.Errorf("outbox payload for f1 decodes to %+v, %v", m, err)
 	}
 
 	out, _, err = txctl(t, dbURL, "", "reprocess", "-status", "failed", "-reason-like", "no rate%", "-json")

@@ -29,6 +29,7 @@ func runReprocess(ctx context.Context, args []string, e env) error {
 	}
 	fs := newFlags("reprocess", e)
 	var ids idsFlag
+	tenant := fs.String("tenant", txmodel.DefaultTenant, "the tenant whose transactions to reprocess (ids are unique per tenant)")
 	fs.Var(&ids, "id", "reprocess this transaction if it failed (repeatable, or comma-separated)")
 	status := fs.String("status", "", `select transactions by status; only "failed" is allowed`)
 	reason := fs.String("reason-like", "", "with -status failed: the failure reason matches this SQL LIKE pattern (% and _ are wildcards)")
@@ -51,6 +52,8 @@ func runReprocess(ctx context.Context, args []string, e env) error {
 		return usageError("reprocess: say which transactions: -id ID ... or -status failed")
 	case *status != "" && *status != string(txmodel.StatusFailed):
 		return usageError("reprocess: -status %q: only failed transactions can be reprocessed", *status)
+	case txmodel.CheckTenant(*tenant) != nil:
+		return usageError("reprocess: -tenant: %v", txmodel.CheckTenant(*tenant))
 	case *batch <= 0:
 		return usageError("reprocess: -batch %d is not positive", *batch)
 	case !since.t.IsZero() && !until.t.IsZero() && !since.t.Before(until.t):
@@ -62,7 +65,7 @@ func runReprocess(ctx context.Context, args []string, e env) error {
 		return err
 	}
 	defer pool.Close()
-	f := store.Filter{IDs: ids, ReasonLike: *reason, Since: since.t, Until: until.t}
+	f := store.Filter{Tenant: *tenant, IDs: ids, ReasonLike: *reason, Since: since.t, Until: until.t}
 	res, err := store.New(pool).Reprocess(ctx, f, *batch, *dryRun)
 
 	rep := reprocessReport{DryRun: *dryRun, Reprocessed: res.IDs, Batches: res.Batches}

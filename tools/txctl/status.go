@@ -41,10 +41,14 @@ func runStatus(ctx context.Context, args []string, e env) error {
 	}
 	fs := newFlags("status", e)
 	asJSON := fs.Bool("json", false, "print JSON")
+	tenant := fs.String("tenant", "", "count only this tenant's transactions (default: every tenant's)")
 	delays := durationsFlag(cfg.RetryDelays)
 	fs.Var(&delays, "retry-delays", "comma-separated `delays` of the converter's retry ladder, which name the delay queues; the default is RETRY_DELAYS or the services' default")
 	if err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if *tenant != "" && txmodel.CheckTenant(*tenant) != nil {
+		return usageError("status: -tenant: %v", txmodel.CheckTenant(*tenant))
 	}
 	topo, err := topology(delays, cfg.WaitDelay)
 	if err != nil {
@@ -57,7 +61,7 @@ func runStatus(ctx context.Context, args []string, e env) error {
 	// what an operator runs while something is down.
 	var rep statusReport
 	var errs []error
-	if err := readDatabase(ctx, cfg, e.now(), &rep); err != nil {
+	if err := readDatabase(ctx, cfg, e.now(), *tenant, &rep); err != nil {
 		errs = append(errs, fmt.Errorf("PostgreSQL: %w", err))
 	}
 	if err := readQueues(ctx, cfg, topo, &rep); err != nil {
@@ -76,7 +80,7 @@ func runStatus(ctx context.Context, args []string, e env) error {
 	return errors.Join(errs...)
 }
 
-func readDatabase(ctx context.Context, cfg config, now time.Time, rep *statusReport) error {
+func readDatabase(ctx context.Context, cfg config, now time.Time, tenant string, rep *statusReport) error {
 	pool, err := openDB(ctx, cfg)
 	if err != nil {
 		return err
@@ -92,7 +96,7 @@ func readDatabase(ctx context.Context, cfg config, now time.Time, rep *statusRep
 		rep.Outbox.Oldest = &ob.Oldest
 		rep.Outbox.OldestAgeSeconds = max(now.Sub(ob.Oldest), 0).Seconds()
 	}
-	counts, err := st.CountByStatus(ctx)
+	counts, err := st.CountByStatus(ctx, tenant)
 	if err != nil {
 		return err
 	}

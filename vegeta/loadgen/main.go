@@ -179,7 +179,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer, gete
 	}
 	defer conn.Close(context.WithoutCancel(ctx))
 	var n int
-	err = conn.QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM accepted_transactions t LEFT JOIN conversion_outcomes c USING (transaction_id) LIMIT 1) x`).Scan(&n)
+	err = conn.QueryRow(ctx, `SELECT count(*) FROM (SELECT 1 FROM accepted_transactions t LEFT JOIN conversion_outcomes c USING (tenant, transaction_id) LIMIT 1) x`).Scan(&n)
 	if err != nil {
 		return fmt.Errorf("check: the database lacks the api's and the converter's published views (have both started once?): %w", err)
 	}

@@ -49,12 +49,12 @@ func loadgen(t *testing.T, stdin string, env map[string]string, args ...string) 
 func TestReportExitStatus(t *testing.T) {
 	t.Parallel()
 	url := newDB(t)
-	exec(t, url, `INSERT INTO transactions (transaction_id, user_id, amount, currency, occurred_at, received_at) VALUES
-		('load-ok-1', 'u', 1, 'USD', now(), now()), ('load-ok-2', 'u', 1, 'USD', now(), now()),
-		('load-bad-1', 'u', 1, 'USD', now(), now()), ('load-bad-2', 'u', 1, 'USD', now(), now());
-		INSERT INTO conversions (transaction_id, status, failure_reason, processed_at) VALUES
-		('load-ok-1', 'failed', 'no rate', now()), ('load-ok-2', 'failed', 'no rate', now()),
-		('load-bad-1', 'failed', 'no rate', now())`)
+	exec(t, url, `INSERT INTO transactions (tenant, transaction_id, user_id, amount, currency, occurred_at, received_at) VALUES
+		('default', 'load-ok-1', 'u', 1, 'USD', now(), now()), ('default', 'load-ok-2', 'u', 1, 'USD', now(), now()),
+		('default', 'load-bad-1', 'u', 1, 'USD', now(), now()), ('default', 'load-bad-2', 'u', 1, 'USD', now(), now());
+		INSERT INTO conversions (tenant, transaction_id, status, failure_reason, processed_at) VALUES
+		('default', 'load-ok-1', 'failed', 'no rate', now()), ('default', 'load-ok-2', 'failed', 'no rate', now()),
+		('default', 'load-bad-1', 'failed', 'no rate', now())`)
 	since := time.Now().Add(-time.Second).UTC().Format(time.RFC3339Nano)
 
 	tests := []struct {

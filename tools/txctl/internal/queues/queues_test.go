@@ -40,7 +40,7 @@ func body(t *testing.T, id string) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := txmodel.EncodeMessage(tx, time.Date(2024, 9, 11, 12, 0, 0, 0, time.UTC))
+	b, err := txmodel.EncodeMessage(txmodel.Envelope{Tenant: txmodel.DefaultTenant, Transaction: tx, ReceivedAt: time.Date(2024, 9, 11, 12, 0, 0, 0, time.UTC)})
 	if err != nil {
 		t.Fatal(err)
 	}

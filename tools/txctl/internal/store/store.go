@@ -54,16 +54,18 @@ func (s *Store) Outbox(ctx context.Context) (Outbox, error) {
 	return o, nil
 }
 
-// CountByStatus returns how many transactions are in each status: received
-// (no outcome yet), processed and failed. Every status is present, zero
-// when no transaction has it. Errors wrap pgkit.ErrUnavailable when
-// PostgreSQL cannot be reached.
-func (s *Store) CountByStatus(ctx context.Context) (map[txmodel.Status]int64, error) {
+// CountByStatus returns how many transactions of tenant (of every
+// tenant, when empty) are in each status: received (no outcome yet),
+// processed and failed. Every status is present, zero when no transaction
+// has it. Errors wrap pgkit.ErrUnavailable when PostgreSQL cannot be
+// reached.
+func (s *Store) CountByStatus(ctx context.Context, tenant string) (map[txmodel.Status]int64, error) {
 	//nolint:rowserrcheck // pgx.ForEachRow below checks rows.Err
 	rows, err := s.pool.Query(ctx, `
 		SELECT coalesce(c.status, 'received'), count(*)
-		FROM accepted_transactions t LEFT JOIN conversion_outcomes c USING (transaction_id)
-		GROUP BY 1`)
+		FROM accepted_transactions t LEFT JOIN conversion_outcomes c USING (tenant, transaction_id)
+		WHERE $1 = '' OR t.tenant = $1
+		GROUP BY 1`, tenant)
 	if err != nil {
 		return nil, fmt.Errorf("count transactions by status: %w", pgkit.Classify(err))
 	}
@@ -80,10 +82,13 @@ func (s *Store) CountByStatus(ctx context.Context) (map[txmodel.Status]int64, er
 	return counts, nil
 }
 
-// Filter selects failed transactions to reprocess. Only transactions whose
-// outcome is failed are ever selected; every set field narrows the
-// selection further.
+// Filter selects failed transactions of one tenant to reprocess. Only
+// transactions whose outcome is failed are ever selected; every set field
+// narrows the selection further.
 type Filter struct {
+	// Tenant owns the transactions (ids are unique per tenant); empty is
+	// txmodel.DefaultTenant.
+	Tenant string
 	// IDs, when not empty, are the transaction ids to consider.
 	IDs []string
 	// ReasonLike is an SQL LIKE pattern (% and _ are wildcards) the failure
@@ -95,8 +100,15 @@ type Filter struct {
 	Since, Until time.Time
 }
 
+func (f Filter) tenant() string {
+	if f.Tenant == "" {
+		return txmodel.DefaultTenant
+	}
+	return f.Tenant
+}
+
 func (f Filter) where() sq.And {
-	w := sq.And{sq.Eq{"c.status": string(txmodel.StatusFailed)}}
+	w := sq.And{sq.Eq{"t.tenant": f.tenant()}, sq.Eq{"c.status": string(txmodel.StatusFailed)}}
 	if len(f.IDs) > 0 {
 		w = append(w, sq.Eq{"t.transaction_id": f.IDs})
 	}
@@ -174,7 +186,7 @@ func (s *Store) selectFailed(f Filter, after string, limit int) sq.SelectBuilder
 	return s.psql.
 		Select("t.transaction_id", "t.user_id", "t.amount::text", "t.currency", "t.occurred_at", "t.received_at").
 		From("accepted_transactions t").
-		Join("conversion_outcomes c USING (transaction_id)").
+		Join("conversion_outcomes c USING (tenant, transaction_id)").
 		Where(f.where()).
 		Where(sq.Gt{"t.transaction_id": after}).
 		OrderBy("t.transaction_id").
@@ -228,12 +240,12 @@ func (s *Store) reprocessBatch(ctx context.Context, f Filter, after string, limi
 		payloads := make([][]byte, len(stored))
 		for i, st := range stored {
 			ids[i] = st.tx.ID
-			if payloads[i], err = txmodel.EncodeMessage(st.tx, st.receivedAt); err != nil {
+			if payloads[i], err = txmodel.EncodeMessage(txmodel.Envelope{Tenant: f.tenant(), Transaction: st.tx, ReceivedAt: st.receivedAt}); err != nil {
 				return err
 			}
 		}
 		var forgotten int
-		if err := tx.QueryRow(ctx, `SELECT count(*) FROM forget_failed_outcomes($1)`, ids).Scan(&forgotten); err != nil {
+		if err := tx.QueryRow(ctx, `SELECT count(*) FROM forget_failed_outcomes($1, $2)`, f.tenant(), ids).Scan(&forgotten); err != nil {
 			return fmt.Errorf("forget failed outcomes: %w", err)
 		}
 		if forgotten != len(ids) {
@@ -245,7 +257,7 @@ func (s *Store) reprocessBatch(ctx context.Context, f Filter, after string, limi
 		for i := range headers {
 			headers[i] = "{}"
 		}
-		if _, err := tx.Exec(ctx, `SELECT enqueue_transactions($1, $2, $3::jsonb[])`, ids, payloads, headers); err != nil {
+		if _, err := tx.Exec(ctx, `SELECT enqueue_transactions($1, $2, $3, $4::jsonb[])`, f.tenant(), ids, payloads, headers); err != nil {
 			return fmt.Errorf("write outbox entries: %w", err)
 		}
 		queued = ids

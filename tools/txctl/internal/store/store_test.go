@@ -45,21 +45,21 @@ func seed(t *testing.T, pool *pgxpool.Pool) {
 	t.Helper()
 	ctx := context.Background()
 	stmts := []string{
-		`INSERT INTO transactions (transaction_id, user_id, amount, currency, occurred_at, received_at) VALUES
-			('p1', 'u1', 10.50, 'USD', '2024-09-11T08:00:00Z', '2024-09-11T12:00:00Z'),
-			('p2', 'u1', 7, 'JPY', '2024-09-11T08:00:00Z', '2024-09-11T12:00:00Z'),
-			('f1', 'u2', 100.25, 'USD', '2024-09-10T23:59:59.123456Z', '2024-09-11T12:00:00Z'),
-			('f2', 'u2', 3, 'GBP', '2024-09-11T08:00:00Z', '2024-09-11T12:00:00Z'),
-			('f3', 'u3', 0.001, 'BHD', '2024-09-11T08:00:00Z', '2024-09-11T12:00:00Z'),
-			('r1', 'u3', 5, 'EUR', '2024-09-11T08:00:00Z', '2024-09-11T12:00:00Z')`,
-		`INSERT INTO conversions (transaction_id, status, converted_amount, target_currency, exchange_rate, rate_date, failure_reason, attempts, processed_at) VALUES
-			('p1', 'processed', 9.45, 'EUR', 0.9, '2024-09-11', NULL, 1, '2024-09-12T01:00:00Z'),
-			('p2', 'processed', 0.04, 'EUR', 0.0062, '2024-09-11', NULL, 2, '2024-09-13T01:00:00Z'),
-			('f1', 'failed', NULL, NULL, NULL, NULL, 'rates provider: 503 Service Unavailable', 6, '2024-09-12T01:00:00Z'),
-			('f2', 'failed', NULL, NULL, NULL, NULL, 'rates provider: 503 Service Unavailable', 6, '2024-09-13T01:00:00Z'),
-			('f3', 'failed', NULL, NULL, NULL, NULL, 'no rate for BHD', 1, '2024-09-13T02:00:00Z')`,
-		`INSERT INTO outbox (transaction_id, payload, created_at) VALUES
-			('r1', 'x', '2024-09-11T12:00:01Z'), ('r1', 'y', '2024-09-11T12:00:02Z')`,
+		`INSERT INTO transactions (tenant, transaction_id, user_id, amount, currency, occurred_at, received_at) VALUES
+			('default', 'p1', 'u1', 10.50, 'USD', '2024-09-11T08:00:00Z', '2024-09-11T12:00:00Z'),
+			('default', 'p2', 'u1', 7, 'JPY', '2024-09-11T08:00:00Z', '2024-09-11T12:00:00Z'),
+			('default', 'f1', 'u2', 100.25, 'USD', '2024-09-10T23:59:59.123456Z', '2024-09-11T12:00:00Z'),
+			('default', 'f2', 'u2', 3, 'GBP', '2024-09-11T08:00:00Z', '2024-09-11T12:00:00Z'),
+			('default', 'f3', 'u3', 0.001, 'BHD', '2024-09-11T08:00:00Z', '2024-09-11T12:00:00Z'),
+			('default', 'r1', 'u3', 5, 'EUR', '2024-09-11T08:00:00Z', '2024-09-11T12:00:00Z')`,
+		`INSERT INTO conversions (tenant, transaction_id, status, converted_amount, target_currency, exchange_rate, rate_date, failure_reason, attempts, processed_at) VALUES
+			('default', 'p1', 'processed', 9.45, 'EUR', 0.9, '2024-09-11', NULL, 1, '2024-09-12T01:00:00Z'),
+			('default', 'p2', 'processed', 0.04, 'EUR', 0.0062, '2024-09-11', NULL, 2, '2024-09-13T01:00:00Z'),
+			('default', 'f1', 'failed', NULL, NULL, NULL, NULL, 'rates provider: 503 Service Unavailable', 6, '2024-09-12T01:00:00Z'),
+			('default', 'f2', 'failed', NULL, NULL, NULL, NULL, 'rates provider: 503 Service Unavailable', 6, '2024-09-13T01:00:00Z'),
+			('default', 'f3', 'failed', NULL, NULL, NULL, NULL, 'no rate for BHD', 1, '2024-09-13T02:00:00Z')`,
+		`INSERT INTO outbox (tenant, transaction_id, payload, created_at) VALUES
+			('default', 'r1', 'x', '2024-09-11T12:00:01Z'), ('default', 'r1', 'y', '2024-09-11T12:00:02Z')`,
 	}
 	for _, s := range stmts {
 		if _, err := pool.Exec(ctx, s); err != nil {
@@ -81,7 +81,7 @@ func TestOutboxAndCountByStatus(t *testing.T) {
 	if diff := cmp.Diff(Outbox{}, ob); diff != "" {
 		t.Errorf("empty outbox (-want +got):\n%s", diff)
 	}
-	counts, err := s.CountByStatus(ctx)
+	counts, err := s.CountByStatus(ctx, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +97,7 @@ func TestOutboxAndCountByStatus(t *testing.T) {
 	if diff := cmp.Diff(Outbox{Backlog: 2, Oldest: time.Date(2024, 9, 11, 12, 0, 1, 0, time.UTC)}, ob); diff != "" {
 		t.Errorf("outbox (-want +got):\n%s", diff)
 	}
-	counts, err = s.CountByStatus(ctx)
+	counts, err = s.CountByStatus(ctx, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,11 +149,11 @@ func outboxAfter(t *testing.T, pool *pgxpool.Pool) []outboxEntry {
 	var e outboxEntry
 	var payload []byte
 	_, err = pgx.ForEachRow(rows, []any{&e.TransactionID, &e.Headers, &payload}, func() error {
-		tx, at, err := txmodel.DecodeMessage(payload)
-		if err != nil {
-			t.Errorf("outbox entry for %s: payload does not decode: %v", e.TransactionID, err)
+		m, err := txmodel.DecodeMessage(payload)
+		if err != nil || m.Tenant != txmodel.DefaultTenant {
+			t.Errorf("outbox entry for %s: payload of tenant %q does not decode: %v", e.TransactionID, m.Tenant, err)
 		}
-		out = append(out, outboxEntry{TransactionID: e.TransactionID, Headers: e.Headers, Transaction: tx, ReceivedAt: at})
+		out = append(out, outboxEntry{TransactionID: e.TransactionID, Headers: e.Headers, Transaction: m.Transaction, ReceivedAt: m.ReceivedAt})
 		return nil
 	})
 	if err != nil {
@@ -292,11 +292,11 @@ func failMany(t *testing.T, pool *pgxpool.Pool, n int) []string {
 	_, err := pool.Exec(context.Background(), `
 		WITH ids AS (SELECT 'm' || lpad(i::text, 3, '0') AS id FROM generate_series(0, $1 - 1) AS i),
 		tx AS (
-			INSERT INTO transactions (transaction_id, user_id, amount, currency, occurred_at, received_at)
-			SELECT id, 'u', 1, 'EUR', '2024-09-11T08:00:00Z', '2024-09-11T12:00:00Z' FROM ids
+			INSERT INTO transactions (tenant, transaction_id, user_id, amount, currency, occurred_at, received_at)
+			SELECT 'default', id, 'u', 1, 'EUR', '2024-09-11T08:00:00Z', '2024-09-11T12:00:00Z' FROM ids
 		)
-		INSERT INTO conversions (transaction_id, status, failure_reason, processed_at)
-		SELECT id, 'failed', 'boom', now() FROM ids`, n)
+		INSERT INTO conversions (tenant, transaction_id, status, failure_reason, processed_at)
+		SELECT 'default', id, 'failed', 'boom', now() FROM ids`, n)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -360,5 +360,48 @@ func TestReprocessConcurrentRunsQueueOnce(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("outbox (-want +got):\n%s", diff)
+	}
+}
+
+// TestReprocessIsPerTenant: reprocessing a tenant's failed transaction
+// leaves another tenant's of the same id alone, and its message names
+// the tenant.
+func TestReprocessIsPerTenant(t *testing.T) {
+	t.Parallel()
+	pool := newPool(t)
+	ctx := context.Background()
+	_, err := pool.Exec(ctx, `
+		WITH tx AS (
+			INSERT INTO transactions (tenant, transaction_id, user_id, amount, currency, occurred_at, received_at)
+			SELECT tenant, 'x1', 'u', 1, 'EUR', '2024-09-11T08:00:00Z', '2024-09-11T12:00:00Z' FROM unnest(ARRAY['acme', 'globex']) AS tenant
+		)
+		INSERT INTO conversions (tenant, transaction_id, status, failure_reason, processed_at)
+		SELECT tenant, 'x1', 'failed', 'boom', now() FROM unnest(ARRAY['acme', 'globex']) AS tenant`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := New(pool).Reprocess(ctx, Filter{Tenant: "acme", IDs: []string{"x1"}}, 10, false)
+	if err != nil || !slices.Equal(res.IDs, []string{"x1"}) {
+		t.Fatalf("Reprocess(acme, x1) = %+v, %v", res, err)
+	}
+	var left []string
+	rows, err := pool.Query(ctx, `SELECT tenant FROM conversion_outcomes WHERE transaction_id = 'x1'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(left, []string{"globex"}) {
+		t.Errorf("outcomes left of x1: %v, want globex's only", left)
+	}
+	var tenant string
+	var payload []byte
+	if err := pool.QueryRow(ctx, `SELECT tenant, payload FROM outbox WHERE transaction_id = 'x1'`).Scan(&tenant, &payload); err != nil {
+		t.Fatal(err)
+	}
+	m, err := txmodel.DecodeMessage(payload)
+	if err != nil || tenant != "acme" || m.Tenant != "acme" {
+		t.Errorf("outbox entry of tenant %q, message of %q (%v); want acme", tenant, m.Tenant, err)
 	}
 }

@@ -142,7 +142,7 @@ func Wait(ctx context.Context, db Querier, opts Options) (Report, error) {
 			count(*) FILTER (WHERE c.status = 'processed'),
 			count(*) FILTER (WHERE c.status = 'failed'),
 			count(*) FILTER (WHERE c.transaction_id IS NULL)
-			FROM accepted_transactions t LEFT JOIN conversion_outcomes c USING (transaction_id)
+			FROM accepted_transactions t LEFT JOIN conversion_outcomes c USING (tenant, transaction_id)
 			WHERE `+where, args...).Scan(&r.Accepted, &r.Processed, &r.Failed, &r.Pending)
 		if err != nil {
 			return Report{}, fmt.Errorf("count the rows of run %s: %w", opts.Run, err)
@@ -205,7 +205,7 @@ func stats(ctx context.Context, db Querier, where string, args []any, opts Optio
 	err = db.QueryRow(ctx, `SELECT count(*), max(c.processed_at),
 		percentile_cont(ARRAY[0.5, 0.9, 0.95, 0.99]) WITHIN GROUP (ORDER BY extract(epoch FROM c.processed_at - t.received_at)::float8),
 		max(extract(epoch FROM c.processed_at - t.received_at)::float8)
-		FROM accepted_transactions t JOIN conversion_outcomes c USING (transaction_id)
+		FROM accepted_transactions t JOIN conversion_outcomes c USING (tenant, transaction_id)
 		WHERE `+where, args...).Scan(&outcomes, &lastOutcome, &pcts, &maxLatency)
 	if err != nil {
 		return fmt.Errorf("read the latencies of run %s: %w", opts.Run, err)

@@ -39,8 +39,8 @@ var start = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 func insert(t *testing.T, db *pgxpool.Pool, id string, received time.Time, status string, latency time.Duration) {
 	t.Helper()
 	ctx := context.Background()
-	if _, err := db.Exec(ctx, `INSERT INTO transactions (transaction_id, user_id, amount, currency, occurred_at, received_at)
-		VALUES ($1, 'u1', 10.50, 'USD', '2024-09-11T00:00:00Z', $2)`, id, received); err != nil {
+	if _, err := db.Exec(ctx, `INSERT INTO transactions (tenant, transaction_id, user_id, amount, currency, occurred_at, received_at)
+		VALUES ('default', $1, 'u1', 10.50, 'USD', '2024-09-11T00:00:00Z', $2)`, id, received); err != nil {
 		t.Fatal(err)
 	}
 	if status == "" {
@@ -53,11 +53,11 @@ func addOutcome(t *testing.T, db *pgxpool.Pool, id, status string, at time.Time)
 	t.Helper()
 	var err error
 	if status == "processed" {
-		_, err = db.Exec(context.Background(), `INSERT INTO conversions (transaction_id, status, converted_amount, target_currency, exchange_rate, rate_date, processed_at)
-			VALUES ($1, 'processed', 9.48, 'EUR', 0.9024456277, '2024-09-11', $2)`, id, at)
+		_, err = db.Exec(context.Background(), `INSERT INTO conversions (tenant, transaction_id, status, converted_amount, target_currency, exchange_rate, rate_date, processed_at)
+			VALUES ('default', $1, 'processed', 9.48, 'EUR', 0.9024456277, '2024-09-11', $2)`, id, at)
 	} else {
-		_, err = db.Exec(context.Background(), `INSERT INTO conversions (transaction_id, status, failure_reason, processed_at)
-			VALUES ($1, 'failed', 'no rate', $2)`, id, at)
+		_, err = db.Exec(context.Background(), `INSERT INTO conversions (tenant, transaction_id, status, failure_reason, processed_at)
+			VALUES ('default', $1, 'failed', 'no rate', $2)`, id, at)
 	}
 	if err != nil {
 		t.Fatal(err)
@@ -182,8 +182,8 @@ func TestWaitSeesLateOutcomes(t *testing.T) {
 	go func() {
 		defer close(done)
 		time.Sleep(100 * time.Millisecond)
-		if _, err := db.Exec(context.Background(), `INSERT INTO conversions (transaction_id, status, failure_reason, processed_at)
-			VALUES ('load-late-1', 'failed', 'no rate', $1)`, start.Add(time.Second)); err != nil {
+		if _, err := db.Exec(context.Background(), `INSERT INTO conversions (tenant, transaction_id, status, failure_reason, processed_at)
+			VALUES ('default', 'load-late-1', 'failed', 'no rate', $1)`, start.Add(time.Second)); err != nil {
 			t.Errorf("add the outcome: %v", err)
 		}
 	}()
