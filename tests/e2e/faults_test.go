@@ -577,7 +577,7 @@ func drainAndCheck(t *testing.T, f *faultStack, accepted map[string]txmodel.Tran
 	deadline := time.Now().Add(timeout)
 	var pending int
 	for {
-		if err := conn.QueryRow(ctx, `SELECT count(*) FROM accepted_transactions t LEFT JOIN conversion_outcomes c USING (transaction_id)
+		if err := conn.QueryRow(ctx, `SELECT count(*) FROM accepted_transactions t LEFT JOIN conversion_outcomes c USING (tenant, transaction_id)
 			WHERE t.transaction_id = ANY($1) AND c.transaction_id IS NULL`, ids).Scan(&pending); err != nil {
 			t.Fatal(err)
 		}
@@ -587,7 +587,7 @@ func drainAndCheck(t *testing.T, f *faultStack, accepted map[string]txmodel.Tran
 		time.Sleep(time.Second)
 	}
 	rows, err := conn.Query(ctx, `SELECT t.transaction_id, t.amount::text, t.currency, c.status, c.converted_amount::text, c.rate_quotes->>t.currency, c.failure_reason
-		FROM accepted_transactions t LEFT JOIN conversion_outcomes c USING (transaction_id) WHERE t.transaction_id = ANY($1)`, ids)
+		FROM accepted_transactions t LEFT JOIN conversion_outcomes c USING (tenant, transaction_id) WHERE t.transaction_id = ANY($1)`, ids)
 	if err != nil {
 		t.Fatal(err)
 	}

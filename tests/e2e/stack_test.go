@@ -103,6 +103,9 @@ type options struct {
 	// converterUnready starts the converter without waiting for its
 	// /readyz (only for /healthz): its rates provider is broken on purpose.
 	converterUnready bool
+	// prepare, when set, is run on the stack's empty database before the
+	// services start (and migrate it), e.g. to build an older schema.
+	prepare func(t *testing.T, dbURL string)
 }
 
 // handedOut holds every address freeAddr has returned in this process.
@@ -143,6 +146,9 @@ func start(t *testing.T, o options) *stack {
 	t.Helper()
 	build(t)
 	s := &stack{t: t, dbURL: pgtest.NewDatabase(t), amqpURL: amqptest.NewVhost(t), logs: map[string]string{}, pids: map[string]int{}}
+	if o.prepare != nil {
+		o.prepare(t, s.dbURL)
+	}
 	ratesAddr, apiAddr, apiAdmin, convAdmin := freeAddr(t), freeAddr(t), freeAddr(t), freeAddr(t)
 	s.ratesd = "http://" + ratesAddr
 	s.api = "http://" + apiAddr
