@@ -9,6 +9,8 @@ export DATABASE_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/txpersist
 export LOG_FORMAT=${LOG_FORMAT:-text}
 # A local run lets every request in, as the original did; production sets API_KEYS.
 export AUTH_DISABLED=${AUTH_DISABLED:-true}
+# A local run is where profiles are taken (docs/PERFORMANCE.md); production leaves pprof off.
+export PPROF=${PPROF:-true}
 
 # Create the database when it is missing.
 db=$(basename "${DATABASE_URL%%\?*}")
