@@ -7,11 +7,20 @@ require (
 	github.com/google/go-cmp v0.7.0
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/rabbitmq/amqp091-go v1.16.0
-	github.com/shopspring/decimal v1.4.0
+	github.com/shopspring/decimal v1.6.0
 	github.com/txpersister/txpersister/libs/amqpx v0.4.0
 	github.com/txpersister/txpersister/libs/testkit v0.2.0
-	github.com/txpersister/txpersister/libs/txclient v0.3.0
-	github.com/txpersister/txpersister/libs/txmodel v0.4.0
+	github.com/txpersister/txpersister/libs/txclient v0.3.1
+	github.com/txpersister/txpersister/libs/txmodel v0.5.0
+)
+
+require (
+	github.com/jackc/puddle/v2 v2.2.3 // indirect
+	github.com/mfridman/interpolate v0.0.2 // indirect
+	github.com/pressly/goose/v3 v3.30.0 // indirect
+	github.com/sethvargo/go-retry v0.5.0 // indirect
+	go.uber.org/multierr v1.11.0 // indirect
+	golang.org/x/sync v0.25.0 // indirect
 )
 
 require (
@@ -24,5 +33,5 @@ require (
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3 // indirect
 	github.com/txpersister/txpersister/libs/pgkit v0.4.0
 	go.yaml.in/yaml/v4 v4.0.0 // indirect
-	golang.org/x/text v0.41.0 // indirect
+	golang.org/x/text v0.44.0 // indirect
 )

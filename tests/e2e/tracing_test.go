@@ -107,6 +107,11 @@ func TestOneTraceFromAPIToConverter(t *testing.T) {
 		{record, "db.system", "postgresql"},
 		{record, "db.operation.name", "INSERT"},
 		{record, "db.collection.name", "conversions"},
+		// The tenant, on each service's first span of the transaction
+		// (AUTH_DISABLED: the implicit one).
+		{server, "txpersister.tenant", "default"},
+		{publish, "txpersister.tenant", "default"},
+		{process, "txpersister.tenant", "default"},
 	} {
 		if got, ok := c.span.tag(c.key); !ok || got != c.value {
 			t.Errorf("%s span %q: %s = %q (present %v), want %q", tr.service(c.span), c.span.OperationName, c.key, got, ok, c.value)

@@ -11,9 +11,9 @@ require (
 	github.com/txpersister/txpersister/libs/pgkit v0.4.0
 	github.com/txpersister/txpersister/libs/service v0.1.0
 	github.com/txpersister/txpersister/libs/testkit v0.2.0
-	github.com/txpersister/txpersister/libs/txmodel v0.4.0
-	github.com/txpersister/txpersister/services/api/schema v0.2.0
-	github.com/txpersister/txpersister/services/converter/schema v0.2.0
+	github.com/txpersister/txpersister/libs/txmodel v0.5.0
+	github.com/txpersister/txpersister/services/api/schema v0.3.0
+	github.com/txpersister/txpersister/services/converter/schema v0.3.0
 )
 
 require (

@@ -7,8 +7,8 @@ require (
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/txpersister/txpersister/libs/testkit v0.2.0
 	github.com/txpersister/txpersister/libs/txmodel v0.4.0
-	github.com/txpersister/txpersister/services/api/schema v0.2.0
-	github.com/txpersister/txpersister/services/converter/schema v0.2.0
+	github.com/txpersister/txpersister/services/api/schema v0.3.0
+	github.com/txpersister/txpersister/services/converter/schema v0.3.0
 )
 
 require (
