@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -193,21 +194,37 @@ type tools struct {
 }
 
 // findTools builds the tools of the module in dir (this module's own
-// directory) with `go tool -n`, which prints where the build cache keeps
-// each one.
-func findTools(ctx context.Context, dir string) (tools, error) {
+// directory), the packages its tool directives name, into bin. It does not
+// ask `go tool -n` where the build cache keeps them: on a cache that has
+// never built a tool, that prints a path that does not exist
+// (golang/go#74650), and release-check failed on a fresh machine.
+func findTools(ctx context.Context, dir, bin string) (tools, error) {
 	var t tools
+	list := exec.CommandContext(ctx, "go", "list", "tool")
+	list.Dir = dir
+	list.Env = append(slices.Clone(os.Environ()), "GOWORK=off")
+	var stderr bytes.Buffer
+	list.Stderr = &stderr
+	out, err := list.Output()
+	if err != nil {
+		return t, fmt.Errorf("go list tool in %s (the module of tools/release): %w\n%s", dir, err, indent(stderr.String()))
+	}
+	pkgs := strings.Fields(string(out))
 	for name, dst := range map[string]*string{"gorelease": &t.gorelease, "multimod": &t.multimod} {
-		cmd := exec.CommandContext(ctx, "go", "tool", "-n", name)
-		cmd.Dir = dir
-		cmd.Env = append(slices.Clone(os.Environ()), "GOWORK=off")
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil {
-			return t, fmt.Errorf("go tool -n %s in %s (the module of tools/release): %w\n%s", name, dir, err, indent(stderr.String()))
+		i := slices.IndexFunc(pkgs, func(p string) bool { return path.Base(p) == name })
+		if i < 0 {
+			return t, fmt.Errorf("%s: no tool directive in %s names it", name, dir)
 		}
-		*dst = strings.TrimSpace(string(out))
+		exe := filepath.Join(bin, name)
+		build := exec.CommandContext(ctx, "go", "build", "-o", exe, pkgs[i])
+		build.Dir = dir
+		build.Env = list.Env
+		stderr.Reset()
+		build.Stderr = &stderr
+		if err := build.Run(); err != nil {
+			return t, fmt.Errorf("go build %s in %s (the module of tools/release): %w\n%s", pkgs[i], dir, err, indent(stderr.String()))
+		}
+		*dst = exe
 	}
 	return t, nil
 }

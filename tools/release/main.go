@@ -143,10 +143,6 @@ func check(ctx context.Context, root string, out io.Writer, keep bool, compileOn
 	if err != nil {
 		return err
 	}
-	tools, err := findTools(ctx, ".")
-	if err != nil {
-		return err
-	}
 	work, err := os.MkdirTemp("", "release-check-")
 	if err != nil {
 		return err
@@ -159,6 +155,10 @@ func check(ctx context.Context, root string, out io.Writer, keep bool, compileOn
 				fmt.Fprintf(out, "warning: work directory left behind: %v\n", err)
 			}
 		}()
+	}
+	tools, err := findTools(ctx, ".", filepath.Join(work, "bin"))
+	if err != nil {
+		return err
 	}
 	c := &checker{state: st, work: work, proxy: filepath.Join(work, "proxy"), upstream: up, tools: tools, compileOnly: compileOnly, out: out}
 	failures := c.run(ctx)

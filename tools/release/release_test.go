@@ -486,7 +486,7 @@ func TestMultimodTagsARelease(t *testing.T) {
 	if commit == "" {
 		t.Fatal("versions names no commit for libs/tiny")
 	}
-	tools, err := findTools(context.Background(), ".")
+	tools, err := findTools(context.Background(), ".", t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
