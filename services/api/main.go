@@ -67,6 +67,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		RoutingKey: topo.RoutingKey,
 		BatchSize:  cfg.RelayBatchSize,
 		PollPeriod: cfg.RelayPollPeriod,
+		MessageMax: cfg.MessageMax,
 	}, log, metrics)
 	// Every commit that adds outbox entries wakes this process's relays.
 	txs := ingest.New(st, time.Now, ingest.BatchConfig{

@@ -29,6 +29,7 @@ type Config struct {
 	RelayBatchSize  int           // OUTBOX_BATCH_SIZE: outbox entries published per confirm round
 	RelayPollPeriod time.Duration // OUTBOX_POLL_INTERVAL: how often the relay looks without being woken
 	Relays          int           // OUTBOX_RELAYS: relay loops, each with its own channel to the broker
+	MessageMax      int           // OUTBOX_MESSAGE_MAX: transactions per AMQP message (1: one each, as before 0.4.0)
 
 	BatchFlushers int           // INGEST_BATCH_FLUSHERS: inserts in flight at once
 	BatchMax      int           // INGEST_BATCH_MAX: transactions per insert at most
@@ -69,6 +70,7 @@ func Load(getenv func(string) string) (Config, error) {
 		RelayBatchSize:  e.Int("OUTBOX_BATCH_SIZE", 500, 1, 10000),
 		RelayPollPeriod: e.Duration("OUTBOX_POLL_INTERVAL", time.Second),
 		Relays:          e.Int("OUTBOX_RELAYS", 2, 1, 64),
+		MessageMax:      e.Int("OUTBOX_MESSAGE_MAX", 100, 1, 10000),
 		BatchFlushers:   e.Int("INGEST_BATCH_FLUSHERS", 4, 1, 256),
 		BatchMax:        e.Int("INGEST_BATCH_MAX", 500, 1, 10000),
 		BatchWindow:     e.DurationOrZero("INGEST_BATCH_WINDOW", 0),
@@ -114,6 +116,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("OUTBOX_BATCH_SIZE", c.RelayBatchSize),
 		slog.Duration("OUTBOX_POLL_INTERVAL", c.RelayPollPeriod),
 		slog.Int("OUTBOX_RELAYS", c.Relays),
+		slog.Int("OUTBOX_MESSAGE_MAX", c.MessageMax),
 		slog.Int("INGEST_BATCH_FLUSHERS", c.BatchFlushers),
 		slog.Int("INGEST_BATCH_MAX", c.BatchMax),
 		slog.Duration("INGEST_BATCH_WINDOW", c.BatchWindow),

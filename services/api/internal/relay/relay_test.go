@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -171,6 +172,80 @@ func TestMessageIDFitsAnAMQPShortString(t *testing.T) {
 	} {
 		if got := messageID(tt.id); got != tt.want {
 			t.Errorf("messageID(%d bytes) = %d bytes, want %d", len(tt.id), len(got), len(tt.want))
+		}
+	}
+}
+
+// TestRelayPacksBatches: with MessageMax above 1, entries travel in batch
+// messages of at most MessageMax items, each item the message it would
+// have been alone, with its own trace context and tenant; an entry whose
+// payload is no JSON object travels alone.
+func TestRelayPacksBatches(t *testing.T) {
+	t.Parallel()
+	otel.SetTextMapPropagator(propagation.TraceContext{})
+	st := newStore(t)
+	insert(t, st, "a", "b", "c", "d", "e")
+	one, err := txmodel.ParseDecimal("1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := transactions.Entry{
+		Tenant:      "acme",
+		Transaction: txmodel.Transaction{ID: "z", UserID: "u", Amount: txmodel.Money{Amount: one, Currency: txmodel.MustCurrency("EUR")}, Timestamp: time.Now()},
+		ReceivedAt:  time.Now(), Message: []byte("not json"),
+	}
+	if _, err := st.Insert(context.Background(), []transactions.Entry{bad}); err != nil {
+		t.Fatal(err)
+	}
+	pub := &fakePublisher{}
+	m := telemetry.NewMetrics("test_")
+	r := New(st, Config{Exchange: "transactions", RoutingKey: "convert", BatchSize: 10, PollPeriod: time.Minute, MessageMax: 2},
+		slog.New(slog.NewTextHandler(io.Discard, nil)), m)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- r.Run(ctx, pub) }()
+	waitFor(t, "an empty outbox", func() bool { n, _, err := st.OutboxStats(context.Background()); return err == nil && n == 0 })
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+
+	got, _ := pub.snapshot()
+	var ids []string
+	batches := 0
+	for _, msg := range got {
+		if msg.Type == txmodel.MessageType {
+			ids = append(ids, msg.MessageID)
+			if msg.MessageID != "z" {
+				t.Errorf("%s travelled alone, want in a batch", msg.MessageID)
+			}
+			continue
+		}
+		batches++
+		items, err := txmodel.DecodeBatch(msg.Body)
+		if err != nil || msg.Type != txmodel.BatchMessageType || len(items) > 2 {
+			t.Fatalf("batch %s: type %q, %d items, %v", msg.MessageID, msg.Type, len(items), err)
+		}
+		for _, it := range items {
+			ids = append(ids, it.MessageID)
+			e, err := txmodel.DecodeMessage(it.Body)
+			if err != nil || e.Transaction.ID != it.MessageID || it.Headers[txmodel.MessageTenantHeader] != "acme" {
+				t.Errorf("item %s: %+v, headers %v, %v", it.MessageID, e, it.Headers, err)
+			}
+			if tp := it.Headers["traceparent"]; len(tp) < 36 || tp[3:35] != "0af7651916cd43dd8448eb211c80319c" {
+				t.Errorf("item %s traceparent %q does not continue the request's trace", it.MessageID, tp)
+			}
+		}
+	}
+	slices.Sort(ids)
+	if want := []string{"a", "b", "c", "d", "e", "z"}; !slices.Equal(ids, want) || batches != 3 {
+		t.Errorf("published %v in %d batches, want %v in 3", ids, batches, want)
+	}
+	var out strings.Builder
+	m.WritePrometheus(&out)
+	for _, series := range []string{"test_outbox_published_total 6", "test_outbox_messages_published_total 4"} {
+		if !strings.Contains(out.String(), series) {
+			t.Errorf("metrics lack %q", series)
 		}
 	}
 }
