@@ -95,7 +95,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	// Concurrent messages share the round trip and commit of their writes.
 	saver := st.Batched(batch.Config{Flushers: 2, MaxSize: cfg.Prefetch, Timeout: 10 * time.Second})
 	defer saver.Close()
-	w := worker.New(convert.New(rates, saver, cfg.Target, cfg.Rule, time.Now), amqpx.NewRetrier(pub, topo), topo, log, metrics, time.Now)
+	w := worker.New(convert.New(rates, saver, cfg.Target, cfg.Rule, time.Now), amqpx.NewRetrier(pub, topo), topo, log, metrics, time.Now,
+		worker.WithItemConcurrency(cfg.Concurrency))
 	consumer := amqpx.NewConsumer(conn, topo.Queue, cfg.Prefetch,
 		amqpx.WithConcurrency(cfg.Concurrency), amqpx.WithConsumerLogger(log), amqpx.WithConsumerTag("txpersister-converter"),
 		// One cumulative ack for many messages instead of a frame each; an

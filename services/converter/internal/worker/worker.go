@@ -84,17 +84,49 @@ type Worker struct {
 	// The series, looked up once: a lookup by name builds the prefixed
 	// name, an allocation per message.
 	consumed, processed, failed, requeued, retried, duplicate, waiting, panics *metrics.Counter
-	deadLettered                                                               map[string]*metrics.Counter
-	handling, latency, rateAge                                                 *metrics.PrometheusHistogram
+	batches                                                                    *metrics.Counter
+	// items bounds the transactions of batch messages converted at once,
+	// batchSlots the batch messages in hand.
+	items, batchSlots          chan struct{}
+	deadLettered               map[string]*metrics.Counter
+	handling, latency, rateAge *metrics.PrometheusHistogram
+}
+
+// maxBatchesInHand bounds the batch messages a Worker holds at once,
+// decoded: with the relay's default of 100 transactions a message, 3,200
+// transactions, three times DefaultItemConcurrency.
+const maxBatchesInHand = 32
+
+// DefaultItemConcurrency is how many transactions of batch messages are
+// converted at once unless WithItemConcurrency says otherwise.
+const DefaultItemConcurrency = 1024
+
+type options struct{ itemConcurrency int }
+
+// Option configures New.
+type Option func(*options)
+
+// WithItemConcurrency bounds the transactions of batch messages converted
+// at once, across every batch in hand: a batch message holds many, and the
+// consumer's own concurrency counts messages.
+func WithItemConcurrency(n int) Option {
+	return func(o *options) { o.itemConcurrency = n }
 }
 
 // New returns a Worker for deliveries of topo's work queue, parking the
 // transactions that wait for their rate in its wait queue, and registers
 // its metrics in m.
-func New(conv Converter, retrier Retrier, topo amqpx.Topology, log *slog.Logger, m *telemetry.Metrics, now func() time.Time) *Worker {
+func New(conv Converter, retrier Retrier, topo amqpx.Topology, log *slog.Logger, m *telemetry.Metrics, now func() time.Time, opts ...Option) *Worker {
 	topo = topo.WithDefaults()
+	o := options{itemConcurrency: DefaultItemConcurrency}
+	for _, opt := range opts {
+		opt(&o)
+	}
 	w := &Worker{
-		conv: conv, retrier: retrier, queue: topo.Queue, waitDelay: topo.WaitDelay, log: log, now: now,
+		items:      make(chan struct{}, max(o.itemConcurrency, 1)),
+		batchSlots: make(chan struct{}, maxBatchesInHand),
+		batches:    m.Counter("batch_messages_consumed_total"),
+		conv:       conv, retrier: retrier, queue: topo.Queue, waitDelay: topo.WaitDelay, log: log, now: now,
 		tracer: otel.Tracer("github.com/txpersister/txpersister/services/converter/internal/worker"),
 		prop:   otel.GetTextMapPropagator(),
 		waits:  newWaitTracker(topo.WaitDelay, now),
@@ -122,8 +154,18 @@ func New(conv Converter, retrier Retrier, topo amqpx.Topology, log *slog.Logger,
 	return w
 }
 
-// Handle processes and settles one delivery; it is an amqpx.Handler.
+// Handle processes and settles one delivery, a transaction's message or a
+// batch of them (txmodel.BatchMessageType); it is an amqpx.Handler.
 func (w *Worker) Handle(ctx context.Context, d amqpx.Delivery) {
+	if d.Type == txmodel.BatchMessageType {
+		w.handleBatch(ctx, d)
+		return
+	}
+	w.handleOne(ctx, d)
+}
+
+// handleOne processes and settles the message of one transaction.
+func (w *Worker) handleOne(ctx context.Context, d amqpx.Delivery) {
 	start := w.now()
 	ctx = w.prop.Extract(ctx, amqpx.HeaderCarrier(d.Headers))
 	// RabbitMQ's conventions: the destination is the exchange the message
