@@ -2,7 +2,7 @@
 -- would write them (pgbench -f; \set gives each a fresh id).
 \set n random(1, 2000000000)
 BEGIN;
-INSERT INTO transactions (transaction_id, user_id, amount, currency, occurred_at, received_at)
-    VALUES ('b-' || :client_id || '-' || :n || '-' || txid_current(), '123', 100.00, 'USD', '2024-09-11T00:00:00Z', now());
-INSERT INTO outbox (transaction_id, payload) VALUES ('b-' || :client_id || '-' || :n, '\x7b7d');
+INSERT INTO transactions (tenant, transaction_id, user_id, amount, currency, occurred_at, received_at)
+    VALUES ('default', 'b-' || :client_id || '-' || :n || '-' || txid_current(), '123', 100.00, 'USD', '2024-09-11T00:00:00Z', now());
+INSERT INTO outbox (tenant, transaction_id, payload) VALUES ('default', 'b-' || :client_id || '-' || :n, '\x7b7d');
 COMMIT;
