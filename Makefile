@@ -16,7 +16,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 MODULES := $(shell go work edit -json | sed -n 's/.*"DiskPath": "\.\/\(.*\)".*/\1/p')
 BINARIES := bin/api bin/converter bin/ratesd bin/txctl
 
-.PHONY: start up stop prod run jaeger prometheus-local build migrate test test-faults measure-migration load load-knee ceilings versions release-check check-compose lint fmt tidy clean help
+.PHONY: start up stop prod run jaeger prometheus-local build migrate test test-faults measure-migration load load-backlog load-knee ceilings versions release-check check-compose lint fmt tidy clean help
 
 start: ## start the system (compose where Docker runs, else local processes)
 	@if command -v docker >/dev/null && docker info >/dev/null 2>&1; then $(MAKE) up; \
@@ -78,6 +78,9 @@ measure-migration: ## the tenants migrations on a table of ROWS transactions (de
 
 load: ## vegeta attack on the running api, then the drain report (RATE=1000 DURATION=30s [MODE=batch BATCH=100] [DRAIN=30s] [API_KEY=...])
 	vegeta/load.sh
+
+load-backlog: build ## the converter draining a backlog: starts the local processes, ingests with the converter paused, times the drain
+	vegeta/backlog.sh
 
 load-knee: ## rising rates until a bound breaks (START=500 STEP=500 MAX=8000 STEP_DURATION=10s [MODE=batch BATCH=100] [MAX_P99=50ms])
 	vegeta/knee.sh

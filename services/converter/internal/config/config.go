@@ -66,7 +66,7 @@ func Load(getenv func(string) string) (Config, error) {
 		DBMaxConns:    e.Int("DB_MAX_CONNS", 16, 1, 1000),
 		// A wide window: each message waits for a shared commit, so the
 		// messages in flight bound the throughput (docs/PERFORMANCE.md).
-		Prefetch:    e.Int("PREFETCH", 2048, 1, 65535),
+		Prefetch:    e.Int("PREFETCH", 512, 1, 65535),
 		Concurrency: e.Int("CONCURRENCY", 1024, 1, 4096),
 		RetryDelays: e.Durations("RETRY_DELAYS", amqpx.DefaultRetryDelays()),
 		// The ECB's longest gap between two publications is Easter's:
