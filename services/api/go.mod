@@ -15,7 +15,7 @@ require (
 	github.com/txpersister/txpersister/libs/batch v0.1.0
 	github.com/txpersister/txpersister/libs/pgkit v0.4.0
 	github.com/txpersister/txpersister/libs/service v0.4.0
-	github.com/txpersister/txpersister/libs/txmodel v0.5.0
+	github.com/txpersister/txpersister/libs/txmodel v0.6.0
 	github.com/txpersister/txpersister/services/api/schema v0.3.0
 	github.com/txpersister/txpersister/services/converter/schema v0.3.0
 	go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp v0.72.0
