@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -78,8 +79,9 @@ func WithConnectionName(name string) Option {
 // Channels obtained from a Conn die with the underlying connection; users
 // such as Publisher and Consumer open new ones after a reconnect.
 type Conn struct {
-	url    string // as given; contains the password
-	safe   string // url with the password redacted, for logs and errors
+	urls   []string // as given; they contain the password
+	safes  []string // urls with the password redacted, for logs and errors
+	safe   string   // safes, comma-separated
 	cfg    connConfig
 	log    *slog.Logger
 	done   chan struct{} // closed by Close
@@ -90,15 +92,22 @@ type Conn struct {
 	conn  *amqp.Connection // nil while down
 	ready chan struct{}    // closed while conn is live
 	gen   uint64           // connections made so far; for tests
+	// first is the index in urls of the node tried first: the one of the
+	// live connection, or after it is lost the one after it.
+	first int
 
 	closeOnce sync.Once
 	closeErr  error
 }
 
 // Dial connects to url (amqp://user:pass@host:port/vhost) and runs the
-// OnConnect callbacks. It fails fast, with an error naming the (redacted)
-// URL, if the broker is unreachable, refuses the login or a callback fails;
-// it does not retry. After it succeeds the Conn keeps itself connected until
+// OnConnect callbacks. url may name several nodes of a cluster,
+// comma-separated (amqp://u:p@node1:5672/,amqp://u:p@node2:5672/): Dial
+// tries them in order and keeps the first that answers, and after a lost
+// connection the Conn re-dials starting with the next node, so it lands on
+// a surviving one. It fails fast, with an error naming each (redacted) URL,
+// if no node is reachable, refuses the login or a callback fails; it does
+// not retry. After it succeeds the Conn keeps itself connected until
 // Close.
 func Dial(ctx context.Context, url string, opts ...Option) (*Conn, error) {
 	cfg := connConfig{
@@ -108,12 +117,21 @@ func Dial(ctx context.Context, url string, opts ...Option) (*Conn, error) {
 	for _, o := range opts {
 		o(&cfg)
 	}
+	urls := splitURLs(url)
+	if len(urls) == 0 {
+		return nil, errors.New("amqpx: dial: no URL")
+	}
+	safes := make([]string, len(urls))
+	for i, u := range urls {
+		safes[i] = redact(u)
+	}
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	c := &Conn{
-		url:    url,
-		safe:   redact(url),
+		urls:   urls,
+		safes:  safes,
+		safe:   strings.Join(safes, ","),
 		cfg:    cfg,
-		log:    cfg.logger.With("component", "amqpx", "url", redact(url)),
+		log:    cfg.logger.With("component", "amqpx", "url", strings.Join(safes, ",")),
 		done:   make(chan struct{}),
 		cancel: cancel,
 		ready:  make(chan struct{}),
@@ -146,15 +164,56 @@ func DialUntil(ctx context.Context, url string, onRetry func(err error, wait tim
 	return c, nil
 }
 
-// connect dials once and runs the setup callbacks.
+// splitURLs returns the URLs of a comma-separated list, each trimmed,
+// the empty ones left out.
+func splitURLs(list string) []string {
+	var urls []string
+	for _, u := range strings.Split(list, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			urls = append(urls, u)
+		}
+	}
+	return urls
+}
+
+// connect dials the nodes in turn, from c.first, and returns the first
+// connection made, its setup callbacks run; the error names every node
+// that failed.
 func (c *Conn) connect(ctx context.Context) (*amqp.Connection, error) {
+	c.mu.Lock()
+	first := c.first
+	c.mu.Unlock()
+	var errs []error
+	for i := range c.urls {
+		n := (first + i) % len(c.urls)
+		conn, err := c.connectTo(ctx, n)
+		if err == nil {
+			c.mu.Lock()
+			c.first = n
+			c.mu.Unlock()
+			if len(c.urls) > 1 {
+				c.log.Info("rabbitmq node connected", "node", c.safes[n])
+			}
+			return conn, nil
+		}
+		errs = append(errs, err)
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, errors.Join(errs...)
+}
+
+// connectTo dials the node urls[n] once and runs the setup callbacks.
+func (c *Conn) connectTo(ctx context.Context, n int) (*amqp.Connection, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.dialTimeout)
 	defer cancel()
 	props := amqp.NewConnectionProperties()
 	if c.cfg.name != "" {
 		props.SetClientConnectionName(c.cfg.name)
 	}
-	conn, err := amqp.DialConfig(c.url, amqp.Config{
+	safe := c.safes[n]
+	conn, err := amqp.DialConfig(c.urls[n], amqp.Config{
 		Heartbeat:  defaultHeartbeat,
 		Locale:     "en_US",
 		Properties: props,
@@ -175,7 +234,7 @@ func (c *Conn) connect(ctx context.Context) (*amqp.Connection, error) {
 		},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("amqpx: dial %s: %w", c.safe, err)
+		return nil, fmt.Errorf("amqpx: dial %s: %w", safe, err)
 	}
 	if len(c.cfg.setups) == 0 {
 		return conn, nil
@@ -183,12 +242,12 @@ func (c *Conn) connect(ctx context.Context) (*amqp.Connection, error) {
 	ch, err := conn.Channel()
 	if err != nil {
 		_ = conn.Close()
-		return nil, fmt.Errorf("amqpx: open setup channel on %s: %w", c.safe, err)
+		return nil, fmt.Errorf("amqpx: open setup channel on %s: %w", safe, err)
 	}
 	for i, setup := range c.cfg.setups {
 		if err := setup(ch); err != nil {
 			_ = conn.Close()
-			return nil, fmt.Errorf("amqpx: setup callback %d on %s: %w", i, c.safe, err)
+			return nil, fmt.Errorf("amqpx: setup callback %d on %s: %w", i, safe, err)
 		}
 	}
 	_ = ch.Close()
@@ -212,12 +271,15 @@ func (c *Conn) setUp(conn *amqp.Connection) bool {
 	return true
 }
 
+// setDown marks the connection lost; the next dial starts with the node
+// after the one lost, which may be down.
 func (c *Conn) setDown() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.conn != nil {
 		c.conn = nil
 		c.ready = make(chan struct{})
+		c.first = (c.first + 1) % len(c.urls)
 	}
 }
 

@@ -290,3 +290,42 @@ func TestDialUntilWaitsForTheBroker(t *testing.T) {
 		t.Errorf("DialUntil with no broker: err = %v, want the context's deadline", err)
 	}
 }
+
+// TestDialTriesEachNode: with several nodes, Dial keeps the first that
+// answers; when none does, the error names each, never a password.
+func TestDialTriesEachNode(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := l.Addr().String()
+	_ = l.Close()
+	url := amqptest.NewVhost(t)
+	c, err := Dial(testContext(t), " amqp://guest:s3cret@"+dead+"/ , "+url, WithDialTimeout(2*time.Second))
+	if err != nil {
+		t.Fatalf("Dial with a dead node first: %v", err)
+	}
+	ch, err := c.Channel(testContext(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = ch.Close()
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	l2, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead2 := l2.Addr().String()
+	_ = l2.Close()
+	_, err = Dial(testContext(t), "amqp://guest:s3cret@"+dead+"/,amqp://guest:s3cret@"+dead2+"/", WithDialTimeout(2*time.Second))
+	if err == nil || !strings.Contains(err.Error(), dead) || !strings.Contains(err.Error(), dead2) || strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("no node up: err %v, want one naming both nodes without the password", err)
+	}
+	if _, err := Dial(testContext(t), " , "); err == nil {
+		t.Error("Dial of no URL succeeded")
+	}
+}
