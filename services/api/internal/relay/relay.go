@@ -196,22 +196,11 @@ func (r *Relay) Run(ctx context.Context, pub Publisher) error {
 func (r *Relay) publish(ctx context.Context, pub Publisher, entries []store.OutboxEntry) error {
 	start := time.Now()
 	spans := make([]trace.Span, len(entries))
-	bodies := make([]amqpx.Message, len(entries))
+	headers := make([]map[string]string, len(entries))
 	for i, e := range entries {
-		var headers amqp.Table
-		spans[i], headers = r.startSpan(e) //nolint:contextcheck // each span descends from the request's trace in the outbox row, on purpose not from the relay loop's ctx
-		bodies[i] = amqpx.Message{
-			Exchange:    r.cfg.Exchange,
-			RoutingKey:  r.cfg.RoutingKey,
-			MessageID:   messageID(e.TransactionID),
-			ContentType: txmodel.MessageContentType,
-			Type:        txmodel.MessageType,
-			Headers:     headers,
-			Body:        e.Payload,
-			Timestamp:   e.CreatedAt,
-		}
+		spans[i], headers[i] = r.startSpan(e) //nolint:contextcheck // each span descends from the request's trace in the outbox row, on purpose not from the relay loop's ctx
 	}
-	msgs, err := r.pack(entries, bodies)
+	msgs, err := r.pack(entries, headers)
 	if err == nil {
 		err = pub.Publish(ctx, msgs...)
 	}
@@ -235,7 +224,7 @@ func (r *Relay) publish(ctx context.Context, pub Publisher, entries []store.Outb
 // startSpan starts the PRODUCER span of e, a child of the trace context
 // stored with it, and returns the headers its message carries: that
 // span's context and the tenant.
-func (r *Relay) startSpan(e store.OutboxEntry) (trace.Span, amqp.Table) {
+func (r *Relay) startSpan(e store.OutboxEntry) (trace.Span, map[string]string) {
 	parent := r.prop.Extract(context.Background(), propagation.MapCarrier(e.Headers))
 	sctx, span := r.tracer.Start(parent, "publish "+r.cfg.Exchange,
 		trace.WithSpanKind(trace.SpanKindProducer),
@@ -248,21 +237,36 @@ func (r *Relay) startSpan(e store.OutboxEntry) (trace.Span, amqp.Table) {
 			semconv.MessagingMessageID(e.TransactionID),
 			attribute.String(attrTenant, e.Tenant),
 		))
-	headers := amqp.Table{txmodel.MessageTenantHeader: e.Tenant}
-	r.prop.Inject(sctx, amqpx.HeaderCarrier(headers))
+	headers := propagation.MapCarrier{txmodel.MessageTenantHeader: e.Tenant}
+	r.prop.Inject(sctx, headers)
 	return span, headers
 }
 
-// pack returns the AMQP messages of entries: each alone when MessageMax is
-// 1, else batch messages of up to MessageMax items, each item the message
-// the entry would have been alone. An entry whose payload is not a JSON
-// object (nothing this api writes) travels alone, for the converter to
-// dead-letter: in a batch it would fail the batch's encoding, and hold up
-// every entry behind it.
-func (r *Relay) pack(entries []store.OutboxEntry, alone []amqpx.Message) ([]amqpx.Message, error) {
-	if r.cfg.MessageMax <= 1 {
-		return alone, nil
+// alone is the AMQP message of e published on its own, with headers.
+func (r *Relay) alone(e store.OutboxEntry, headers map[string]string) amqpx.Message {
+	h := make(amqp.Table, len(headers))
+	for k, v := range headers {
+		h[k] = v
 	}
+	return amqpx.Message{
+		Exchange:    r.cfg.Exchange,
+		RoutingKey:  r.cfg.RoutingKey,
+		MessageID:   messageID(e.TransactionID),
+		ContentType: txmodel.MessageContentType,
+		Type:        txmodel.MessageType,
+		Headers:     h,
+		Body:        e.Payload,
+		Timestamp:   e.CreatedAt,
+	}
+}
+
+// pack returns the AMQP messages of entries, headers[i] those of
+// entries[i]: each alone when MessageMax is 1, else batch messages of up
+// to MessageMax items, each item the message the entry would have been
+// alone. An entry whose payload is not a JSON object (nothing this api
+// writes) travels alone, for the converter to dead-letter: in a batch it
+// would fail the batch's encoding, and hold up every entry behind it.
+func (r *Relay) pack(entries []store.OutboxEntry, headers []map[string]string) ([]amqpx.Message, error) {
 	var msgs []amqpx.Message
 	var items []txmodel.BatchItem
 	var first int64 // the outbox id of items[0]
@@ -286,21 +290,15 @@ func (r *Relay) pack(entries []store.OutboxEntry, alone []amqpx.Message) ([]amqp
 		items = items[:0:0]
 		return nil
 	}
-	for i, m := range alone {
-		if !isJSONObject(m.Body) {
-			msgs = append(msgs, m)
+	for i, e := range entries {
+		if r.cfg.MessageMax <= 1 || !isJSONObject(e.Payload) {
+			msgs = append(msgs, r.alone(e, headers[i]))
 			continue
 		}
 		if len(items) == 0 {
-			first = entries[i].ID
+			first = e.ID
 		}
-		h := make(map[string]string, len(m.Headers))
-		for k, v := range m.Headers {
-			if s, ok := v.(string); ok {
-				h[k] = s
-			}
-		}
-		items = append(items, txmodel.BatchItem{MessageID: entries[i].TransactionID, Headers: h, Body: m.Body})
+		items = append(items, txmodel.BatchItem{MessageID: e.TransactionID, Headers: headers[i], Body: e.Payload})
 		if len(items) == r.cfg.MessageMax {
 			if err := flush(); err != nil {
 				return nil, err
