@@ -36,7 +36,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 	e := envconfig.NewEnv(getenv)
 	c := config{
 		DatabaseURL: e.URL("DATABASE_URL", defaultDatabaseURL, "postgres", "postgresql"),
-		AMQPURL:     e.URL("AMQP_URL", defaultAMQPURL, "amqp", "amqps"),
+		AMQPURL:     e.URLs("AMQP_URL", defaultAMQPURL, "amqp", "amqps"),
 		RetryDelays: e.Durations("RETRY_DELAYS", amqpx.DefaultRetryDelays()),
 		WaitDelay:   e.Duration("RATES_PENDING_RETRY", amqpx.DefaultWaitDelay),
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -48,18 +49,53 @@ func (e *Env) String(name, def string) string {
 // as a URL with one of schemes.
 func (e *Env) URL(name, def string, schemes ...string) string {
 	v := e.String(name, def)
-	u, err := url.Parse(v)
-	if err != nil {
-		e.Fail(name, "not a URL")
-		return v
+	if problem := checkURL(v, schemes); problem != "" {
+		e.Fail(name, "%s", problem)
 	}
-	for _, s := range schemes {
-		if u.Scheme == s {
-			return v
+	return v
+}
+
+// URLs returns the variable, or def: a comma-separated list of one or more
+// URLs, such as the nodes of a broker cluster. It records a problem, naming
+// the URL's place in the list, unless every one parses with one of schemes.
+// The list is returned as written; SplitList cuts it.
+func (e *Env) URLs(name, def string, schemes ...string) string {
+	v := e.String(name, def)
+	urls := SplitList(v)
+	if len(urls) == 0 {
+		e.Fail(name, "no URL in the list")
+	}
+	for i, u := range urls {
+		if problem := checkURL(u, schemes); problem != "" {
+			e.Fail(name, "URL %d of %d: %s", i+1, len(urls), problem)
 		}
 	}
-	e.Fail(name, "scheme %q, want one of %s", u.Scheme, strings.Join(schemes, ", "))
 	return v
+}
+
+// SplitList returns the items of a comma-separated list, each trimmed of
+// white space, the empty ones left out.
+func SplitList(list string) []string {
+	var items []string
+	for _, item := range strings.Split(list, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			items = append(items, item)
+		}
+	}
+	return items
+}
+
+// checkURL returns what is wrong with v as a URL with one of schemes, or
+// "". The problem never quotes v, which may hold a password.
+func checkURL(v string, schemes []string) string {
+	u, err := url.Parse(v)
+	if err != nil {
+		return "not a URL"
+	}
+	if slices.Contains(schemes, u.Scheme) {
+		return ""
+	}
+	return fmt.Sprintf("scheme %q, want one of %s", u.Scheme, strings.Join(schemes, ", "))
 }
 
 // Int returns the variable as a whole number from lo to hi, or def.
@@ -191,6 +227,16 @@ func Redact(raw string) string {
 	}
 	u.RawQuery = redactQuery(u.RawQuery)
 	return u.Redacted()
+}
+
+// RedactList returns a comma-separated list of URLs, as URLs reads it, fit
+// for a log: each item as Redact returns it, joined by commas.
+func RedactList(raw string) string {
+	items := SplitList(raw)
+	for i, item := range items {
+		items[i] = Redact(item)
+	}
+	return strings.Join(items, ",")
 }
 
 // hasScheme reports whether raw starts with a URL scheme and "://".

@@ -121,3 +121,49 @@ func TestRedact(t *testing.T) {
 		})
 	}
 }
+
+func TestURLsReadsAListAndNamesTheBadItem(t *testing.T) {
+	vars := map[string]string{
+		"ONE":   "amqp://u:p@a:5672/",
+		"THREE": "amqp://u:p@a:5672/v, amqps://u:p@b:5671/v,,amqp://c/v",
+		"BAD":   "amqp://a/,http://u:secret@b/",
+		"EMPTY": " , ",
+	}
+	e := NewEnv(func(k string) string { return vars[k] })
+	for _, name := range []string{"ONE", "THREE"} {
+		if got := e.URLs(name, "", "amqp", "amqps"); got != vars[name] {
+			t.Errorf("URLs(%s) = %q, want it as written", name, got)
+		}
+	}
+	if got := e.URLs("UNSET", "amqp://d/", "amqp"); got != "amqp://d/" {
+		t.Errorf("URLs default = %q", got)
+	}
+	if err := e.Err(); err != nil {
+		t.Fatalf("good lists reported: %v", err)
+	}
+	if diff := cmp.Diff([]string{"amqp://u:p@a:5672/v", "amqps://u:p@b:5671/v", "amqp://c/v"}, SplitList(vars["THREE"])); diff != "" {
+		t.Errorf("SplitList (-want +got):\n%s", diff)
+	}
+
+	e.URLs("BAD", "", "amqp")
+	e.URLs("EMPTY", "", "amqp")
+	err := e.Err()
+	if err == nil {
+		t.Fatal("bad lists not reported")
+	}
+	for _, want := range []string{`BAD: URL 2 of 2: scheme "http"`, "EMPTY: no URL in the list"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "secret") {
+		t.Errorf("error quotes a password: %v", err)
+	}
+}
+
+func TestRedactListMasksEveryItem(t *testing.T) {
+	got := RedactList("amqp://u:p1@a:5672/v, amqps://u:p2@b/v?token=t")
+	if want := "amqp://u:xxxxx@a:5672/v,amqps://u:xxxxx@b/v?token=xxxxx"; got != want {
+		t.Errorf("RedactList = %q, want %q", got, want)
+	}
+}

@@ -60,7 +60,7 @@ func Load(getenv func(string) string) (Config, error) {
 	e := envconfig.NewEnv(getenv)
 	c := Config{
 		DatabaseURL:     e.URL("DATABASE_URL", DefaultDatabaseURL, "postgres", "postgresql"),
-		AMQPURL:         e.URL("AMQP_URL", DefaultAMQPURL, "amqp", "amqps"),
+		AMQPURL:         e.URLs("AMQP_URL", DefaultAMQPURL, "amqp", "amqps"),
 		HTTPAddr:        e.String("HTTP_ADDR", ":8080"),
 		AdminAddr:       e.String("ADMIN_ADDR", ":8081"),
 		Pprof:           e.Bool("PPROF", false),
@@ -105,7 +105,7 @@ func (c Config) CheckAccess() error {
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("DATABASE_URL", envconfig.Redact(c.DatabaseURL)),
-		slog.String("AMQP_URL", envconfig.Redact(c.AMQPURL)),
+		slog.String("AMQP_URL", envconfig.RedactList(c.AMQPURL)),
 		slog.String("HTTP_ADDR", c.HTTPAddr),
 		slog.String("ADMIN_ADDR", c.AdminAddr),
 		slog.Bool("PPROF", c.Pprof),

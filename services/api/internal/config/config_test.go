@@ -67,7 +67,7 @@ func TestLogValueMasksSecrets(t *testing.T) {
 	}
 	c, err := Load(getenv(map[string]string{
 		"DATABASE_URL":  "postgres://app:s3cret-db@db:5432/tx?sslmode=disable&password=s3cret-query",
-		"AMQP_URL":      "amqp://app:s3cret-mq@mq:5672/",
+		"AMQP_URL":      "amqp://app:s3cret-mq@mq:5672/,amqp://app:s3cret-mq2@mq2:5672/",
 		"API_KEYS":      "alice:" + auth.HashKey("alice-key-secret") + ",acme:ci:" + auth.HashKey("ci-key-secret"),
 		"API_KEYS_FILE": keyFile,
 	}))
@@ -84,12 +84,15 @@ func TestLogValueMasksSecrets(t *testing.T) {
 	if !strings.Contains(logged, "alice:alice") || !strings.Contains(logged, "ops:ops") || !strings.Contains(logged, "acme:ci") {
 		t.Errorf("logged configuration lost the key names: %s", logged)
 	}
-	for _, secret := range []string{"s3cret-db", "s3cret-query", "s3cret-mq", "ci-key-secret", auth.HashKey("ci-key-secret"), "alice-key-secret", "file-key-secret", auth.HashKey("alice-key-secret"), auth.HashKey("file-key-secret")} {
+	for _, secret := range []string{"s3cret-db", "s3cret-query", "s3cret-mq", "s3cret-mq2", "ci-key-secret", auth.HashKey("ci-key-secret"), "alice-key-secret", "file-key-secret", auth.HashKey("alice-key-secret"), auth.HashKey("file-key-secret")} {
 		if strings.Contains(logged, secret) {
 			t.Errorf("logged configuration shows %q: %s", secret, logged)
 		}
 	}
 	if !strings.Contains(logged, "app:xxxxx@db:5432") {
 		t.Errorf("logged configuration lost the user and host: %s", logged)
+	}
+	if !strings.Contains(logged, "amqp://app:xxxxx@mq:5672/,amqp://app:xxxxx@mq2:5672/") {
+		t.Errorf("logged configuration lost a broker node: %s", logged)
 	}
 }

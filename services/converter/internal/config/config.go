@@ -56,7 +56,7 @@ func Load(getenv func(string) string) (Config, error) {
 	e := envconfig.NewEnv(getenv)
 	c := Config{
 		DatabaseURL:   e.URL("DATABASE_URL", DefaultDatabaseURL, "postgres", "postgresql"),
-		AMQPURL:       e.URL("AMQP_URL", DefaultAMQPURL, "amqp", "amqps"),
+		AMQPURL:       e.URLs("AMQP_URL", DefaultAMQPURL, "amqp", "amqps"),
 		AdminAddr:     e.String("ADMIN_ADDR", ":8082"),
 		Pprof:         e.Bool("PPROF", false),
 		Log:           e.Log(),
@@ -106,7 +106,7 @@ func Load(getenv func(string) string) (Config, error) {
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("DATABASE_URL", envconfig.Redact(c.DatabaseURL)),
-		slog.String("AMQP_URL", envconfig.Redact(c.AMQPURL)),
+		slog.String("AMQP_URL", envconfig.RedactList(c.AMQPURL)),
 		slog.String("ADMIN_ADDR", c.AdminAddr),
 		slog.Bool("PPROF", c.Pprof),
 		slog.String("LOG_LEVEL", c.Log.Level),
