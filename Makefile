@@ -16,7 +16,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 MODULES := $(shell go work edit -json | sed -n 's/.*"DiskPath": "\.\/\(.*\)".*/\1/p')
 BINARIES := bin/api bin/converter bin/ratesd bin/txctl
 
-.PHONY: start up stop prod run jaeger prometheus-local build migrate test test-faults measure-migration load load-backlog load-knee ceilings versions release-check check-compose lint fmt tidy clean help
+.PHONY: start up stop prod run jaeger prometheus-local build migrate test test-faults test-cluster measure-migration load load-backlog load-knee ceilings versions release-check check-compose lint fmt tidy clean help
 
 start: ## start the system (compose where Docker runs, else local processes)
 	@if command -v docker >/dev/null && docker info >/dev/null 2>&1; then $(MAKE) up; \
@@ -71,6 +71,11 @@ test-faults: ## the fault suite: stops and restarts PostgreSQL and RabbitMQ unde
 	scripts/check-services.sh
 	mkdir -p results
 	cd tests/e2e && FAULTS_REPORT_DIR=$(CURDIR)/results go test -tags faults -run TestFaults -count=1 -timeout 40m -v . 2>&1 | tee $(CURDIR)/results/faults.log | grep -E '^(=== RUN|--- |ok|FAIL|PASS)|faults_test.go'
+
+test-cluster: ## the cluster suite: three RabbitMQ nodes of its own (scripts/rabbitmq-cluster.sh), each killed under load and started again
+	scripts/check-services.sh
+	mkdir -p results
+	cd tests/e2e && CLUSTER_REPORT_DIR=$(CURDIR)/results go test -tags cluster -run TestCluster -count=1 -timeout 30m -v . 2>&1 | tee $(CURDIR)/results/cluster.log | grep -E '^(=== RUN|--- |ok|FAIL|PASS)|cluster_test.go'
 
 measure-migration: ## the tenants migrations on a table of ROWS transactions (default 10000000), with a writer and a reader of the previous version
 	scripts/check-services.sh
