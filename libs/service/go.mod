@@ -5,7 +5,7 @@ go 1.26.0
 require (
 	github.com/google/go-cmp v0.7.0
 	github.com/jackc/pgx/v5 v5.12.0
-	github.com/txpersister/txpersister/libs/amqpx v0.3.1
+	github.com/txpersister/txpersister/libs/amqpx v0.6.0
 	github.com/txpersister/txpersister/libs/pgkit v0.3.0
 	github.com/txpersister/txpersister/libs/telemetry v0.3.0
 	golang.org/x/sync v0.25.0

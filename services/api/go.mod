@@ -11,10 +11,10 @@ require (
 	github.com/gorilla/mux v1.8.1
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/rabbitmq/amqp091-go v1.16.0
-	github.com/txpersister/txpersister/libs/amqpx v0.4.0
+	github.com/txpersister/txpersister/libs/amqpx v0.6.0
 	github.com/txpersister/txpersister/libs/batch v0.1.0
 	github.com/txpersister/txpersister/libs/pgkit v0.4.0
-	github.com/txpersister/txpersister/libs/service v0.4.0
+	github.com/txpersister/txpersister/libs/service v0.5.0
 	github.com/txpersister/txpersister/libs/txmodel v0.6.0
 	github.com/txpersister/txpersister/services/api/schema v0.3.0
 	github.com/txpersister/txpersister/services/converter/schema v0.3.0

@@ -9,11 +9,11 @@ require (
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/rabbitmq/amqp091-go v1.16.0
 	github.com/shopspring/decimal v1.6.0
-	github.com/txpersister/txpersister/libs/amqpx v0.5.0
+	github.com/txpersister/txpersister/libs/amqpx v0.6.0
 	github.com/txpersister/txpersister/libs/batch v0.1.0
 	github.com/txpersister/txpersister/libs/pgkit v0.4.0
 	github.com/txpersister/txpersister/libs/ratesclient v0.4.0
-	github.com/txpersister/txpersister/libs/service v0.4.0
+	github.com/txpersister/txpersister/libs/service v0.5.0
 	github.com/txpersister/txpersister/libs/telemetry v0.3.0
 	github.com/txpersister/txpersister/libs/testkit v0.2.0
 	github.com/txpersister/txpersister/libs/txmodel v0.6.0

@@ -7,9 +7,9 @@ require (
 	github.com/google/go-cmp v0.7.0
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/rabbitmq/amqp091-go v1.16.0
-	github.com/txpersister/txpersister/libs/amqpx v0.5.0
+	github.com/txpersister/txpersister/libs/amqpx v0.6.0
 	github.com/txpersister/txpersister/libs/pgkit v0.4.0
-	github.com/txpersister/txpersister/libs/service v0.1.0
+	github.com/txpersister/txpersister/libs/service v0.5.0
 	github.com/txpersister/txpersister/libs/testkit v0.2.0
 	github.com/txpersister/txpersister/libs/txmodel v0.5.0
 	github.com/txpersister/txpersister/services/api/schema v0.3.0
