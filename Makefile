@@ -16,7 +16,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 MODULES := $(shell go work edit -json | sed -n 's/.*"DiskPath": "\.\/\(.*\)".*/\1/p')
 BINARIES := bin/api bin/converter bin/ratesd bin/txctl
 
-.PHONY: start up stop prod run jaeger prometheus-local build migrate test test-faults test-cluster measure-migration load load-backlog load-knee ceilings versions release-check check-compose lint fmt tidy clean help
+.PHONY: start up stop prod run jaeger prometheus-local build migrate test test-faults test-cluster measure-migration load load-backlog load-knee seed measure-growth ceilings versions release-check check-compose lint fmt tidy clean help
 
 start: ## start the system (compose where Docker runs, else local processes)
 	@if command -v docker >/dev/null && docker info >/dev/null 2>&1; then $(MAKE) up; \
@@ -89,6 +89,12 @@ load-backlog: build ## the converter draining a backlog: starts the local proces
 
 load-knee: ## rising rates until a bound breaks (START=500 STEP=500 MAX=8000 STEP_DURATION=10s [MODE=batch BATCH=100] [MAX_P99=50ms])
 	vegeta/knee.sh
+
+seed: migrate ## add ROWS (default 1000000) synthetic stored transactions and outcomes to DATABASE_URL, after those seeded before
+	go -C vegeta/loadgen run . seed -rows $(or $(ROWS),1000000)
+
+measure-growth: ## ingest and reads at each stored size of SIZES (default "0 10000000"), in a database of its own (vegeta/growth.sh)
+	vegeta/growth.sh
 
 ceilings: ## the machine's own ceilings: pgbench, a confirmed publisher, wrk on a trivial handler (run it alone)
 	vegeta/ceilings.sh

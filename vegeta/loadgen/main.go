@@ -6,6 +6,7 @@
 //	[API_KEY=key] loadgen targets -url http://127.0.0.1:8080 -run RUN [-batch N] [-n COUNT] [-seed S]
 //	loadgen results [-batch N] [-shell FILE] [-json FILE] < results.json
 //	loadgen check [-database-url URL]
+//	loadgen seed -rows N [-database-url URL] [-tenant T] [-users U] [-failed-every K] [-pending P]
 //	loadgen report -run RUN [-database-url URL] [-expect N] [-drain 30s]
 //	               [-since RFC3339] [-attack-end RFC3339] [-json FILE] [-shell FILE]
 //
@@ -57,7 +58,7 @@ func main() {
 // run runs the subcommand args names and returns the exit status.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: loadgen targets|results|check|report [flags]; loadgen <command> -h for its flags")
+		fmt.Fprintln(stderr, "usage: loadgen targets|results|check|report|seed [flags]; loadgen <command> -h for its flags")
 		return exitError
 	}
 	var err error
@@ -70,8 +71,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = runCheck(ctx, args[1:], stdout, stderr, getenv)
 	case "report":
 		return runReport(ctx, args[1:], stdout, stderr, getenv)
+	case "seed":
+		err = runSeed(ctx, args[1:], stdout, stderr, getenv)
 	default:
-		err = fmt.Errorf("unknown command %q: want targets, results, check or report", args[0])
+		err = fmt.Errorf("unknown command %q: want targets, results, check, report or seed", args[0])
 	}
 	if err != nil {
 		if !errors.Is(err, flag.ErrHelp) {
