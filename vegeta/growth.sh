@@ -99,6 +99,9 @@ for size in $SIZES; do
 	start_services
 	RATE=$RATE DURATION=$DURATION DRAIN=60s RESULTS="$RESULTS/$size-ingest" vegeta/load.sh >"$RESULTS/$size-ingest.log" 2>&1 || true
 	a=$RESULTS/$size-ingest/attack.env d=$RESULTS/$size-ingest/drain.env
+	# The reads are planned on statistics of the tables as they are now,
+	# not as they were before the attack (at size 0, empty).
+	psql "$DATABASE_URL" -qc "ANALYZE"
 	{
 		printf '%s\t%s\t%s\t%s\t%s' "$size" "$seed_s" "$(value "$a" accepted_per_second)" "$(value "$a" p99_ms)" \
 			"$([ "$(value "$d" lost)" = 0 ] && echo yes || echo "no: $(value "$d" lost) lost")"

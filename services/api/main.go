@@ -30,6 +30,7 @@ import (
 	"github.com/txpersister/txpersister/services/api/internal/ingest"
 	"github.com/txpersister/txpersister/services/api/internal/relay"
 	"github.com/txpersister/txpersister/services/api/internal/store"
+	"github.com/txpersister/txpersister/services/api/internal/sweep"
 	"github.com/txpersister/txpersister/services/api/schema"
 )
 
@@ -102,10 +103,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	adminServer := admin.NewServer(cfg.AdminAddr, metrics, st.Ping, admin.WithPprof(cfg.Pprof))
+	sweeper := sweep.New(st, cfg.SweepPeriod, sweepLimit, log, metrics)
 	return service.Run(ctx, log, []*http.Server{public, adminServer},
 		func(ctx context.Context) error { rel.WatchBacklog(ctx); return nil },
+		func(ctx context.Context) error { sweeper.Run(ctx); return nil },
 		func(ctx context.Context) error { return runRelays(ctx, cfg, topo, rel, log) })
 }
+
+// sweepLimit is how many entries of the status index one sweep round
+// settles at most: a round's transaction stays short.
+const sweepLimit = 10_000
 
 // runRelays connects to RabbitMQ, retrying for as long as it takes (the
 // API keeps accepting meanwhile: transactions wait in the outbox), and runs

@@ -28,6 +28,7 @@ type Config struct {
 	RequestTimeout  time.Duration // REQUEST_TIMEOUT: the most a request may wait for PostgreSQL
 	RelayBatchSize  int           // OUTBOX_BATCH_SIZE: outbox entries published per confirm round
 	RelayPollPeriod time.Duration // OUTBOX_POLL_INTERVAL: how often the relay looks without being woken
+	SweepPeriod     time.Duration // STATUS_SWEEP_INTERVAL: how often the status index is swept of finished transactions
 	Relays          int           // OUTBOX_RELAYS: relay loops, each with its own channel to the broker
 	MessageMax      int           // OUTBOX_MESSAGE_MAX: transactions per AMQP message (1: one each, as before 0.4.0)
 
@@ -69,6 +70,7 @@ func Load(getenv func(string) string) (Config, error) {
 		RequestTimeout:  e.Duration("REQUEST_TIMEOUT", 5*time.Second),
 		RelayBatchSize:  e.Int("OUTBOX_BATCH_SIZE", 500, 1, 10000),
 		RelayPollPeriod: e.Duration("OUTBOX_POLL_INTERVAL", time.Second),
+		SweepPeriod:     e.Duration("STATUS_SWEEP_INTERVAL", time.Second),
 		Relays:          e.Int("OUTBOX_RELAYS", 2, 1, 64),
 		MessageMax:      e.Int("OUTBOX_MESSAGE_MAX", 100, 1, 10000),
 		BatchFlushers:   e.Int("INGEST_BATCH_FLUSHERS", 4, 1, 256),
@@ -115,6 +117,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("REQUEST_TIMEOUT", c.RequestTimeout),
 		slog.Int("OUTBOX_BATCH_SIZE", c.RelayBatchSize),
 		slog.Duration("OUTBOX_POLL_INTERVAL", c.RelayPollPeriod),
+		slog.Duration("STATUS_SWEEP_INTERVAL", c.SweepPeriod),
 		slog.Int("OUTBOX_RELAYS", c.Relays),
 		slog.Int("OUTBOX_MESSAGE_MAX", c.MessageMax),
 		slog.Int("INGEST_BATCH_FLUSHERS", c.BatchFlushers),
