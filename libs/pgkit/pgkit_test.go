@@ -11,6 +11,7 @@ import (
 	"sync"
 	"testing"
 	"testing/fstest"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -112,5 +113,42 @@ func TestNewPoolMaxConnsOutOfRange(t *testing.T) {
 				t.Fatalf("NewPool(%d connections) = nil error, want one: the size does not fit pgxpool's int32", n)
 			}
 		})
+	}
+}
+
+func TestNewPoolCancelsAnAbandonedQueryOnTheServer(t *testing.T) {
+	url := pgtest.NewDatabase(t)
+	ctx := context.Background()
+	pool, err := pgkit.NewPool(ctx, url, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	short, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	defer cancel()
+	// A marker in the query finds its backend in pg_stat_activity.
+	if _, err := pool.Exec(short, `SELECT pg_sleep(60) /* abandoned-by-its-client */`); err == nil {
+		t.Fatal("a 60 s sleep returned within 200 ms")
+	}
+	watcher, err := pgx.Connect(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer watcher.Close(ctx)
+	// Without the cancel request the server sleeps the whole minute.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var running int
+		if err := watcher.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE state = 'active' AND query LIKE '%abandoned-by-its-client%' AND pid <> pg_backend_pid()`).Scan(&running); err != nil {
+			t.Fatal(err)
+		}
+		if running == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the server still runs the query 20 s after its client gave up on it")
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
