@@ -68,18 +68,22 @@ func Run(ctx context.Context, conn *pgx.Conn, c Config) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	var statusIndex bool // the api's schema 00007 and later
+	if err := conn.QueryRow(ctx, `SELECT to_regclass('status_index') IS NOT NULL`).Scan(&statusIndex); err != nil {
+		return Result{}, fmt.Errorf("seed: %w", err)
+	}
 	first, end := last+1, last+c.Rows
 	converted := end - c.Pending // the last with an outcome
 	for from := first; from <= end; from += c.Chunk {
 		to := min(from+c.Chunk-1, end)
-		if err := chunk(ctx, conn, c, from, to, min(to, converted)); err != nil {
+		if err := chunk(ctx, conn, c, from, to, min(to, converted), statusIndex); err != nil {
 			return Result{}, err
 		}
 		if c.Progress != nil {
 			c.Progress(to - first + 1)
 		}
 	}
-	if _, err := conn.Exec(ctx, "ANALYZE transactions; ANALYZE conversions"); err != nil {
+	if _, err := conn.Exec(ctx, "ANALYZE"); err != nil {
 		return Result{}, fmt.Errorf("seed: analyze: %w", err)
 	}
 	return Result{First: first, Last: end, Took: time.Since(start)}, nil
@@ -159,9 +163,24 @@ SELECT @tenant, 'seed-' || lpad(i::text, 10, '0'), CASE WHEN f THEN 'failed' ELS
        CASE WHEN f THEN NULL ELSE jsonb_build_object(` + currencyOf + `, (` + quoteOf + `)::text) END
 FROM generate_series(@from::bigint, @to::bigint) AS i, LATERAL (SELECT @failed_every::bigint > 0 AND i % @failed_every::bigint = 0 AS f) AS failed`
 
+// settleStatusIndex does what the api's sweeper would have done long ago
+// for the seeded outcomes: the trigger of the api's schema 00007 added
+// every seeded transaction to status_index as received; the processed
+// ones leave it, the failed ones are marked.
+const settleStatusIndex = `
+WITH settled AS (
+    SELECT c.tenant, c.transaction_id, c.status FROM conversions c
+    WHERE c.tenant = @tenant AND c.transaction_id BETWEEN 'seed-' || lpad((@from::bigint)::text, 10, '0') AND 'seed-' || lpad((@to::bigint)::text, 10, '0')
+), gone AS (
+    DELETE FROM status_index s USING settled d
+    WHERE d.status = 'processed' AND s.tenant = d.tenant AND s.transaction_id = d.transaction_id
+)
+UPDATE status_index s SET status = 'failed' FROM settled d
+WHERE d.status = 'failed' AND s.tenant = d.tenant AND s.transaction_id = d.transaction_id`
+
 // chunk adds the transactions from to to, and the outcomes of those up to
-// converted, in one commit.
-func chunk(ctx context.Context, conn *pgx.Conn, c Config, from, to, converted int64) error {
+// converted, in one commit; with statusIndex, it settles them there too.
+func chunk(ctx context.Context, conn *pgx.Conn, c Config, from, to, converted int64, statusIndex bool) error {
 	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("seed: %w", err)
@@ -178,6 +197,11 @@ func chunk(ctx context.Context, conn *pgx.Conn, c Config, from, to, converted in
 		args["to"] = converted
 		if _, err := tx.Exec(ctx, insertConversions, args); err != nil {
 			return fmt.Errorf("seed: outcomes %d to %d: %w", from, converted, err)
+		}
+		if statusIndex {
+			if _, err := tx.Exec(ctx, settleStatusIndex, args); err != nil {
+				return fmt.Errorf("seed: status index %d to %d: %w", from, converted, err)
+			}
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {
