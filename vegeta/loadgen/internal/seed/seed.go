@@ -35,6 +35,8 @@ type Config struct {
 	// Progress, when set, is called after each chunk with the
 	// transactions added so far.
 	Progress func(done int64)
+
+	keepTriggers bool // tests: seed as a role that cannot skip triggers
 }
 
 // Defaults are the flags' defaults: 100,000 users, one failure in 1,000,
@@ -72,11 +74,22 @@ func Run(ctx context.Context, conn *pgx.Conn, c Config) (Result, error) {
 	if err := conn.QueryRow(ctx, `SELECT to_regclass('status_index') IS NOT NULL`).Scan(&statusIndex); err != nil {
 		return Result{}, fmt.Errorf("seed: %w", err)
 	}
+	// A superuser seeds without the api's trigger (replica mode skips
+	// triggers) and writes the status index's few entries itself; any
+	// other role lets the trigger add every transaction and settles them.
+	mode := settleAfter
+	if !statusIndex {
+		mode = noIndex
+	} else if !c.keepTriggers {
+		if _, err := conn.Exec(ctx, "SET session_replication_role = replica"); err == nil {
+			mode = writeIndex
+		}
+	}
 	first, end := last+1, last+c.Rows
 	converted := end - c.Pending // the last with an outcome
 	for from := first; from <= end; from += c.Chunk {
 		to := min(from+c.Chunk-1, end)
-		if err := chunk(ctx, conn, c, from, to, min(to, converted), statusIndex); err != nil {
+		if err := chunk(ctx, conn, c, from, to, min(to, converted), mode); err != nil {
 			return Result{}, err
 		}
 		if c.Progress != nil {
@@ -177,9 +190,26 @@ const (
 	markFailedSQL = `UPDATE status_index SET status = 'failed' WHERE ` + seededRange + ` AND ` + seededFailed
 )
 
+// writeIndexSQL writes the status index's entries of the seeded
+// transactions from to to: the failed, and those after converted.
+var writeIndexSQL = `INSERT INTO status_index (tenant, transaction_id, user_id, received_at, status)
+SELECT @tenant, 'seed-' || lpad(i::text, 10, '0'), 'user-' || (i % @users::int), ` + receivedAtOf + `,
+       CASE WHEN i > @converted::bigint THEN 'received' ELSE 'failed' END
+FROM generate_series(@from::bigint, @to::bigint) AS i
+WHERE i > @converted::bigint OR (@failed_every::bigint > 0 AND i % @failed_every::bigint = 0)`
+
+// indexMode is how a run keeps the api's status index.
+type indexMode int
+
+const (
+	noIndex     indexMode = iota // an api schema before 00007
+	settleAfter                  // the trigger adds each; the chunk settles them
+	writeIndex                   // the trigger skipped; the chunk writes the entries
+)
+
 // chunk adds the transactions from to to, and the outcomes of those up to
-// converted, in one commit; with statusIndex, it settles them there too.
-func chunk(ctx context.Context, conn *pgx.Conn, c Config, from, to, converted int64, statusIndex bool) error {
+// converted, in one commit, and keeps the status index as mode says.
+func chunk(ctx context.Context, conn *pgx.Conn, c Config, from, to, converted int64, mode indexMode) error {
 	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("seed: %w", err)
@@ -187,7 +217,7 @@ func chunk(ctx context.Context, conn *pgx.Conn, c Config, from, to, converted in
 	defer func() { _ = tx.Rollback(ctx) }()
 	args := pgx.NamedArgs{
 		"tenant": c.Tenant, "users": c.Users, "origin": c.Origin, "spacing": c.Spacing.Microseconds(),
-		"from": from, "to": to, "failed_every": c.FailedEvery,
+		"from": from, "to": to, "failed_every": c.FailedEvery, "converted": converted,
 	}
 	if _, err := tx.Exec(ctx, insertTransactions, args); err != nil {
 		return fmt.Errorf("seed: transactions %d to %d: %w", from, to, err)
@@ -198,12 +228,18 @@ func chunk(ctx context.Context, conn *pgx.Conn, c Config, from, to, converted in
 			return fmt.Errorf("seed: outcomes %d to %d: %w", from, converted, err)
 		}
 		for _, sql := range []string{deleteSettled, markFailedSQL} {
-			if !statusIndex {
+			if mode != settleAfter {
 				break
 			}
 			if _, err := tx.Exec(ctx, sql, args); err != nil {
 				return fmt.Errorf("seed: status index %d to %d: %w", from, converted, err)
 			}
+		}
+	}
+	if mode == writeIndex {
+		args["to"] = to
+		if _, err := tx.Exec(ctx, writeIndexSQL, args); err != nil {
+			return fmt.Errorf("seed: status index %d to %d: %w", from, to, err)
 		}
 	}
 	if err := tx.Commit(ctx); err != nil {

@@ -2,6 +2,7 @@ package seed
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -14,6 +15,15 @@ import (
 )
 
 func TestSeedWritesTheRealSchemaAndAppends(t *testing.T) {
+	// As a superuser (the test's role) the seeder skips the api's trigger
+	// and writes the status index itself; keepTriggers seeds as any other
+	// role would, the trigger adding every transaction.
+	for _, keep := range []bool{false, true} {
+		t.Run(fmt.Sprintf("keepTriggers=%v", keep), func(t *testing.T) { testSeed(t, keep) })
+	}
+}
+
+func testSeed(t *testing.T, keepTriggers bool) {
 	ctx := context.Background()
 	conn, err := pgx.Connect(ctx, pgtest.NewDatabase(t, apischema.Migrate, converterschema.Migrate))
 	if err != nil {
@@ -22,6 +32,7 @@ func TestSeedWritesTheRealSchemaAndAppends(t *testing.T) {
 	defer conn.Close(ctx)
 	c := Defaults
 	c.Rows, c.Users, c.FailedEvery, c.Pending, c.Chunk = 1000, 7, 100, 10, 300
+	c.keepTriggers = keepTriggers
 	var progress []int64
 	c.Progress = func(done int64) { progress = append(progress, done) }
 	r, err := Run(ctx, conn, c)
