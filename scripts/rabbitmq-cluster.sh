@@ -41,7 +41,9 @@ index() {
 ctl() { # ctl NODE ARGS...
 	local node=$1
 	shift
-	HOME=$DIR "$BIN/rabbitmqctl" -n "$node@localhost" "$@"
+	# ERL_CRASH_DUMP_SECONDS=0: a CLI that cannot reach a node leaves no
+	# erl_crash.dump in the working directory.
+	HOME=$DIR ERL_CRASH_DUMP_SECONDS=0 "$BIN/rabbitmqctl" -n "$node@localhost" "$@"
 }
 
 start_node() { # start_node NODE: starts it detached, returns once it boots
