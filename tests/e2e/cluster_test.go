@@ -11,7 +11,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -24,7 +23,6 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/txpersister/txpersister/libs/testkit/pgtest"
-	"github.com/txpersister/txpersister/libs/txmodel"
 )
 
 // clusterRate is the steady load, in transactions a second.
@@ -154,14 +152,7 @@ func TestCluster(t *testing.T) {
 		}
 	}
 
-	l := &loader{
-		f: f, rate: clusterRate, accepted: map[string]txmodel.Transaction{}, rejected: map[string]int{},
-		client: &http.Client{Timeout: 10 * time.Second},
-	}
-	l.phase.Store(&phaseStats{})
-	ctx, stopLoad := context.WithCancel(context.Background())
-	loadDone := make(chan struct{})
-	go func() { l.run(ctx); close(loadDone) }()
+	l := startLoad(f, clusterRate)
 
 	var faults []clusterFault
 	kill := func(name string, pick func(leader string) string) {
@@ -206,14 +197,7 @@ func TestCluster(t *testing.T) {
 	})
 	kill("the new leader killed (SIGKILL), started again 20 s later", func(leader string) string { return leader })
 
-	stopLoad()
-	<-loadDone
-	l.mu.Lock()
-	accepted, rejected := l.accepted, l.rejected
-	l.mu.Unlock()
-	if len(rejected) > 0 {
-		t.Errorf("%d transactions got a final answer other than 201/200: %v", len(rejected), firstN(rejected, 5))
-	}
+	accepted := l.stop()
 	lost, failed, wrong := drainAndCheck(t, f, accepted, 5*time.Minute)
 	twice := outcomesTwice(t, f.dbURL)
 	duplicates := metric(t, conv.admin, "messages_duplicate_total")
@@ -223,21 +207,9 @@ func TestCluster(t *testing.T) {
 	}
 
 	report := clusterReport(faults, len(accepted), lost, failed, wrong, twice, duplicates, l.sent.Load())
-	t.Log("\n" + report)
-	if dir := os.Getenv("CLUSTER_REPORT_DIR"); dir != "" {
-		if err := os.MkdirAll(dir, 0o755); err == nil {
-			name := filepath.Join(dir, "cluster-"+time.Now().UTC().Format("20060102T150405Z")+".md")
-			_ = os.WriteFile(name, []byte(report), 0o644)
-			t.Logf("report written to %s", name)
-		}
-	}
+	writeReport(t, "CLUSTER_REPORT_DIR", "cluster", report)
 	for _, cf := range faults {
-		if n := cf.stats.serverErrors.Load(); n > 0 {
-			t.Errorf("%s: clients got %d answers 5xx other than 503", cf.name, n)
-		}
-		if n := cf.stats.no503RetryAfter.Load(); n > 0 {
-			t.Errorf("%s: %d answers 503 without Retry-After", cf.name, n)
-		}
+		cf.checkAnswers(t)
 	}
 }
 

@@ -9,10 +9,8 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -22,7 +20,6 @@ import (
 
 	"github.com/txpersister/txpersister/libs/amqpx/amqptest"
 	"github.com/txpersister/txpersister/libs/testkit/pgtest"
-	"github.com/txpersister/txpersister/libs/txmodel"
 )
 
 // faultRate is the steady load, in transactions a second, that runs through
@@ -48,14 +45,7 @@ func TestFaults(t *testing.T) {
 	f.addAPI()
 	f.addConverter(ratesURL)
 
-	l := &loader{
-		f: f, rate: faultRate, accepted: map[string]txmodel.Transaction{}, rejected: map[string]int{},
-		client: &http.Client{Timeout: 10 * time.Second},
-	}
-	l.phase.Store(&phaseStats{})
-	ctx, stopLoad := context.WithCancel(context.Background())
-	loadDone := make(chan struct{})
-	go func() { l.run(ctx); close(loadDone) }()
+	l := startLoad(f, faultRate)
 
 	var results []phaseResult
 	phase := func(name string, fault func()) { results = append(results, l.inject(name, fault)) }
@@ -144,18 +134,9 @@ func TestFaults(t *testing.T) {
 		time.Sleep(10 * time.Second)
 	})
 
-	stopLoad()
-	<-loadDone
-
 	// Afterwards: every accepted transaction is processed exactly once, with
 	// the right amount, and nothing waits in the outbox.
-	l.mu.Lock()
-	accepted := l.accepted
-	rejected := l.rejected
-	l.mu.Unlock()
-	if len(rejected) > 0 {
-		t.Errorf("%d transactions got a final answer other than 201/200: %v", len(rejected), firstN(rejected, 5))
-	}
+	accepted := l.stop()
 	lost, failed, wrong := drainAndCheck(t, f, accepted, 5*time.Minute)
 	var retried, maxAttempts int
 	if conn, err := pgx.Connect(context.Background(), f.dbURL); err == nil {
@@ -167,21 +148,9 @@ func TestFaults(t *testing.T) {
 
 	report := faultReport(results, len(accepted), lost, failed, wrong, l.sent.Load())
 	report += fmt.Sprintf("%d transactions were converted after more than one delivery through the retry (delay) queues, while the rates provider was away; the most attempts one took: %d.\n", retried, maxAttempts)
-	t.Log("\n" + report)
-	if dir := os.Getenv("FAULTS_REPORT_DIR"); dir != "" {
-		if err := os.MkdirAll(dir, 0o755); err == nil {
-			name := filepath.Join(dir, "faults-"+time.Now().UTC().Format("20060102T150405Z")+".md")
-			_ = os.WriteFile(name, []byte(report), 0o644)
-			t.Logf("report written to %s", name)
-		}
-	}
+	writeReport(t, "FAULTS_REPORT_DIR", "faults", report)
 	for _, r := range results {
-		if n := r.stats.serverErrors.Load(); n > 0 {
-			t.Errorf("%s: clients got %d answers 5xx other than 503", r.name, n)
-		}
-		if n := r.stats.no503RetryAfter.Load(); n > 0 {
-			t.Errorf("%s: %d answers 503 without Retry-After", r.name, n)
-		}
+		r.checkAnswers(t)
 		if m := time.Duration(r.stats.max503.Load()); m > 6*time.Second {
 			t.Errorf("%s: a 503 took %s: clients were kept waiting", r.name, m)
 		}

@@ -251,6 +251,36 @@ type loader struct {
 	sent     atomic.Int64
 	client   *http.Client
 	wg       sync.WaitGroup
+	stopRun  context.CancelFunc
+	done     chan struct{} // closed when run has returned
+}
+
+// startLoad starts a steady load of rate transactions a second on f.
+func startLoad(f *faultStack, rate int) *loader {
+	l := &loader{
+		f: f, rate: rate, accepted: map[string]txmodel.Transaction{}, rejected: map[string]int{},
+		client: &http.Client{Timeout: 10 * time.Second}, done: make(chan struct{}),
+	}
+	l.phase.Store(&phaseStats{})
+	ctx, cancel := context.WithCancel(context.Background())
+	l.stopRun = cancel
+	go func() { l.run(ctx); close(l.done) }()
+	return l
+}
+
+// stop ends the load, waits for its clients' last answers, reports the
+// transactions that got a final answer other than 201/200, and returns
+// the accepted ones.
+func (l *loader) stop() map[string]txmodel.Transaction {
+	l.f.t.Helper()
+	l.stopRun()
+	<-l.done
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.rejected) > 0 {
+		l.f.t.Errorf("%d transactions got a final answer other than 201/200: %v", len(l.rejected), firstN(l.rejected, 5))
+	}
+	return l.accepted
 }
 
 var faultCurrencies = []struct{ code, amount string }{{"USD", "100.25"}, {"GBP", "12.50"}, {"JPY", "12345"}, {"CHF", "7.05"}, {"EUR", "3.99"}, {"SEK", "250.00"}}
@@ -350,6 +380,34 @@ type phaseResult struct {
 	name     string
 	stats    *phaseStats
 	recovery time.Duration
+}
+
+// checkAnswers reports an error when the phase's clients got a 5xx other
+// than 503, or a 503 without Retry-After.
+func (r phaseResult) checkAnswers(t *testing.T) {
+	t.Helper()
+	if n := r.stats.serverErrors.Load(); n > 0 {
+		t.Errorf("%s: clients got %d answers 5xx other than 503", r.name, n)
+	}
+	if n := r.stats.no503RetryAfter.Load(); n > 0 {
+		t.Errorf("%s: %d answers 503 without Retry-After", r.name, n)
+	}
+}
+
+// writeReport logs report and, when the environment variable dirVar names
+// a folder, writes it there as prefix-<UTC time>.md.
+func writeReport(t *testing.T, dirVar, prefix, report string) {
+	t.Helper()
+	t.Log("\n" + report)
+	dir := os.Getenv(dirVar)
+	if dir == "" {
+		return
+	}
+	if err := os.MkdirAll(dir, 0o755); err == nil {
+		name := filepath.Join(dir, prefix+"-"+time.Now().UTC().Format("20060102T150405Z")+".md")
+		_ = os.WriteFile(name, []byte(report), 0o644)
+		t.Logf("report written to %s", name)
+	}
 }
 
 // inject runs fault under the load, with fresh phase statistics, then
