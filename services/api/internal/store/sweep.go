@@ -36,13 +36,3 @@ func (s *Store) Sweep(ctx context.Context, limit int) (processed, failed int, er
 	}
 	return processed, failed, nil
 }
-
-// Unsettled returns how many transactions status_index holds as received:
-// those without an outcome, and those the sweeper has not reached yet.
-func (s *Store) Unsettled(ctx context.Context) (int64, error) {
-	var n int64
-	if err := s.pool.QueryRow(ctx, `SELECT count(*) FROM status_index WHERE status = 'received'`).Scan(&n); err != nil {
-		return 0, fmt.Errorf("count the unsettled: %w", classify(err))
-	}
-	return n, nil
-}
