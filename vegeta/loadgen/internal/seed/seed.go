@@ -148,6 +148,8 @@ func lastSeeded(ctx context.Context, conn *pgx.Conn, tenant string) (int64, erro
 // The columns of seed number i, as SQL over generate_series's i, with
 // the named arguments of chunk.
 const (
+	idOf       = `'seed-' || lpad(i::text, 10, '0')`
+	userOf     = `'user-' || (i % @users::int)`
 	currencyOf = `(ARRAY['USD','GBP','JPY','CHF','EUR'])[i % 5 + 1]`
 	// JPY has no minor unit; the others have two.
 	amountOf     = `CASE WHEN i % 5 = 2 THEN (i % 99999 + 1)::numeric ELSE (i % 99999 + 1)::numeric / 100 END`
@@ -156,7 +158,7 @@ const (
 )
 
 var insertTransactions = `INSERT INTO transactions (tenant, transaction_id, user_id, amount, currency, occurred_at, received_at)
-SELECT @tenant, 'seed-' || lpad(i::text, 10, '0'), 'user-' || (i % @users::int), ` + amountOf + `, ` + currencyOf + `,
+SELECT @tenant, ` + idOf + `, ` + userOf + `, ` + amountOf + `, ` + currencyOf + `,
        ` + receivedAtOf + ` - interval '1 minute', ` + receivedAtOf + `
 FROM generate_series(@from::bigint, @to::bigint) AS i`
 
@@ -165,7 +167,7 @@ FROM generate_series(@from::bigint, @to::bigint) AS i`
 // "seed" marks them as synthetic.
 var insertConversions = `INSERT INTO conversions (tenant, transaction_id, status, converted_amount, target_currency, exchange_rate,
        rate_date, failure_reason, processed_at, rate_provider, rate_rule, rate_base, rate_quotes)
-SELECT @tenant, 'seed-' || lpad(i::text, 10, '0'), CASE WHEN f THEN 'failed' ELSE 'processed' END,
+SELECT @tenant, ` + idOf + `, CASE WHEN f THEN 'failed' ELSE 'processed' END,
        CASE WHEN f THEN NULL ELSE round(` + amountOf + ` / ` + quoteOf + `, 2) END,
        CASE WHEN f THEN NULL ELSE 'EUR' END,
        CASE WHEN f THEN NULL ELSE 1 / ` + quoteOf + ` END,
@@ -193,7 +195,7 @@ const (
 // writeIndexSQL writes the status index's entries of the seeded
 // transactions from to to: the failed, and those after converted.
 var writeIndexSQL = `INSERT INTO status_index (tenant, transaction_id, user_id, received_at, status)
-SELECT @tenant, 'seed-' || lpad(i::text, 10, '0'), 'user-' || (i % @users::int), ` + receivedAtOf + `,
+SELECT @tenant, ` + idOf + `, ` + userOf + `, ` + receivedAtOf + `,
        CASE WHEN i > @converted::bigint THEN 'received' ELSE 'failed' END
 FROM generate_series(@from::bigint, @to::bigint) AS i
 WHERE i > @converted::bigint OR (@failed_every::bigint > 0 AND i % @failed_every::bigint = 0)`
