@@ -17,6 +17,7 @@ import (
 	"github.com/txpersister/txpersister/libs/txmodel"
 	"github.com/txpersister/txpersister/services/api/internal/auth"
 	"github.com/txpersister/txpersister/services/api/internal/transactions"
+	"github.com/txpersister/txpersister/services/api/internal/wire"
 )
 
 func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
@@ -50,9 +51,9 @@ func (h *Handler) create(w http.ResponseWriter, r *http.Request) {
 // batchResult is the answer for one transaction of a batch: the status it
 // would have had alone, and its resource or its problem.
 type batchResult struct {
-	Status      int       `json:"status"`
-	Transaction *resource `json:"transaction,omitempty"`
-	Problem     *problem  `json:"problem,omitempty"`
+	Status      int               `json:"status"`
+	Transaction *wire.Transaction `json:"transaction,omitempty"`
+	Problem     *problem          `json:"problem,omitempty"`
 }
 
 // createBatch accepts up to MaxBatch transactions, a JSON array, in one
@@ -127,7 +128,7 @@ func (h *Handler) parse(body []byte) (txmodel.Transaction, error) {
 // outcome is the status and resource of what the store did with a
 // transaction of r's tenant, or the error of a conflict, and counts and
 // logs it (at debug level: one line per transaction).
-func (h *Handler) outcome(r *http.Request, id string, res transactions.Result) (int, resource, error) {
+func (h *Handler) outcome(r *http.Request, id string, res transactions.Result) (int, wire.Transaction, error) {
 	hm, who := h.metrics, auth.PrincipalOf(r.Context())
 	tenant := tenantOf(r)
 	if h.log.Enabled(r.Context(), slog.LevelDebug) {
@@ -136,13 +137,13 @@ func (h *Handler) outcome(r *http.Request, id string, res transactions.Result) (
 	switch res.Outcome {
 	case transactions.Created:
 		hm.inc(hm.accepted, "transactions_accepted_total", tenant)
-		return http.StatusCreated, newResource(res.Record), nil
+		return http.StatusCreated, wire.NewTransaction(res.Record), nil
 	case transactions.Replayed:
 		hm.inc(hm.replayed, "transactions_replayed_total", tenant)
-		return http.StatusOK, newResource(res.Record), nil
+		return http.StatusOK, wire.NewTransaction(res.Record), nil
 	default:
 		hm.inc(hm.conflicts, "transactions_conflicts_total", tenant)
-		return http.StatusConflict, resource{}, fmt.Errorf("transaction %s exists with other content; a retry must repeat the same fields: %w",
+		return http.StatusConflict, wire.Transaction{}, fmt.Errorf("transaction %s exists with other content; a retry must repeat the same fields: %w",
 			strconv.Quote(id), transactions.ErrConflict)
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/txpersister/txpersister/libs/txmodel"
 	"github.com/txpersister/txpersister/services/api/internal/transactions"
+	"github.com/txpersister/txpersister/services/api/internal/wire"
 )
 
 // FuzzCreate drives the create endpoints, the single one on both paths and
@@ -55,7 +56,7 @@ func FuzzCreate(f *testing.F) {
 			t.Fatalf("%d with Content-Type %q", rec.Code, ct)
 		}
 		if !strings.HasSuffix(path, "/batch") {
-			var res resource
+			var res wire.Transaction
 			if err := json.Unmarshal(rec.Body.Bytes(), &res); err != nil || res.TransactionID == "" {
 				t.Fatalf("%d answer is not a transaction (%v): %s", rec.Code, err, rec.Body)
 			}
@@ -66,9 +67,9 @@ func FuzzCreate(f *testing.F) {
 		}
 		var out struct {
 			Results []struct {
-				Status      int             `json:"status"`
-				Transaction *resource       `json:"transaction"`
-				Problem     json.RawMessage `json:"problem"`
+				Status      int               `json:"status"`
+				Transaction *wire.Transaction `json:"transaction"`
+				Problem     json.RawMessage   `json:"problem"`
 			} `json:"results"`
 		}
 		if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil || len(out.Results) == 0 || len(out.Results) > MaxBatch {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/txpersister/txpersister/libs/txmodel"
 	"github.com/txpersister/txpersister/services/api/internal/transactions"
+	"github.com/txpersister/txpersister/services/api/internal/wire"
 )
 
 func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
@@ -27,7 +28,7 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, newResource(rec))
+	writeJSON(w, http.StatusOK, wire.NewTransaction(rec))
 }
 
 func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
@@ -45,11 +46,11 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	out := struct {
-		Items      []resource `json:"items"`
-		NextCursor *string    `json:"next_cursor"`
-	}{Items: make([]resource, len(page.Records))}
+		Items      []wire.Transaction `json:"items"`
+		NextCursor *string            `json:"next_cursor"`
+	}{Items: make([]wire.Transaction, len(page.Records))}
 	for i, rec := range page.Records {
-		out.Items[i] = newResource(rec)
+		out.Items[i] = wire.NewTransaction(rec)
 	}
 	if page.Next != "" {
 		out.NextCursor = &page.Next

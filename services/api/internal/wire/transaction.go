@@ -1,4 +1,6 @@
-package httpapi
+// Package wire is the JSON the api writes of its resources: what GET
+// answers and what a webhook message carries are the same bytes.
+package wire
 
 import (
 	"time"
@@ -6,7 +8,7 @@ import (
 	"github.com/txpersister/txpersister/services/api/internal/transactions"
 )
 
-// resource is the JSON form of a transaction and its conversion. Amounts are
+// Transaction is the JSON form of a transaction and its conversion. Amounts are
 // decimal strings with exactly the currency's minor digits; times are RFC
 // 3339 in UTC. The conversion fields are null until the converter has
 // processed it, failure_reason until it failed. The rate_* fields say
@@ -14,7 +16,7 @@ import (
 // converted_amount by hand; rate_provider, rate_quotes and rate_quote_base
 // are null for a conversion to the same currency (no provider is asked),
 // and all of them for conversions recorded before they were kept.
-type resource struct {
+type Transaction struct {
 	TransactionID   string  `json:"transaction_id"`
 	UserID          string  `json:"user_id"`
 	Amount          string  `json:"amount"`
@@ -38,23 +40,24 @@ type resource struct {
 	FailureReason *string           `json:"failure_reason"`
 }
 
-// newResource is the one conversion from the store's record to the wire.
-func newResource(r transactions.Record) resource {
+// NewTransaction is the one conversion from the store's record to the
+// wire.
+func NewTransaction(r transactions.Record) Transaction {
 	tx := r.Transaction
-	res := resource{
+	res := Transaction{
 		TransactionID: tx.ID,
 		UserID:        tx.UserID,
 		Amount:        tx.Amount.String(),
 		Currency:      tx.Amount.Currency.Code(),
-		Timestamp:     formatTime(tx.Timestamp),
+		Timestamp:     FormatTime(tx.Timestamp),
 		Status:        string(r.Status()),
-		ReceivedAt:    formatTime(r.ReceivedAt),
+		ReceivedAt:    FormatTime(r.ReceivedAt),
 	}
 	c := r.Conversion
 	if c == nil {
 		return res
 	}
-	res.ProcessedAt = ptr(formatTime(c.ProcessedAt))
+	res.ProcessedAt = ptr(FormatTime(c.ProcessedAt))
 	if c.FailureReason != "" {
 		res.FailureReason = ptr(c.FailureReason)
 	}
@@ -72,7 +75,9 @@ func newResource(r transactions.Record) resource {
 	return res
 }
 
-func formatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
+// FormatTime is how the api writes a time: RFC 3339 in UTC, with the
+// fraction of a second it has.
+func FormatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
 func ptr[T any](v T) *T { return &v }
 
