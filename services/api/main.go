@@ -31,6 +31,7 @@ import (
 	"github.com/txpersister/txpersister/services/api/internal/relay"
 	"github.com/txpersister/txpersister/services/api/internal/store"
 	"github.com/txpersister/txpersister/services/api/internal/sweep"
+	"github.com/txpersister/txpersister/services/api/internal/webhooks"
 	"github.com/txpersister/txpersister/services/api/schema"
 )
 
@@ -79,6 +80,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}, rel.Wake)
 	// Closed after the servers stopped: their last requests wait on it.
 	defer txs.Close()
+	wh := cfg.Webhooks
+	policy := webhooks.NewPolicy(wh.AllowPrivate)
+	if wh.AllowPrivate {
+		log.WarnContext(ctx, "webhook endpoints may be private addresses (WEBHOOK_ALLOW_PRIVATE=true): for development only")
+	}
+	sender := webhooks.NewSender(st, webhooks.SenderConfig{
+		Delays: wh.RetryDelays, Timeout: wh.Timeout, Concurrency: wh.Concurrency, PollPeriod: wh.PollPeriod,
+		DisableAfter: wh.DisableAfter, Policy: policy,
+	}, log, metrics, time.Now)
 	if cfg.AuthDisabled {
 		log.WarnContext(ctx, "authentication is disabled (AUTH_DISABLED=true): every request is let in")
 	}
@@ -91,6 +101,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 			Failures:  auth.NewFailureLimiter(cfg.FailureLimit, cfg.FailureBurst),
 		}),
 		httpapi.WithIncomingBaggage(cfg.TrustBaggage),
+		httpapi.WithWebhooks(webhooks.NewService(st, policy, time.Now, wh.SecretOverlap)),
 		httpapi.WithOpenAPI(openAPISpec))
 	public := &http.Server{
 		Addr:              cfg.HTTPAddr,
@@ -103,12 +114,23 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	adminServer := admin.NewServer(cfg.AdminAddr, metrics, st.Ping, admin.WithPprof(cfg.Pprof))
-	sweeper := sweep.New(st, cfg.SweepPeriod, sweepLimit, log, metrics)
+	sweeper := sweep.New(st, cfg.SweepPeriod, sweepLimit, log, metrics, sender.Wake)
 	return service.Run(ctx, log, []*http.Server{public, adminServer},
 		func(ctx context.Context) error { rel.WatchBacklog(ctx); return nil },
 		func(ctx context.Context) error { sweeper.Run(ctx); return nil },
+		func(ctx context.Context) error { sender.WatchBacklog(ctx, webhookBacklogPeriod); return nil },
+		func(ctx context.Context) error {
+			if wh.Send {
+				sender.Run(ctx)
+			}
+			return nil
+		},
 		func(ctx context.Context) error { return runRelays(ctx, cfg, topo, rel, log) })
 }
+
+// webhookBacklogPeriod is how often the webhook backlog's gauges are
+// read from the database.
+const webhookBacklogPeriod = 5 * time.Second
 
 // sweepLimit is how many entries of the status index one sweep round
 // settles at most: a round's transaction stays short.

@@ -12,6 +12,7 @@ import (
 	"github.com/txpersister/txpersister/libs/service/envconfig"
 	"github.com/txpersister/txpersister/libs/telemetry"
 	"github.com/txpersister/txpersister/services/api/internal/auth"
+	"github.com/txpersister/txpersister/services/api/internal/webhooks"
 )
 
 // Config is the api's configuration. Every field has a default that works
@@ -46,6 +47,20 @@ type Config struct {
 	FailureBurst int        // AUTH_FAILURE_BURST: failed authentications at once per client address
 
 	TrustBaggage bool // TRUST_INCOMING_BAGGAGE: keep the W3C baggage clients send
+
+	Webhooks Webhooks
+}
+
+// Webhooks configures the webhooks' senders and endpoints.
+type Webhooks struct {
+	Send          bool            // WEBHOOK_SENDER: this instance sends webhooks (every instance may; they share the work)
+	AllowPrivate  bool            // WEBHOOK_ALLOW_PRIVATE: let endpoints be private, loopback or link-local addresses (development)
+	RetryDelays   []time.Duration // WEBHOOK_RETRY_DELAYS: the waits before each retry
+	Timeout       time.Duration   // WEBHOOK_TIMEOUT: a 2xx within it is success
+	Concurrency   int             // WEBHOOK_CONCURRENCY: attempts in flight at once, per instance
+	PollPeriod    time.Duration   // WEBHOOK_POLL_INTERVAL: how often the sender looks without being woken
+	DisableAfter  time.Duration   // WEBHOOK_DISABLE_AFTER: an endpoint failing for this long is disabled
+	SecretOverlap time.Duration   // WEBHOOK_SECRET_OVERLAP: a rotated-out secret signs beside the new one for this long
 }
 
 // Defaults of the configuration.
@@ -84,6 +99,16 @@ func Load(getenv func(string) string) (Config, error) {
 		FailureLimit:    e.Float("AUTH_FAILURE_RATE", 1, 0, 1e9),
 		FailureBurst:    e.Int("AUTH_FAILURE_BURST", 20, 1, 1e9),
 		TrustBaggage:    e.Bool("TRUST_INCOMING_BAGGAGE", false),
+		Webhooks: Webhooks{
+			Send:          e.Bool("WEBHOOK_SENDER", true),
+			AllowPrivate:  e.Bool("WEBHOOK_ALLOW_PRIVATE", false),
+			RetryDelays:   e.Durations("WEBHOOK_RETRY_DELAYS", webhooks.DefaultDelays()),
+			Timeout:       e.Duration("WEBHOOK_TIMEOUT", 10*time.Second),
+			Concurrency:   e.Int("WEBHOOK_CONCURRENCY", 32, 1, 1024),
+			PollPeriod:    e.Duration("WEBHOOK_POLL_INTERVAL", time.Second),
+			DisableAfter:  e.Duration("WEBHOOK_DISABLE_AFTER", 5*24*time.Hour),
+			SecretOverlap: e.Duration("WEBHOOK_SECRET_OVERLAP", 24*time.Hour),
+		},
 	}
 	c.Keys = loadKeys(e, getenv)
 	if err := e.Err(); err != nil {
@@ -132,6 +157,14 @@ func (c Config) LogValue() slog.Value {
 		slog.Float64("AUTH_FAILURE_RATE", c.FailureLimit),
 		slog.Int("AUTH_FAILURE_BURST", c.FailureBurst),
 		slog.Bool("TRUST_INCOMING_BAGGAGE", c.TrustBaggage),
+		slog.Bool("WEBHOOK_SENDER", c.Webhooks.Send),
+		slog.Bool("WEBHOOK_ALLOW_PRIVATE", c.Webhooks.AllowPrivate),
+		slog.Any("WEBHOOK_RETRY_DELAYS", c.Webhooks.RetryDelays),
+		slog.Duration("WEBHOOK_TIMEOUT", c.Webhooks.Timeout),
+		slog.Int("WEBHOOK_CONCURRENCY", c.Webhooks.Concurrency),
+		slog.Duration("WEBHOOK_POLL_INTERVAL", c.Webhooks.PollPeriod),
+		slog.Duration("WEBHOOK_DISABLE_AFTER", c.Webhooks.DisableAfter),
+		slog.Duration("WEBHOOK_SECRET_OVERLAP", c.Webhooks.SecretOverlap),
 	)
 }
 

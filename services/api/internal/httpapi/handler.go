@@ -3,7 +3,8 @@
 // 9457 problems. The rooms: handler.go builds the Handler (routes,
 // metrics), middleware.go holds what every request goes through (tracing
 // names, access), create.go and read.go the handlers, problems.go the one
-// mapping of errors to problems, resource.go the JSON of a transaction.
+// mapping of errors to problems; internal/wire is the JSON of a
+// transaction.
 package httpapi
 
 import (
@@ -75,6 +76,8 @@ type Handler struct {
 	spec []byte
 	// traced is router inside an OpenTelemetry server span.
 	traced http.Handler
+	// hooks serves /v1/webhooks (nil: not served).
+	hooks Webhooks
 }
 
 // New returns the API's handler. timeout bounds the work of one request
@@ -92,6 +95,9 @@ func New(txs Transactions, log *slog.Logger, m *telemetry.Metrics, now func() ti
 	r.HandleFunc("/transaction", h.create).Methods(http.MethodPost) // the original's clients
 	r.HandleFunc("/v1/transactions", h.list).Methods(http.MethodGet)
 	r.HandleFunc("/v1/transactions/{id}", h.get).Methods(http.MethodGet)
+	if h.hooks != nil {
+		h.routeWebhooks(r)
+	}
 	r.HandleFunc("/openapi.yaml", h.openAPI).Methods(http.MethodGet).Name(routeOpenAPI)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeProblem(w, problemFor(errNoRoute))

@@ -67,6 +67,9 @@ const MaxProblemErrors = 20
 func problemFor(err error) problem {
 	var re *requestError
 	var ve *txmodel.ValidationError
+	if p, ok := webhookProblem(err); ok {
+		return p
+	}
 	switch {
 	case errors.As(err, &re):
 		return re.problem

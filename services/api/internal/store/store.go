@@ -306,51 +306,65 @@ func (s *Store) queryRecords(ctx context.Context, sql string, args []any) ([]tra
 }
 
 func scanRecord(row pgx.CollectableRow) (transactions.Record, error) {
-	var (
-		r                               transactions.Record
-		amount, currency                string
-		status, converted, target, rate *string
-		rateDate, processedAt           *time.Time
-		failure                         *string
-		provider, rule, base            *string
-		quotes                          map[string]string
-	)
-	tx := &r.Transaction
-	if err := row.Scan(&r.Tenant, &tx.ID, &tx.UserID, &amount, &currency, &tx.Timestamp, &r.ReceivedAt,
-		&status, &converted, &target, &rate, &rateDate, &processedAt, &failure,
-		&provider, &rule, &base, &quotes); err != nil {
+	var rr recordRow
+	if err := row.Scan(rr.dests()...); err != nil {
 		return transactions.Record{}, err
 	}
+	return rr.record()
+}
+
+// recordRow is one row of recordColumns as scanned. Every column may be
+// null (the sweep reads a record only for some of its rows); record
+// says which must not be.
+type recordRow struct {
+	tenant, id, userID, amount, currency *string
+	occurredAt, receivedAt               *time.Time
+	status, converted, target, rate      *string
+	rateDate, processedAt                *time.Time
+	failure                              *string
+	provider, rule, base                 *string
+	quotes                               map[string]string
+}
+
+func (rr *recordRow) dests() []any {
+	return []any{&rr.tenant, &rr.id, &rr.userID, &rr.amount, &rr.currency, &rr.occurredAt, &rr.receivedAt,
+		&rr.status, &rr.converted, &rr.target, &rr.rate, &rr.rateDate, &rr.processedAt, &rr.failure,
+		&rr.provider, &rr.rule, &rr.base, &rr.quotes}
+}
+
+func (rr *recordRow) record() (transactions.Record, error) {
+	if rr.tenant == nil || rr.id == nil || rr.userID == nil || rr.amount == nil || rr.currency == nil || rr.occurredAt == nil || rr.receivedAt == nil {
+		return transactions.Record{}, errors.New("a transaction row with a null column")
+	}
+	r := transactions.Record{Tenant: *rr.tenant, ReceivedAt: rr.receivedAt.UTC()}
+	tx := &r.Transaction
+	tx.ID, tx.UserID, tx.Timestamp = *rr.id, *rr.userID, rr.occurredAt.UTC()
 	var err error
-	if tx.Amount, err = money(amount, currency); err != nil {
+	if tx.Amount, err = money(*rr.amount, *rr.currency); err != nil {
 		return transactions.Record{}, fmt.Errorf("transaction %s: %w", tx.ID, err)
 	}
-	tx.Timestamp = tx.Timestamp.UTC()
-	r.ReceivedAt = r.ReceivedAt.UTC()
-	if status == nil {
+	if rr.status == nil {
 		return r, nil
 	}
-	c := &txmodel.Conversion{TransactionID: tx.ID, Status: txmodel.Status(*status)}
-	if processedAt != nil {
-		c.ProcessedAt = processedAt.UTC()
+	c := &txmodel.Conversion{TransactionID: tx.ID, Status: txmodel.Status(*rr.status)}
+	if rr.processedAt != nil {
+		c.ProcessedAt = rr.processedAt.UTC()
 	}
-	if failure != nil {
-		c.FailureReason = *failure
-	}
+	c.FailureReason = deref(rr.failure)
 	if c.Status == txmodel.StatusProcessed {
-		if converted == nil || target == nil || rate == nil || rateDate == nil {
+		if rr.converted == nil || rr.target == nil || rr.rate == nil || rr.rateDate == nil {
 			return transactions.Record{}, fmt.Errorf("transaction %s: processed without a result", tx.ID)
 		}
-		if c.Converted, err = money(*converted, *target); err != nil {
+		if c.Converted, err = money(*rr.converted, *rr.target); err != nil {
 			return transactions.Record{}, fmt.Errorf("transaction %s converted amount: %w", tx.ID, err)
 		}
-		v, err := txmodel.ParseDecimal(*rate)
+		v, err := txmodel.ParseDecimal(*rr.rate)
 		if err != nil {
 			return transactions.Record{}, fmt.Errorf("transaction %s rate: %w", tx.ID, err)
 		}
 		c.Rate = txmodel.Rate{
-			From: tx.Amount.Currency, To: c.Converted.Currency, Value: v, Date: rateDate.UTC(),
-			Source: txmodel.RateSource{Provider: deref(provider), Rule: txmodel.RateRule(deref(rule)), Base: deref(base), Quotes: quotes},
+			From: tx.Amount.Currency, To: c.Converted.Currency, Value: v, Date: rr.rateDate.UTC(),
+			Source: txmodel.RateSource{Provider: deref(rr.provider), Rule: txmodel.RateRule(deref(rr.rule)), Base: deref(rr.base), Quotes: rr.quotes},
 		}
 	}
 	r.Conversion = c

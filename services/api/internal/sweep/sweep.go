@@ -17,8 +17,9 @@ import (
 // Store is what the sweeper needs of the store.
 type Store interface {
 	// Sweep settles up to limit entries and returns how many were
-	// processed and how many failed.
-	Sweep(ctx context.Context, limit int) (processed, failed int, err error)
+	// processed and how many failed, and how many webhook messages it
+	// recorded of them.
+	Sweep(ctx context.Context, limit int) (processed, failed, messages int, err error)
 }
 
 // Sweeper runs Store.Sweep periodically.
@@ -28,14 +29,19 @@ type Sweeper struct {
 	limit  int
 	log    *slog.Logger
 
-	processed, failed, errors *metrics.Counter
+	processed, failed, errors, messages *metrics.Counter
+	// news is called after a round that recorded webhook messages (nil:
+	// nobody to tell).
+	news func()
 }
 
 // New returns a sweeper of st every period, limit entries a round, with
-// its counters in m.
-func New(st Store, period time.Duration, limit int, log *slog.Logger, m *telemetry.Metrics) *Sweeper {
+// its counters in m; news (nil: none) is called after a round that
+// recorded webhook messages.
+func New(st Store, period time.Duration, limit int, log *slog.Logger, m *telemetry.Metrics, news func()) *Sweeper {
 	return &Sweeper{
-		store: st, period: period, limit: limit, log: log,
+		store: st, period: period, limit: limit, log: log, news: news,
+		messages:  m.Counter("webhook_messages_total"),
 		processed: m.Counter(`status_index_swept_total{outcome="processed"}`),
 		failed:    m.Counter(`status_index_swept_total{outcome="failed"}`),
 		errors:    m.Counter("status_index_sweep_failures_total"),
@@ -63,12 +69,16 @@ func (w *Sweeper) Run(ctx context.Context) {
 // Once sweeps in rounds until a round settles fewer than the limit.
 func (w *Sweeper) Once(ctx context.Context) error {
 	for {
-		p, f, err := w.store.Sweep(ctx, w.limit)
+		p, f, n, err := w.store.Sweep(ctx, w.limit)
 		if err != nil {
 			return err
 		}
 		w.processed.Add(p)
 		w.failed.Add(f)
+		w.messages.Add(n)
+		if n > 0 && w.news != nil {
+			w.news()
+		}
 		if p+f < w.limit {
 			return nil
 		}

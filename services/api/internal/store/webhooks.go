@@ -1,0 +1,322 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/txpersister/txpersister/services/api/internal/webhooks"
+)
+
+// endpointColumns are the columns scanEndpoint reads, in its order.
+const endpointColumns = `tenant, endpoint_id, url, events, secret, previous_secret, previous_secret_until,
+    created_at, failing_since, disabled_at, disabled_reason`
+
+func scanEndpoint(row pgx.CollectableRow) (webhooks.Endpoint, error) {
+	var (
+		e                               webhooks.Endpoint
+		previous, reason                *string
+		previousUntil, failing, disable *time.Time
+	)
+	if err := row.Scan(&e.Tenant, &e.ID, &e.URL, &e.Events, &e.Secret, &previous, &previousUntil,
+		&e.CreatedAt, &failing, &disable, &reason); err != nil {
+		return webhooks.Endpoint{}, err
+	}
+	e.PreviousSecret, e.DisabledReason = deref(previous), deref(reason)
+	e.CreatedAt = e.CreatedAt.UTC()
+	e.PreviousSecretUntil, e.FailingSince, e.DisabledAt = utcOrZero(previousUntil), utcOrZero(failing), utcOrZero(disable)
+	return e, nil
+}
+
+func utcOrZero(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func nullString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// CreateEndpoint stores e unless its tenant has max endpoints already
+// (webhooks.ErrLimit). A lock of the tenant's makes two creations at
+// once count each other.
+func (s *Store) CreateEndpoint(ctx context.Context, e webhooks.Endpoint, max int) error {
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('webhook_endpoints:' || $1, 0))`, e.Tenant); err != nil {
+			return err
+		}
+		tag, err := tx.Exec(ctx, `
+INSERT INTO webhook_endpoints (tenant, endpoint_id, url, events, secret, created_at)
+SELECT $1, $2, $3, $4, $5, $6
+WHERE (SELECT count(*) FROM webhook_endpoints WHERE tenant = $1) < $7`,
+			e.Tenant, e.ID, e.URL, e.Events, e.Secret, e.CreatedAt, max)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("tenant %s has %d endpoints: %w", e.Tenant, max, webhooks.ErrLimit)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("create webhook endpoint: %w", classify(err))
+	}
+	return nil
+}
+
+// Endpoints returns the tenant's endpoints, oldest first.
+func (s *Store) Endpoints(ctx context.Context, tenant string) ([]webhooks.Endpoint, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+endpointColumns+` FROM webhook_endpoints WHERE tenant = $1 ORDER BY created_at, endpoint_id`, tenant)
+	if err != nil {
+		return nil, fmt.Errorf("list webhook endpoints: %w", classify(err))
+	}
+	eps, err := pgx.CollectRows(rows, scanEndpoint)
+	if err != nil {
+		return nil, fmt.Errorf("list webhook endpoints: %w", classify(err))
+	}
+	return eps, nil
+}
+
+// Endpoint returns one endpoint of tenant, or webhooks.ErrNotFound.
+func (s *Store) Endpoint(ctx context.Context, tenant, id string) (webhooks.Endpoint, error) {
+	return s.endpointQuery(ctx, "get", `SELECT `+endpointColumns+` FROM webhook_endpoints WHERE tenant = $1 AND endpoint_id = $2`, tenant, id)
+}
+
+func (s *Store) endpointQuery(ctx context.Context, what, sql string, args ...any) (webhooks.Endpoint, error) {
+	rows, err := s.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return webhooks.Endpoint{}, fmt.Errorf("%s webhook endpoint: %w", what, classify(err))
+	}
+	e, err := pgx.CollectExactlyOneRow(rows, scanEndpoint)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return webhooks.Endpoint{}, fmt.Errorf("%s webhook endpoint %s: %w", what, args[1], webhooks.ErrNotFound)
+	}
+	if err != nil {
+		return webhooks.Endpoint{}, fmt.Errorf("%s webhook endpoint: %w", what, classify(err))
+	}
+	return e, nil
+}
+
+// DeleteEndpoint removes an endpoint with its deliveries and their
+// attempts, or returns webhooks.ErrNotFound.
+func (s *Store) DeleteEndpoint(ctx context.Context, tenant, id string) error {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM webhook_endpoints WHERE tenant = $1 AND endpoint_id = $2`, tenant, id)
+	if err != nil {
+		return fmt.Errorf("delete webhook endpoint: %w", classify(err))
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("delete webhook endpoint %s: %w", id, webhooks.ErrNotFound)
+	}
+	return nil
+}
+
+// RotateSecret makes secret the endpoint's, the one it had valid until
+// previousUntil.
+func (s *Store) RotateSecret(ctx context.Context, tenant, id, secret string, previousUntil time.Time) (webhooks.Endpoint, error) {
+	return s.endpointQuery(ctx, "rotate the secret of", `
+UPDATE webhook_endpoints SET previous_secret = secret, previous_secret_until = $4, secret = $3
+WHERE tenant = $1 AND endpoint_id = $2
+RETURNING `+endpointColumns, tenant, id, secret, previousUntil)
+}
+
+// Attempts returns the endpoint's latest attempts, newest first, or
+// webhooks.ErrNotFound.
+func (s *Store) Attempts(ctx context.Context, tenant, id string, limit int) ([]webhooks.Attempt, error) {
+	if _, err := s.Endpoint(ctx, tenant, id); err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, `
+SELECT a.message_id, m.event_type, m.transaction_id, a.attempt, a.started_at, a.duration, a.status_code, a.error, d.state
+FROM webhook_attempts a
+JOIN webhook_deliveries d USING (tenant, endpoint_id, message_id)
+JOIN webhook_messages m USING (tenant, message_id)
+WHERE a.tenant = $1 AND a.endpoint_id = $2
+ORDER BY a.started_at DESC, a.message_id, a.attempt DESC
+LIMIT $3`, tenant, id, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list webhook attempts: %w", classify(err))
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (webhooks.Attempt, error) {
+		var (
+			a      webhooks.Attempt
+			status *int32
+			msg    *string
+		)
+		if err := row.Scan(&a.MessageID, &a.EventType, &a.TransactionID, &a.Attempt, &a.StartedAt, &a.Duration, &status, &msg, &a.State); err != nil {
+			return webhooks.Attempt{}, err
+		}
+		a.StartedAt = a.StartedAt.UTC()
+		if status != nil {
+			a.StatusCode = int(*status)
+		}
+		a.Error = deref(msg)
+		return a, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list webhook attempts: %w", classify(err))
+	}
+	return out, nil
+}
+
+// Replay makes every delivery to the endpoint of a message that occurred
+// in [from, to) pending and due at now, from the start of the retry
+// schedule, and enables the endpoint if it was disabled. It returns how
+// many, or webhooks.ErrNotFound.
+func (s *Store) Replay(ctx context.Context, tenant, id string, from, to, now time.Time) (int, error) {
+	var n int
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `
+UPDATE webhook_endpoints SET disabled_at = NULL, disabled_reason = NULL, failing_since = NULL
+WHERE tenant = $1 AND endpoint_id = $2`, tenant, id)
+		if err != nil {
+			return err
+		}
+		if tag.RowsAffected() == 0 {
+			return fmt.Errorf("replay to webhook endpoint %s: %w", id, webhooks.ErrNotFound)
+		}
+		tag, err = tx.Exec(ctx, `
+UPDATE webhook_deliveries SET state = 'pending', tries = 0, next_attempt_at = $5
+WHERE tenant = $1 AND endpoint_id = $2 AND occurred_at >= $3 AND occurred_at < $4`, tenant, id, from, to, now)
+		n = int(tag.RowsAffected())
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("replay webhooks: %w", classify(err))
+	}
+	return n, nil
+}
+
+// claimSQL leases up to $3 due deliveries until $1 + $2 and counts an
+// attempt for each. SKIP LOCKED lets senders claim side by side, each
+// its own.
+const claimSQL = `
+WITH due AS (
+    SELECT tenant, endpoint_id, message_id FROM webhook_deliveries
+    WHERE state = 'pending' AND next_attempt_at <= $1
+    ORDER BY next_attempt_at
+    LIMIT $3
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE webhook_deliveries d
+SET attempts = d.attempts + 1, tries = d.tries + 1, next_attempt_at = $1::timestamptz + $2::interval
+FROM due, webhook_endpoints e, webhook_messages m
+WHERE d.tenant = due.tenant AND d.endpoint_id = due.endpoint_id AND d.message_id = due.message_id
+  AND e.tenant = d.tenant AND e.endpoint_id = d.endpoint_id
+  AND m.tenant = d.tenant AND m.message_id = d.message_id
+RETURNING d.tenant, d.endpoint_id, d.message_id, e.url, e.secret, e.previous_secret, e.previous_secret_until,
+    m.body, d.attempts, d.tries, d.occurred_at`
+
+// Claim leases up to limit deliveries due at now until now+lease.
+func (s *Store) Claim(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]webhooks.Due, error) {
+	rows, err := s.pool.Query(ctx, claimSQL, now, lease, limit)
+	if err != nil {
+		return nil, fmt.Errorf("claim webhook deliveries: %w", classify(err))
+	}
+	due, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (webhooks.Due, error) {
+		var (
+			d             webhooks.Due
+			secret        string
+			previous      *string
+			previousUntil *time.Time
+		)
+		if err := row.Scan(&d.Tenant, &d.EndpointID, &d.MessageID, &d.URL, &secret, &previous, &previousUntil,
+			&d.Body, &d.Attempt, &d.Try, &d.OccurredAt); err != nil {
+			return webhooks.Due{}, err
+		}
+		e := webhooks.Endpoint{Secret: secret, PreviousSecret: deref(previous), PreviousSecretUntil: utcOrZero(previousUntil)}
+		d.Secrets = e.Secrets(now)
+		return d, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim webhook deliveries: %w", classify(err))
+	}
+	return due, nil
+}
+
+// Record stores an attempt and the delivery's new state, unless another
+// sender has claimed the delivery since (its lease ran out): then only
+// the attempt is kept. A failed attempt marks the endpoint failing (since
+// the first failure after a success), and an endpoint failing for
+// disableAfter is disabled, its pending deliveries failed; a delivered
+// one clears the failure.
+func (s *Store) Record(ctx context.Context, r webhooks.Result, disableAfter time.Duration) error {
+	d := r.Due
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var status *int
+		if r.StatusCode != 0 {
+			status = &r.StatusCode
+		}
+		if _, err := tx.Exec(ctx, `
+INSERT INTO webhook_attempts (tenant, endpoint_id, message_id, attempt, started_at, duration, status_code, error)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+ON CONFLICT DO NOTHING`,
+			d.Tenant, d.EndpointID, d.MessageID, d.Attempt, r.StartedAt, r.Duration, status, nullString(r.Err)); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `
+UPDATE webhook_deliveries SET state = $5, next_attempt_at = coalesce($6, next_attempt_at), last_attempt_at = $7, last_error = $8
+WHERE tenant = $1 AND endpoint_id = $2 AND message_id = $3 AND attempts = $4`,
+			d.Tenant, d.EndpointID, d.MessageID, d.Attempt, r.State, nullTime(r.Next), r.StartedAt, nullString(r.Err)); err != nil {
+			return err
+		}
+		if r.Err == "" {
+			_, err := tx.Exec(ctx, `UPDATE webhook_endpoints SET failing_since = NULL WHERE tenant = $1 AND endpoint_id = $2 AND failing_since IS NOT NULL`,
+				d.Tenant, d.EndpointID)
+			return err
+		}
+		var failingSince time.Time
+		var disabled bool
+		err := tx.QueryRow(ctx, `
+UPDATE webhook_endpoints SET failing_since = LEAST(coalesce(failing_since, $3), $3)
+WHERE tenant = $1 AND endpoint_id = $2
+RETURNING failing_since, disabled_at IS NOT NULL`, d.Tenant, d.EndpointID, r.StartedAt).Scan(&failingSince, &disabled)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil // deleted meanwhile
+		}
+		if err != nil || disabled || r.StartedAt.Sub(failingSince) < disableAfter {
+			return err
+		}
+		reason := fmt.Sprintf("every delivery failed from %s to %s; the last: %s",
+			failingSince.UTC().Format(time.RFC3339), r.StartedAt.UTC().Format(time.RFC3339), r.Err)
+		if _, err := tx.Exec(ctx, `UPDATE webhook_endpoints SET disabled_at = $3, disabled_reason = $4 WHERE tenant = $1 AND endpoint_id = $2`,
+			d.Tenant, d.EndpointID, r.StartedAt, reason); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `
+UPDATE webhook_deliveries SET state = 'failed', last_error = 'the endpoint is disabled'
+WHERE tenant = $1 AND endpoint_id = $2 AND state = 'pending'`, d.Tenant, d.EndpointID)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("record a webhook attempt: %w", classify(err))
+	}
+	return nil
+}
+
+// Backlog returns how many deliveries are pending and when the oldest of
+// their messages occurred (zero when none is pending).
+func (s *Store) Backlog(ctx context.Context) (int, time.Time, error) {
+	var (
+		n      int
+		oldest *time.Time
+	)
+	if err := s.pool.QueryRow(ctx, `SELECT count(*), min(occurred_at) FROM webhook_deliveries WHERE state = 'pending'`).Scan(&n, &oldest); err != nil {
+		return 0, time.Time{}, fmt.Errorf("webhook backlog: %w", classify(err))
+	}
+	return n, utcOrZero(oldest), nil
+}
