@@ -108,7 +108,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 		Handler:           handler,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      30 * time.Second,
+		WriteTimeout:      httpapi.MaxWait + 15*time.Second, // a GET may wait MaxWait
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),

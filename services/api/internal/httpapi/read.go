@@ -5,12 +5,24 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/gorilla/mux"
 
 	"github.com/txpersister/txpersister/libs/txmodel"
 	"github.com/txpersister/txpersister/services/api/internal/transactions"
 	"github.com/txpersister/txpersister/services/api/internal/wire"
+)
+
+// MaxWait is the longest GET /v1/transactions/{id}?wait= may wait for a
+// transaction to be final.
+const MaxWait = 30 * time.Second
+
+// The polls of a wait: the first soon (a conversion takes milliseconds),
+// then less and less often.
+const (
+	firstPoll = 25 * time.Millisecond
+	maxPoll   = 500 * time.Millisecond
 )
 
 func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
@@ -21,14 +33,36 @@ func (h *Handler) get(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, errBadPathID)
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
-	defer cancel()
-	rec, err := h.txs.Get(ctx, tenantOf(r), id)
-	if err != nil {
-		h.fail(w, r, err)
-		return
+	var wait time.Duration
+	if v := r.URL.Query().Get("wait"); v != "" {
+		wait, err = time.ParseDuration(v)
+		if err != nil || wait < 0 || wait > MaxWait {
+			h.fail(w, r, errBadQuery([]txmodel.FieldError{{Field: "wait", Code: txmodel.CodeInvalidValue, Message: "a duration from 0s to 30s, such as 10s"}}))
+			return
+		}
 	}
-	writeJSON(w, http.StatusOK, wire.NewTransaction(rec))
+	deadline := time.Now().Add(wait)
+	for poll := firstPoll; ; poll = min(2*poll, maxPoll) {
+		ctx, cancel := context.WithTimeout(r.Context(), h.timeout)
+		rec, err := h.txs.Get(ctx, tenantOf(r), id)
+		cancel()
+		if err != nil {
+			h.fail(w, r, err)
+			return
+		}
+		left := time.Until(deadline)
+		if rec.Status() != txmodel.StatusReceived || left <= 0 {
+			writeJSON(w, http.StatusOK, wire.NewTransaction(rec))
+			return
+		}
+		t := time.NewTimer(min(poll, left))
+		select {
+		case <-r.Context().Done(): // the client left
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
 }
 
 func (h *Handler) list(w http.ResponseWriter, r *http.Request) {
