@@ -182,7 +182,25 @@ func (c *Client) CreateBatch(ctx context.Context, txs []Transaction) ([]BatchRes
 // Get reads a transaction of the key's tenant and its conversion. An
 // unknown id (or another tenant's) is a *Problem with Status 404.
 func (c *Client) Get(ctx context.Context, id string) (Resource, error) {
-	resp, err := c.do(ctx, http.MethodGet, "/v1/transactions/"+url.PathEscape(id), nil, nil)
+	return c.get(ctx, id, nil)
+}
+
+// MaxWait is the longest wait WaitFinal may ask the API for.
+const MaxWait = 30 * time.Second
+
+// WaitFinal reads a transaction as Get does, once it is final (processed
+// or failed), or after wait (at most MaxWait) with its status then:
+// received when it is not final yet. The API holds the request open
+// meanwhile, so an http.Client's Timeout must leave room for wait.
+func (c *Client) WaitFinal(ctx context.Context, id string, wait time.Duration) (Resource, error) {
+	if wait < 0 || wait > MaxWait {
+		return Resource{}, fmt.Errorf("wait %s: want 0 to %s", wait, MaxWait)
+	}
+	return c.get(ctx, id, url.Values{"wait": {wait.String()}})
+}
+
+func (c *Client) get(ctx context.Context, id string, query url.Values) (Resource, error) {
+	resp, err := c.do(ctx, http.MethodGet, "/v1/transactions/"+url.PathEscape(id), query, nil)
 	if err != nil {
 		return Resource{}, err
 	}

@@ -447,3 +447,22 @@ func TestListAndAll(t *testing.T) {
 		t.Errorf("bad cursor: err = %v, want an invalid-query *Problem naming cursor", err)
 	}
 }
+
+func TestWaitFinal(t *testing.T) {
+	c, api, _ := newClient(t, []reply{{status: 200, body: processed}})
+	res, err := c.WaitFinal(context.Background(), "tx-0001", 10*time.Second)
+	if err != nil || res.Status != StatusProcessed {
+		t.Fatalf("WaitFinal = %+v, %v", res, err)
+	}
+	if got := api.got()[0]; got.Path != "/v1/transactions/tx-0001" || got.Query != "wait=10s" {
+		t.Errorf("asked %s?%s, want the wait in the query", got.Path, got.Query)
+	}
+	for _, wait := range []time.Duration{-time.Second, MaxWait + time.Second} {
+		if _, err := c.WaitFinal(context.Background(), "tx-0001", wait); err == nil {
+			t.Errorf("WaitFinal(%s): no error", wait)
+		}
+	}
+	if n := len(api.got()); n != 1 {
+		t.Errorf("%d requests, want 1: a wait out of bounds is not sent", n)
+	}
+}
