@@ -23,6 +23,7 @@ import (
 	"github.com/txpersister/txpersister/libs/txmodel"
 	"github.com/txpersister/txpersister/services/api/internal/httpapi"
 	"github.com/txpersister/txpersister/services/api/internal/transactions"
+	"github.com/txpersister/txpersister/services/api/internal/webhooks"
 )
 
 // loadSpec parses the embedded openapi.yaml.
@@ -66,7 +67,8 @@ func TestOpenAPICoversEveryRoute(t *testing.T) {
 		}
 		return inSpec[i].Method < inSpec[j].Method
 	})
-	h := httpapi.New(nil, slog.New(slog.NewTextHandler(io.Discard, nil)), telemetry.NewMetrics("test_"), time.Now, time.Second)
+	h := httpapi.New(nil, slog.New(slog.NewTextHandler(io.Discard, nil)), telemetry.NewMetrics("test_"), time.Now, time.Second,
+		httpapi.WithWebhooks(webhooks.NewService(nil, nil, time.Now, 0)))
 	if diff := cmp.Diff(inSpec, h.Routes()); diff != "" {
 		t.Errorf("routes in openapi.yaml (-) and in the router (+) differ:\n%s", diff)
 	}
