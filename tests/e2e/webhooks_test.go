@@ -2,10 +2,13 @@ package e2e
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
 	"reflect"
 	"strings"
 	"sync"
@@ -17,8 +20,8 @@ import (
 
 // receiver is a webhook endpoint of the test's: it verifies every message
 // with the Standard Webhooks reference library (not our code), answers
-// each message's first fail attempts 500 (every attempt while down), and
-// keeps what it received.
+// each message's first fail attempts 500, holds every request without
+// an answer while it is down, and keeps what it received.
 type receiver struct {
 	t    *testing.T
 	srv  *httptest.Server
@@ -26,7 +29,8 @@ type receiver struct {
 
 	mu       sync.Mutex
 	secret   string
-	down     bool
+	hang     chan struct{} // non-nil while down
+	inFlight int           // requests held while down
 	attempts map[string]int            // by webhook-id
 	bodies   map[string]map[string]any // by webhook-id, the last one received
 	ok       map[string]bool           // answered 2xx at least once
@@ -63,12 +67,47 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 		r.t.Errorf("receiver: body %s: %v", body, err)
 	}
 	r.bodies[id] = m
-	if r.down || r.attempts[id] <= r.fail {
+	if r.hang != nil { // down: the request is held until the sender gives up
+		hang := r.hang
+		r.inFlight++
+		r.mu.Unlock()
+		select {
+		case <-req.Context().Done():
+		case <-hang:
+		}
+		r.mu.Lock()
+		r.inFlight--
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return
+	}
+	if r.attempts[id] <= r.fail {
 		w.WriteHeader(http.StatusInternalServerError)
 		return
 	}
 	r.ok[id] = true
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// goDown makes the receiver hold every request without an answer.
+func (r *receiver) goDown() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.hang = make(chan struct{})
+}
+
+// comeUp makes the receiver answer again (held requests get a 503).
+func (r *receiver) comeUp() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	close(r.hang)
+	r.hang = nil
+}
+
+// held is how many requests the receiver holds now.
+func (r *receiver) held() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.inFlight
 }
 
 // delivered returns the webhook-ids answered 2xx, by transaction id.
@@ -205,5 +244,98 @@ func TestWebhooksRefusePrivateAddresses(t *testing.T) {
 	}
 	if code, list := s.get("/v1/webhooks"); code != http.StatusOK || len(list["items"].([]any)) != 0 {
 		t.Errorf("after the refusals: %d %v, want no endpoint", code, list)
+	}
+}
+
+// sender starts one more api, sending webhooks, on the stack's database
+// and broker: it may be killed (it is not required to exit cleanly).
+func (s *stack) sender(name string, env ...string) *exec.Cmd {
+	s.t.Helper()
+	cmd := exec.Command(binaries.api)
+	admin := freeAddr(s.t)
+	cmd.Env = append(os.Environ(), append([]string{
+		"DATABASE_URL=" + s.dbURL, "AMQP_URL=" + s.amqpURL, "LOG_FORMAT=json", "LOG_LEVEL=info", "OTEL_SDK_DISABLED=true",
+		"HTTP_ADDR=" + freeAddr(s.t), "ADMIN_ADDR=" + admin, "AUTH_DISABLED=true", "WEBHOOK_SENDER=true",
+	}, append(webhookEnv, env...)...)...)
+	p := startProcess(s.t, name, cmd, false)
+	p.waitReady(s.t, "http://"+admin+"/readyz", 60*time.Second)
+	return cmd
+}
+
+// manyRetries is a retry schedule that outlasts the tests' outages.
+var manyRetries = "WEBHOOK_RETRY_DELAYS=" + strings.TrimSuffix(strings.Repeat("200ms,", 50), ",")
+
+// postMany posts n transactions, id prefix-i, and returns their ids.
+func (s *stack) postMany(prefix string, n int) []string {
+	s.t.Helper()
+	var ids []string
+	for i := range n {
+		id := fmt.Sprintf("%s-%03d", prefix, i)
+		if code, res := s.post("/v1/transactions", body(id, `"10"`, "USD", "2024-09-11T00:00:00Z")); code != http.StatusCreated {
+			s.t.Fatalf("POST %s: %d %v", id, code, res)
+		}
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// TestWebhooksSurviveKilledSenders kills every sender with SIGKILL while
+// the receiver holds their attempts without answering; a new sender,
+// once the receiver is back, delivers every message: a lease that died
+// with its sender runs out, and another takes the delivery.
+func TestWebhooksSurviveKilledSenders(t *testing.T) {
+	t.Parallel()
+	s := start(t, options{apiEnv: append([]string{"WEBHOOK_SENDER=false"}, webhookEnv...)})
+	r := newReceiver(t, 0)
+	s.subscribe(r)
+	r.goDown()
+	killed := []*exec.Cmd{s.sender("sender-a", "WEBHOOK_TIMEOUT=3s", manyRetries), s.sender("sender-b", "WEBHOOK_TIMEOUT=3s", manyRetries)}
+	ids := s.postMany("killed", 20)
+	for _, id := range ids {
+		s.waitStatus(id, time.Minute, "processed")
+	}
+	deadline := time.Now().Add(time.Minute)
+	for r.held() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the senders had %d attempts in flight within a minute, want 2 or more", r.held())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, cmd := range killed {
+		_ = cmd.Process.Kill()
+	}
+	held := r.held()
+	r.comeUp()
+	s.sender("sender-c", manyRetries)
+	got := r.waitDelivered(ids, 2*time.Minute)
+	for _, id := range ids {
+		if len(got[id]) != 1 {
+			t.Errorf("%s: delivered as %d messages, want 1", id, len(got[id]))
+		}
+	}
+	t.Logf("%d attempts were in flight when both senders were killed; all %d messages delivered after", held, len(ids))
+}
+
+// TestTwoSendersShareTheWork runs two senders at once: every message is
+// delivered, and none twice (each delivery is claimed by one of them).
+func TestTwoSendersShareTheWork(t *testing.T) {
+	t.Parallel()
+	s := start(t, options{apiEnv: append([]string{"WEBHOOK_SENDER=false"}, webhookEnv...)})
+	r := newReceiver(t, 0)
+	s.subscribe(r)
+	s.sender("sender-a")
+	s.sender("sender-b")
+	ids := s.postMany("shared", 200)
+	got := r.waitDelivered(ids, 2*time.Minute)
+	attempts, _ := r.snapshot()
+	for _, id := range ids {
+		if len(got[id]) != 1 {
+			t.Errorf("%s: delivered as %d messages, want 1", id, len(got[id]))
+		}
+	}
+	for id, n := range attempts {
+		if n != 1 {
+			t.Errorf("message %s sent %d times, want once: two senders claimed it", id, n)
+		}
 	}
 }
