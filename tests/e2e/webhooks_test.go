@@ -29,8 +29,8 @@ type receiver struct {
 
 	mu       sync.Mutex
 	secret   string
-	hang     chan struct{} // non-nil while down
-	inFlight int           // requests held while down
+	hang     chan struct{}             // non-nil while down
+	inFlight int                       // requests held while down
 	attempts map[string]int            // by webhook-id
 	bodies   map[string]map[string]any // by webhook-id, the last one received
 	ok       map[string]bool           // answered 2xx at least once

@@ -44,7 +44,9 @@ func (q *memQueue) Record(_ context.Context, r Result, _ time.Duration) error {
 	return nil
 }
 
-func (q *memQueue) Backlog(context.Context) (int, time.Time, error) { return len(q.due), time.Time{}, nil }
+func (q *memQueue) Backlog(context.Context) (int, time.Time, error) {
+	return len(q.due), time.Time{}, nil
+}
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
