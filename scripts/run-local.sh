@@ -11,6 +11,8 @@ export LOG_FORMAT=${LOG_FORMAT:-text}
 export AUTH_DISABLED=${AUTH_DISABLED:-true}
 # A local run is where profiles are taken (docs/PERFORMANCE.md); production leaves pprof off.
 export PPROF=${PPROF:-true}
+# A local run's webhook receivers are on this machine; production refuses private addresses.
+export WEBHOOK_ALLOW_PRIVATE=${WEBHOOK_ALLOW_PRIVATE:-true}
 
 # Create the database when it is missing.
 db=$(basename "${DATABASE_URL%%\?*}")
