@@ -308,15 +308,19 @@ WHERE tenant = $1 AND endpoint_id = $2 AND state = 'pending'`, d.Tenant, d.Endpo
 	return nil
 }
 
-// Backlog returns how many deliveries are pending and when the oldest of
-// their messages occurred (zero when none is pending).
-func (s *Store) Backlog(ctx context.Context) (int, time.Time, error) {
+// Backlog returns how many deliveries are pending, when the oldest of
+// their messages occurred, and since when the longest-due one has been
+// due (zeros when none is).
+func (s *Store) Backlog(ctx context.Context, now time.Time) (webhooks.Backlog, error) {
 	var (
-		n      int
-		oldest *time.Time
+		b           webhooks.Backlog
+		oldest, due *time.Time
 	)
-	if err := s.pool.QueryRow(ctx, `SELECT count(*), min(occurred_at) FROM webhook_deliveries WHERE state = 'pending'`).Scan(&n, &oldest); err != nil {
-		return 0, time.Time{}, fmt.Errorf("webhook backlog: %w", classify(err))
+	if err := s.pool.QueryRow(ctx, `
+SELECT count(*), min(occurred_at), min(next_attempt_at) FILTER (WHERE next_attempt_at <= $1)
+FROM webhook_deliveries WHERE state = 'pending'`, now).Scan(&b.Pending, &oldest, &due); err != nil {
+		return webhooks.Backlog{}, fmt.Errorf("webhook backlog: %w", classify(err))
 	}
-	return n, utcOrZero(oldest), nil
+	b.Oldest, b.OldestDue = utcOrZero(oldest), utcOrZero(due)
+	return b, nil
 }

@@ -280,8 +280,8 @@ func TestClaimLeasesRecordRetriesAndReplay(t *testing.T) {
 	if ep, _ := s.Endpoint(ctx, "acme", e.ID); !ep.FailingSince.IsZero() {
 		t.Errorf("a delivery left the endpoint failing since %v", ep.FailingSince)
 	}
-	if n, oldest, err := s.Backlog(ctx); err != nil || n != 0 || !oldest.IsZero() {
-		t.Errorf("Backlog = %d, %v, %v; want 0, none", n, oldest, err)
+	if b, err := s.Backlog(ctx, later); err != nil || b != (webhooks.Backlog{}) {
+		t.Errorf("Backlog = %+v, %v; want none", b, err)
 	}
 }
 
@@ -302,8 +302,12 @@ func TestAnEndpointFailingLongEnoughIsDisabled(t *testing.T) {
 	}
 	settle(t, pool, "acme", map[string]string{"p0": "processed", "p1": "processed", "p2": "processed"})
 	sweepAll(t, s)
-	if n, oldest, err := s.Backlog(ctx); err != nil || n != 3 || !oldest.Equal(time.Date(2024, 9, 11, 12, 0, 5, 0, time.UTC)) {
-		t.Errorf("Backlog = %d, %v, %v; want 3 since the outcomes' time", n, oldest, err)
+	before := time.Now()
+	if b, err := s.Backlog(ctx, before.Add(-time.Hour)); err != nil || b.Pending != 3 || !b.Oldest.Equal(time.Date(2024, 9, 11, 12, 0, 5, 0, time.UTC)) || !b.OldestDue.IsZero() {
+		t.Errorf("Backlog an hour before they are due = %+v, %v; want 3 since the outcomes' time, none due", b, err)
+	}
+	if b, err := s.Backlog(ctx, before.Add(time.Hour)); err != nil || b.Pending != 3 || b.OldestDue.IsZero() || b.OldestDue.After(before) {
+		t.Errorf("Backlog an hour after = %+v, %v; want 3, due since they were recorded", b, err)
 	}
 	const disableAfter = 5 * 24 * time.Hour
 	now := time.Now()
@@ -338,8 +342,8 @@ func TestAnEndpointFailingLongEnoughIsDisabled(t *testing.T) {
 	if ep.DisabledAt.IsZero() || ep.DisabledReason == "" {
 		t.Fatalf("after failing for %v: disabled at %v (%q), want disabled with a reason", disableAfter, ep.DisabledAt, ep.DisabledReason)
 	}
-	if n, _, err := s.Backlog(ctx); err != nil || n != 0 {
-		t.Errorf("Backlog of a disabled endpoint = %d (%v), want 0: its deliveries failed", n, err)
+	if b, err := s.Backlog(ctx, now.Add(disableAfter)); err != nil || b.Pending != 0 {
+		t.Errorf("Backlog of a disabled endpoint = %+v (%v), want none: its deliveries failed", b, err)
 	}
 	// News while disabled is kept, failed, for a replay.
 	if _, err := s.Insert(ctx, []transactions.Entry{newTx(t, "p9", "1", "USD")}); err != nil {

@@ -58,9 +58,20 @@ type Queue interface {
 	// failing since disableAfter or longer is disabled, and its pending
 	// deliveries fail; a delivered one clears the endpoint's failure.
 	Record(ctx context.Context, r Result, disableAfter time.Duration) error
-	// Backlog returns how many deliveries are pending and when the
-	// oldest of their messages occurred (zero when none is).
-	Backlog(ctx context.Context) (pending int, oldest time.Time, err error)
+	// Backlog returns the pending deliveries as they are at now.
+	Backlog(ctx context.Context, now time.Time) (Backlog, error)
+}
+
+// Backlog is what is still to be delivered.
+type Backlog struct {
+	// Pending is how many deliveries are pending (due, or waiting for a
+	// retry).
+	Pending int
+	// Oldest is when the oldest pending delivery's outcome occurred;
+	// OldestDue since when the longest-due one has been due: when the
+	// senders keep up it is at most a poll period ago, whatever the
+	// receivers do. Zero when there is none.
+	Oldest, OldestDue time.Time
 }
 
 // SenderConfig configures a Sender.
@@ -99,9 +110,9 @@ type Sender struct {
 
 	delivered, retried, failed, errors *metrics.Counter
 	duration                           *metrics.PrometheusHistogram
-	// pending and oldest (Unix nanoseconds, 0: none) are the backlog as
-	// last read, for the gauges.
-	pending, oldest atomic.Int64
+	// pending, oldest and oldestDue (Unix nanoseconds, 0: none) are the
+	// backlog as last read, for the gauges.
+	pending, oldest, oldestDue atomic.Int64
 }
 
 // lease is how long a claimed delivery is the claimer's: past it, a
@@ -137,14 +148,18 @@ func NewSender(q Queue, cfg SenderConfig, log *slog.Logger, m *telemetry.Metrics
 		duration:  m.Histogram("webhook_delivery_duration_seconds", telemetry.LatencyBuckets()),
 	}
 	m.Gauge("webhook_backlog", func() float64 { return float64(s.pending.Load()) })
-	m.Gauge("webhook_oldest_undelivered_seconds", func() float64 {
-		oldest := s.oldest.Load()
-		if oldest == 0 {
-			return 0
-		}
-		return max(s.now().Sub(time.Unix(0, oldest)).Seconds(), 0)
-	})
+	m.Gauge("webhook_oldest_undelivered_seconds", func() float64 { return s.age(&s.oldest) })
+	m.Gauge("webhook_oldest_due_seconds", func() float64 { return s.age(&s.oldestDue) })
 	return s
+}
+
+// age is how long ago the time in at was, in seconds (0: none).
+func (s *Sender) age(at *atomic.Int64) float64 {
+	t := at.Load()
+	if t == 0 {
+		return 0
+	}
+	return max(s.now().Sub(time.Unix(0, t)).Seconds(), 0)
 }
 
 // Wake makes the sender look for due deliveries now: the sweeper calls it
@@ -209,17 +224,15 @@ func (s *Sender) WatchBacklog(ctx context.Context, period time.Duration) {
 	t := time.NewTicker(period)
 	defer t.Stop()
 	for {
-		n, oldest, err := s.q.Backlog(ctx)
+		b, err := s.q.Backlog(ctx, s.now())
 		switch {
 		case err != nil && ctx.Err() == nil:
+			s.errors.Inc()
 			s.log.WarnContext(ctx, "webhook backlog: reading it failed", "err", err)
 		case err == nil:
-			s.pending.Store(int64(n))
-			if oldest.IsZero() {
-				s.oldest.Store(0)
-			} else {
-				s.oldest.Store(oldest.UnixNano())
-			}
+			s.pending.Store(int64(b.Pending))
+			s.oldest.Store(unixNanoOrZero(b.Oldest))
+			s.oldestDue.Store(unixNanoOrZero(b.OldestDue))
 		}
 		select {
 		case <-ctx.Done():
@@ -227,6 +240,13 @@ func (s *Sender) WatchBacklog(ctx context.Context, period time.Duration) {
 		case <-t.C:
 		}
 	}
+}
+
+func unixNanoOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
 }
 
 // maxAnswerBytes is how much of an answer's body is read (and dropped).

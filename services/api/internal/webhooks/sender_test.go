@@ -44,8 +44,8 @@ func (q *memQueue) Record(_ context.Context, r Result, _ time.Duration) error {
 	return nil
 }
 
-func (q *memQueue) Backlog(context.Context) (int, time.Time, error) {
-	return len(q.due), time.Time{}, nil
+func (q *memQueue) Backlog(context.Context, time.Time) (Backlog, error) {
+	return Backlog{Pending: len(q.due)}, nil
 }
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
