@@ -16,7 +16,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 MODULES := $(shell go work edit -json | sed -n 's/.*"DiskPath": "\.\/\(.*\)".*/\1/p')
 BINARIES := bin/api bin/converter bin/ratesd bin/txctl
 
-.PHONY: start up stop prod run jaeger prometheus-local build migrate test test-faults test-cluster measure-migration load load-backlog load-knee seed measure-growth ceilings versions release-check check-compose lint fmt tidy clean help
+.PHONY: start up stop prod run jaeger prometheus-local build migrate test test-faults test-cluster measure-migration load load-webhooks load-backlog load-knee seed measure-growth ceilings versions release-check check-compose lint fmt tidy clean help
 
 start: ## start the system (compose where Docker runs, else local processes)
 	@if command -v docker >/dev/null && docker info >/dev/null 2>&1; then $(MAKE) up; \
@@ -83,6 +83,9 @@ measure-migration: ## the tenants migrations on a table of ROWS transactions (de
 
 load: ## vegeta attack on the running api, then the drain report (RATE=1000 DURATION=30s [MODE=batch BATCH=100] [DRAIN=30s] [API_KEY=...])
 	vegeta/load.sh
+
+load-webhooks: ## make load with a webhook endpoint (loadgen sink) subscribed to every outcome: the cost of webhooks
+	vegeta/load-webhooks.sh
 
 load-backlog: build ## the converter draining a backlog: starts the local processes, ingests with the converter paused, times the drain
 	vegeta/backlog.sh

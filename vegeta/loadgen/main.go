@@ -7,6 +7,7 @@
 //	loadgen results [-batch N] [-shell FILE] [-json FILE] < results.json
 //	loadgen check [-database-url URL]
 //	loadgen seed -rows N [-database-url URL] [-tenant T] [-users U] [-failed-every K] [-pending P]
+//	loadgen sink [-addr 127.0.0.1:9099]
 //	loadgen report -run RUN [-database-url URL] [-expect N] [-drain 30s]
 //	               [-since RFC3339] [-attack-end RFC3339] [-json FILE] [-shell FILE]
 //
@@ -58,7 +59,7 @@ func main() {
 // run runs the subcommand args names and returns the exit status.
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "usage: loadgen targets|results|check|report|seed [flags]; loadgen <command> -h for its flags")
+		fmt.Fprintln(stderr, "usage: loadgen targets|results|check|report|seed|sink [flags]; loadgen <command> -h for its flags")
 		return exitError
 	}
 	var err error
@@ -73,8 +74,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return runReport(ctx, args[1:], stdout, stderr, getenv)
 	case "seed":
 		err = runSeed(ctx, args[1:], stdout, stderr, getenv)
+	case "sink":
+		err = runSink(ctx, args[1:], stdout, stderr)
 	default:
-		err = fmt.Errorf("unknown command %q: want targets, results, check, report or seed", args[0])
+		err = fmt.Errorf("unknown command %q: want targets, results, check, report, seed or sink", args[0])
 	}
 	if err != nil {
 		if !errors.Is(err, flag.ErrHelp) {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -178,5 +180,24 @@ func TestResultsShell(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+func TestSinkCounts(t *testing.T) {
+	s := &sink{ids: map[string]struct{}{}}
+	for _, id := range []string{"msg_1", "msg_2", "msg_1"} {
+		req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader("{}"))
+		req.Header.Set("webhook-id", id)
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, req)
+		if rec.Code != http.StatusNoContent {
+			t.Fatalf("POST: %d", rec.Code)
+		}
+	}
+	rec := httptest.NewRecorder()
+	s.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/count", nil))
+	var messages, distinct, last int64
+	if _, err := fmt.Sscan(rec.Body.String(), &messages, &distinct, &last); err != nil || messages != 3 || distinct != 2 || last == 0 {
+		t.Errorf("GET /count = %q (%v), want 3 messages, 2 distinct and a time", rec.Body, err)
 	}
 }
