@@ -327,9 +327,11 @@ type recordRow struct {
 }
 
 func (rr *recordRow) dests() []any {
-	return []any{&rr.tenant, &rr.id, &rr.userID, &rr.amount, &rr.currency, &rr.occurredAt, &rr.receivedAt,
+	return []any{
+		&rr.tenant, &rr.id, &rr.userID, &rr.amount, &rr.currency, &rr.occurredAt, &rr.receivedAt,
 		&rr.status, &rr.converted, &rr.target, &rr.rate, &rr.rateDate, &rr.processedAt, &rr.failure,
-		&rr.provider, &rr.rule, &rr.base, &rr.quotes}
+		&rr.provider, &rr.rule, &rr.base, &rr.quotes,
+	}
 }
 
 func (rr *recordRow) record() (transactions.Record, error) {

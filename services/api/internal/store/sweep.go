@@ -69,7 +69,7 @@ FROM m JOIN webhook_endpoints e ON e.tenant = m.tenant AND m.event_type = ANY (e
 // sweep fails and its entries wait for the next.
 func (s *Store) Sweep(ctx context.Context, limit int) (processed, failed, messages int, err error) {
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, sweepSQL, limit)
+		rows, err := tx.Query(ctx, sweepSQL, limit) //nolint:rowserrcheck // pgx.ForEachRow checks rows.Err
 		if err != nil {
 			return err
 		}
