@@ -87,7 +87,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	}
 	sender := webhooks.NewSender(st, webhooks.SenderConfig{
 		Delays: wh.RetryDelays, Timeout: wh.Timeout, Concurrency: wh.Concurrency, PollPeriod: wh.PollPeriod,
-		DisableAfter: wh.DisableAfter, Policy: policy,
+		DisableAfter: wh.DisableAfter, Policy: policy, Retention: wh.Retention,
 	}, log, metrics, time.Now)
 	if cfg.AuthDisabled {
 		log.WarnContext(ctx, "authentication is disabled (AUTH_DISABLED=true): every request is let in")
@@ -125,12 +125,22 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 			}
 			return nil
 		},
+		func(ctx context.Context) error {
+			if wh.Send {
+				sender.Prune(ctx, webhookPrunePeriod)
+			}
+			return nil
+		},
 		func(ctx context.Context) error { return runRelays(ctx, cfg, topo, rel, log) })
 }
 
 // webhookBacklogPeriod is how often the webhook backlog's gauges are
 // read from the database.
 const webhookBacklogPeriod = 5 * time.Second
+
+// webhookPrunePeriod is how often messages past WEBHOOK_RETENTION are
+// deleted.
+const webhookPrunePeriod = time.Minute
 
 // sweepLimit is how many entries of the status index one sweep round
 // settles at most: a round's transaction stays short.

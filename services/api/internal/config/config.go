@@ -61,6 +61,7 @@ type Webhooks struct {
 	PollPeriod    time.Duration   // WEBHOOK_POLL_INTERVAL: how often the sender looks without being woken
 	DisableAfter  time.Duration   // WEBHOOK_DISABLE_AFTER: an endpoint failing for this long is disabled
 	SecretOverlap time.Duration   // WEBHOOK_SECRET_OVERLAP: a rotated-out secret signs beside the new one for this long
+	Retention     time.Duration   // WEBHOOK_RETENTION: messages with nothing left to send are kept this long
 }
 
 // Defaults of the configuration.
@@ -108,6 +109,7 @@ func Load(getenv func(string) string) (Config, error) {
 			PollPeriod:    e.Duration("WEBHOOK_POLL_INTERVAL", time.Second),
 			DisableAfter:  e.Duration("WEBHOOK_DISABLE_AFTER", 5*24*time.Hour),
 			SecretOverlap: e.Duration("WEBHOOK_SECRET_OVERLAP", 24*time.Hour),
+			Retention:     e.Duration("WEBHOOK_RETENTION", 30*24*time.Hour),
 		},
 	}
 	c.Keys = loadKeys(e, getenv)
@@ -165,6 +167,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("WEBHOOK_POLL_INTERVAL", c.Webhooks.PollPeriod),
 		slog.Duration("WEBHOOK_DISABLE_AFTER", c.Webhooks.DisableAfter),
 		slog.Duration("WEBHOOK_SECRET_OVERLAP", c.Webhooks.SecretOverlap),
+		slog.Duration("WEBHOOK_RETENTION", c.Webhooks.Retention),
 	)
 }
 

@@ -324,3 +324,27 @@ FROM webhook_deliveries WHERE state = 'pending'`, now).Scan(&b.Pending, &oldest,
 	b.Oldest, b.OldestDue = utcOrZero(oldest), utcOrZero(due)
 	return b, nil
 }
+
+// pruneSQL deletes up to $2 messages whose outcome occurred before $1 and
+// that no delivery is still to send, with their deliveries and attempts
+// (ON DELETE CASCADE).
+const pruneSQL = `
+DELETE FROM webhook_messages m
+WHERE (m.tenant, m.message_id) IN (
+    SELECT o.tenant, o.message_id FROM webhook_messages o
+    WHERE o.occurred_at < $1
+      AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d
+                      WHERE d.tenant = o.tenant AND d.message_id = o.message_id AND d.state = 'pending')
+    LIMIT $2
+    FOR UPDATE SKIP LOCKED)`
+
+// Prune deletes up to limit messages of outcomes before cutoff that have
+// nothing left to send, with their deliveries and attempts, and returns
+// how many.
+func (s *Store) Prune(ctx context.Context, cutoff time.Time, limit int) (int, error) {
+	tag, err := s.pool.Exec(ctx, pruneSQL, cutoff, limit)
+	if err != nil {
+		return 0, fmt.Errorf("prune webhook messages: %w", classify(err))
+	}
+	return int(tag.RowsAffected()), nil
+}

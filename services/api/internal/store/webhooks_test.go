@@ -283,6 +283,17 @@ func TestClaimLeasesRecordRetriesAndReplay(t *testing.T) {
 	if b, err := s.Backlog(ctx, later); err != nil || b != (webhooks.Backlog{}) {
 		t.Errorf("Backlog = %+v, %v; want none", b, err)
 	}
+	// Retention: a delivered message older than the cutoff goes, with its
+	// deliveries and attempts; a younger one stays.
+	if n, err := s.Prune(ctx, received, 10); err != nil || n != 0 {
+		t.Errorf("Prune before the outcome = %d, %v; want 0", n, err)
+	}
+	if n, err := s.Prune(ctx, later, 10); err != nil || n != 1 {
+		t.Errorf("Prune = %d, %v; want the one message", n, err)
+	}
+	if as, err := s.Attempts(ctx, "acme", e.ID, 10); err != nil || len(as) != 0 {
+		t.Errorf("attempts after the prune: %d (%v), want none", len(as), err)
+	}
 }
 
 func TestAnEndpointFailingLongEnoughIsDisabled(t *testing.T) {
@@ -359,5 +370,8 @@ func TestAnEndpointFailingLongEnoughIsDisabled(t *testing.T) {
 	}
 	if ep, _ := s.Endpoint(ctx, "acme", e.ID); !ep.DisabledAt.IsZero() {
 		t.Errorf("a replay left the endpoint disabled")
+	}
+	if n, err := s.Prune(ctx, now.Add(100*disableAfter), 10); err != nil || n != 0 {
+		t.Errorf("Prune of messages still to send = %d, %v; want 0", n, err)
 	}
 }

@@ -60,6 +60,9 @@ type Queue interface {
 	Record(ctx context.Context, r Result, disableAfter time.Duration) error
 	// Backlog returns the pending deliveries as they are at now.
 	Backlog(ctx context.Context, now time.Time) (Backlog, error)
+	// Prune deletes up to limit messages of outcomes before cutoff that
+	// have nothing left to send, with their deliveries and attempts.
+	Prune(ctx context.Context, cutoff time.Time, limit int) (int, error)
 }
 
 // Backlog is what is still to be delivered.
@@ -90,6 +93,9 @@ type SenderConfig struct {
 	DisableAfter time.Duration
 	// Policy checks every address dialled.
 	Policy *Policy
+	// Retention is how long a message is kept once nothing is left to
+	// send of it (WEBHOOK_RETENTION): replay reaches that far back.
+	Retention time.Duration
 }
 
 // DefaultDelays is the specification's retry schedule, after the first
@@ -108,7 +114,7 @@ type Sender struct {
 	now    func() time.Time
 	wake   chan struct{}
 
-	delivered, retried, failed, errors *metrics.Counter
+	delivered, retried, failed, errors, pruned *metrics.Counter
 	duration                           *metrics.PrometheusHistogram
 	// pending, oldest and oldestDue (Unix nanoseconds, 0: none) are the
 	// backlog as last read, for the gauges.
@@ -145,6 +151,7 @@ func NewSender(q Queue, cfg SenderConfig, log *slog.Logger, m *telemetry.Metrics
 		retried:   m.Counter(`webhook_deliveries_total{outcome="retried"}`),
 		failed:    m.Counter(`webhook_deliveries_total{outcome="failed"}`),
 		errors:    m.Counter("webhook_sender_errors_total"),
+		pruned:    m.Counter("webhook_messages_pruned_total"),
 		duration:  m.Histogram("webhook_delivery_duration_seconds", telemetry.LatencyBuckets()),
 	}
 	m.Gauge("webhook_backlog", func() float64 { return float64(s.pending.Load()) })
@@ -247,6 +254,35 @@ func unixNanoOrZero(t time.Time) int64 {
 		return 0
 	}
 	return t.UnixNano()
+}
+
+// pruneLimit bounds the messages one prune statement deletes: its
+// transaction stays short.
+const pruneLimit = 10_000
+
+// Prune deletes, every period until ctx ends, the messages older than
+// the retention that have nothing left to send, in rounds of pruneLimit.
+func (s *Sender) Prune(ctx context.Context, period time.Duration) {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		for {
+			n, err := s.q.Prune(ctx, s.now().Add(-s.cfg.Retention), pruneLimit)
+			if err != nil && ctx.Err() == nil {
+				s.errors.Inc()
+				s.log.WarnContext(ctx, "webhook sender: pruning old messages failed; trying again", "err", err, "retry_in", period)
+			}
+			s.pruned.Add(n)
+			if n < pruneLimit {
+				break
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // maxAnswerBytes is how much of an answer's body is read (and dropped).

@@ -44,6 +44,8 @@ func (q *memQueue) Record(_ context.Context, r Result, _ time.Duration) error {
 	return nil
 }
 
+func (q *memQueue) Prune(context.Context, time.Time, int) (int, error) { return 0, nil }
+
 func (q *memQueue) Backlog(context.Context, time.Time) (Backlog, error) {
 	return Backlog{Pending: len(q.due)}, nil
 }

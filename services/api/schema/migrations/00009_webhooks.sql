@@ -41,6 +41,9 @@ CREATE TABLE webhook_messages (
     body           bytea       NOT NULL,
     PRIMARY KEY (tenant, message_id)
 );
+-- Retention: messages older than WEBHOOK_RETENTION go, with their
+-- deliveries and attempts, once nothing is left to send.
+CREATE INDEX webhook_messages_occurred_idx ON webhook_messages (occurred_at);
 
 CREATE TABLE webhook_deliveries (
     tenant          text        NOT NULL,
