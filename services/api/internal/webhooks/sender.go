@@ -294,6 +294,10 @@ func (s *Sender) deliver(ctx context.Context, d Due) {
 	switch {
 	case r.Err == "":
 		r.State = StateDelivered
+	case ctx.Err() != nil:
+		// The sender is stopping: the attempt was cut short, not
+		// refused, and the delivery is due again at once, for another.
+		r.State, r.Next, r.Err = StatePending, r.StartedAt, "interrupted: the sender stopped"
 	case d.Try <= len(s.cfg.Delays):
 		r.State, r.Next = StatePending, r.StartedAt.Add(r.Duration).Add(s.cfg.Delays[d.Try-1])
 	default:
@@ -308,6 +312,9 @@ func (s *Sender) deliver(ctx context.Context, d Due) {
 		s.log.WarnContext(ctx, "webhook sender: recording an attempt failed; the delivery is tried again when its lease ends",
 			"tenant", d.Tenant, "endpoint_id", d.EndpointID, "webhook_id", d.MessageID, "err", err)
 		return
+	}
+	if ctx.Err() != nil && r.State == StatePending {
+		return // not the receiver's doing: neither counted nor logged as a failure
 	}
 	s.duration.Update(r.Duration.Seconds())
 	switch r.State {

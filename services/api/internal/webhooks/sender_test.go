@@ -144,6 +144,7 @@ func TestDeliverRefusesAPrivateAddressAtSendTime(t *testing.T) {
 func TestDeliverGivesUpAtTheTimeout(t *testing.T) {
 	release := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body)
 		select { // never answers
 		case <-r.Context().Done():
 		case <-release:
@@ -197,5 +198,25 @@ func TestRunDeliversEverythingDueAndStops(t *testing.T) {
 	}
 	if got := s.delivered.Get(); got != n {
 		t.Errorf("webhook_deliveries_total{outcome=delivered} = %d, want %d", got, n)
+	}
+}
+
+func TestDeliverCutShortByStoppingIsDueAgainAtOnce(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	srv := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		_, _ = io.ReadAll(r.Body) // then the server sees the client go
+		cancel()                  // the sender stops while the receiver works
+		<-r.Context().Done()
+	}))
+	defer srv.Close()
+	q := &memQueue{}
+	s := newTestSender(q, true)
+	s.deliver(ctx, due(srv.URL, 1))
+	r := q.recorded[0]
+	if r.State != StatePending || !r.Next.Equal(r.StartedAt) || !strings.Contains(r.Err, "interrupted") {
+		t.Errorf("recorded %s next %v (started %v) %q; want pending, due at once, interrupted", r.State, r.Next, r.StartedAt, r.Err)
+	}
+	if n := s.retried.Get(); n != 0 {
+		t.Errorf("counted %d retries, want none: the receiver did not refuse", n)
 	}
 }
