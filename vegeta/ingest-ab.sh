@@ -10,8 +10,10 @@
 # Each round attacks POST /v1/transactions at RATE for DURATION
 # (vegeta/load.sh, with its drain check) on a new empty database
 # (txpersister_ab_empty, dropped and created each round), then on FULL, the
-# seeded database. It prints each run's rate and p99 and the medians, also
-# written to RESULTS/ingest-ab.tsv.
+# seeded database. It prints each run's rate and p99, the WAL it wrote per
+# transaction (full-page images and bytes, from pg_stat_wal: what the
+# machine's PostgreSQL did meanwhile, this run's load nearly all of it),
+# and the medians, also written to RESULTS/ingest-ab.tsv.
 #
 # Variables (defaults in brackets): FULL [txpersister_growth], ROUNDS [3],
 # RATE [2000], DURATION [30s], RESULTS [vegeta/results/ingest-ab-<UTC
@@ -55,15 +57,21 @@ once() {
 		sleep 1
 	done
 	[ -n "$ready" ] || { echo "ingest-ab.sh: the services did not become ready; see $RESULTS/run.log" >&2; exit 2; }
+	local wal0 wal1
+	wal0=$(psql "$admin" -Atc "SELECT wal_fpi || ' ' || wal_bytes FROM pg_stat_wal")
 	RATE=$RATE DURATION=$DURATION DRAIN=60s RESULTS="$out" vegeta/load.sh >"$out.log" 2>&1 || true
+	wal1=$(psql "$admin" -Atc "SELECT wal_fpi || ' ' || wal_bytes FROM pg_stat_wal")
 	stop_services
 	local a=$out/attack.env d=$out/drain.env
-	printf '%s\t%s\t%s\t%s\n' "$name" "$(value "$a" accepted_per_second)" "$(value "$a" p99_ms)" \
-		"$([ "$(value "$d" lost)" = 0 ] && echo yes || echo "no: $(value "$d" lost) lost")"
+	# WAL written during the run, per accepted transaction: full-page
+	# images (the first change of a page after a checkpoint) and bytes.
+	printf '%s\t%s\t%s\t%s\t%s\n' "$name" "$(value "$a" accepted_per_second)" "$(value "$a" p99_ms)" \
+		"$([ "$(value "$d" lost)" = 0 ] && echo yes || echo "no: $(value "$d" lost) lost")" \
+		"$(awk -v a="$wal0" -v b="$wal1" -v n="$(value "$a" accepted)" 'BEGIN {split(a, x); split(b, y); printf "%.2f\t%.0f", (y[1]-x[1])/n, (y[2]-x[2])/n}')"
 }
 
 echo "FULL=$FULL ($stored transactions), RATE=$RATE, DURATION=$DURATION, ROUNDS=$ROUNDS" | tee "$RESULTS/params.txt"
-printf 'run\tingest_per_s\tingest_p99_ms\tdrained\n' | tee "$RESULTS/ingest-ab.tsv"
+printf 'run\tingest_per_s\tingest_p99_ms\tdrained\twal_fpi_per_tx\twal_bytes_per_tx\n' | tee "$RESULTS/ingest-ab.tsv"
 for i in $(seq 1 "$ROUNDS"); do
 	psql "$admin" -qc "DROP DATABASE IF EXISTS txpersister_ab_empty WITH (FORCE)" -qc "CREATE DATABASE txpersister_ab_empty"
 	once "empty-$i" txpersister_ab_empty | tee -a "$RESULTS/ingest-ab.tsv"

@@ -263,7 +263,8 @@ func (s *Store) Record(ctx context.Context, r webhooks.Result, disableAfter time
 		}
 		if _, err := tx.Exec(ctx, `
 INSERT INTO webhook_attempts (tenant, endpoint_id, message_id, attempt, started_at, duration, status_code, error)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+SELECT $1, $2, $3, $4, $5, $6, $7, $8
+WHERE EXISTS (SELECT 1 FROM webhook_deliveries WHERE tenant = $1 AND endpoint_id = $2 AND message_id = $3) -- not deleted meanwhile
 ON CONFLICT DO NOTHING`,
 			d.Tenant, d.EndpointID, d.MessageID, d.Attempt, r.StartedAt, r.Duration, status, nullString(r.Err)); err != nil {
 			return err
