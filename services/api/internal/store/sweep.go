@@ -40,7 +40,8 @@ SELECT d.status,
     d.rate_provider, d.rate_rule, d.rate_base, d.rate_quotes
 FROM settled d
 LEFT JOIN transactions t ON t.tenant = d.tenant AND t.transaction_id = d.transaction_id
-    AND EXISTS (SELECT 1 FROM webhook_endpoints e WHERE e.tenant = d.tenant AND 'transaction.' || d.status = ANY (e.events))`
+    AND EXISTS (SELECT 1 FROM webhook_endpoints e
+                WHERE e.tenant = d.tenant AND e.deleted_at IS NULL AND 'transaction.' || d.status = ANY (e.events))`
 
 // insertMessagesSQL records messages ($1…: their columns as arrays) and
 // a delivery of each to every endpoint of its tenant subscribed to its
@@ -57,7 +58,7 @@ SELECT m.tenant, e.endpoint_id, m.message_id,
     CASE WHEN e.disabled_at IS NULL THEN 'pending' ELSE 'failed' END,
     $7, m.occurred_at,
     CASE WHEN e.disabled_at IS NULL THEN NULL ELSE 'the endpoint is disabled' END
-FROM m JOIN webhook_endpoints e ON e.tenant = m.tenant AND m.event_type = ANY (e.events)`
+FROM m JOIN webhook_endpoints e ON e.tenant = m.tenant AND e.deleted_at IS NULL AND m.event_type = ANY (e.events)`
 
 // Sweep settles up to limit entries of status_index (schema 00007) whose
 // transactions have an outcome, and returns how many were processed and

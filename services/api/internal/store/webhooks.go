@@ -1,9 +1,13 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -63,7 +67,7 @@ func (s *Store) CreateEndpoint(ctx context.Context, e webhooks.Endpoint, max int
 		tag, err := tx.Exec(ctx, `
 INSERT INTO webhook_endpoints (tenant, endpoint_id, url, events, secret, created_at)
 SELECT $1, $2, $3, $4, $5, $6
-WHERE (SELECT count(*) FROM webhook_endpoints WHERE tenant = $1) < $7`,
+WHERE (SELECT count(*) FROM webhook_endpoints WHERE tenant = $1 AND deleted_at IS NULL) < $7`,
 			e.Tenant, e.ID, e.URL, e.Events, e.Secret, e.CreatedAt, max)
 		if err != nil {
 			return err
@@ -81,7 +85,7 @@ WHERE (SELECT count(*) FROM webhook_endpoints WHERE tenant = $1) < $7`,
 
 // Endpoints returns the tenant's endpoints, oldest first.
 func (s *Store) Endpoints(ctx context.Context, tenant string) ([]webhooks.Endpoint, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+endpointColumns+` FROM webhook_endpoints WHERE tenant = $1 ORDER BY created_at, endpoint_id`, tenant)
+	rows, err := s.pool.Query(ctx, `SELECT `+endpointColumns+` FROM webhook_endpoints WHERE tenant = $1 AND deleted_at IS NULL ORDER BY created_at, endpoint_id`, tenant)
 	if err != nil {
 		return nil, fmt.Errorf("list webhook endpoints: %w", classify(err))
 	}
@@ -94,7 +98,7 @@ func (s *Store) Endpoints(ctx context.Context, tenant string) ([]webhooks.Endpoi
 
 // Endpoint returns one endpoint of tenant, or webhooks.ErrNotFound.
 func (s *Store) Endpoint(ctx context.Context, tenant, id string) (webhooks.Endpoint, error) {
-	return s.endpointQuery(ctx, "get", `SELECT `+endpointColumns+` FROM webhook_endpoints WHERE tenant = $1 AND endpoint_id = $2`, tenant, id)
+	return s.endpointQuery(ctx, "get", `SELECT `+endpointColumns+` FROM webhook_endpoints WHERE tenant = $1 AND endpoint_id = $2 AND deleted_at IS NULL`, tenant, id)
 }
 
 func (s *Store) endpointQuery(ctx context.Context, what, sql string, args ...any) (webhooks.Endpoint, error) {
@@ -112,10 +116,11 @@ func (s *Store) endpointQuery(ctx context.Context, what, sql string, args ...any
 	return e, nil
 }
 
-// DeleteEndpoint removes an endpoint with its deliveries and their
-// attempts, or returns webhooks.ErrNotFound.
+// DeleteEndpoint removes an endpoint, or returns webhooks.ErrNotFound:
+// it is marked deleted, gone for every read and send at once, and Prune
+// deletes it with its deliveries and their attempts, in rounds.
 func (s *Store) DeleteEndpoint(ctx context.Context, tenant, id string) error {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM webhook_endpoints WHERE tenant = $1 AND endpoint_id = $2`, tenant, id)
+	tag, err := s.pool.Exec(ctx, `UPDATE webhook_endpoints SET deleted_at = now() WHERE tenant = $1 AND endpoint_id = $2 AND deleted_at IS NULL`, tenant, id)
 	if err != nil {
 		return fmt.Errorf("delete webhook endpoint: %w", classify(err))
 	}
@@ -130,7 +135,7 @@ func (s *Store) DeleteEndpoint(ctx context.Context, tenant, id string) error {
 func (s *Store) RotateSecret(ctx context.Context, tenant, id, secret string, previousUntil time.Time) (webhooks.Endpoint, error) {
 	return s.endpointQuery(ctx, "rotate the secret of", `
 UPDATE webhook_endpoints SET previous_secret = secret, previous_secret_until = $4, secret = $3
-WHERE tenant = $1 AND endpoint_id = $2
+WHERE tenant = $1 AND endpoint_id = $2 AND deleted_at IS NULL
 RETURNING `+endpointColumns, tenant, id, secret, previousUntil)
 }
 
@@ -182,7 +187,7 @@ func (s *Store) Replay(ctx context.Context, tenant, id string, from, to, now tim
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `
 UPDATE webhook_endpoints SET disabled_at = NULL, disabled_reason = NULL, failing_since = NULL
-WHERE tenant = $1 AND endpoint_id = $2`, tenant, id)
+WHERE tenant = $1 AND endpoint_id = $2 AND deleted_at IS NULL`, tenant, id)
 		if err != nil {
 			return err
 		}
@@ -206,11 +211,12 @@ WHERE tenant = $1 AND endpoint_id = $2 AND occurred_at >= $3 AND occurred_at < $
 // its own.
 const claimSQL = `
 WITH due AS (
-    SELECT tenant, endpoint_id, message_id FROM webhook_deliveries
-    WHERE state = 'pending' AND next_attempt_at <= $1
-    ORDER BY next_attempt_at
+    SELECT d.tenant, d.endpoint_id, d.message_id
+    FROM webhook_deliveries d JOIN webhook_endpoints e USING (tenant, endpoint_id)
+    WHERE d.state = 'pending' AND d.next_attempt_at <= $1 AND e.deleted_at IS NULL
+    ORDER BY d.next_attempt_at
     LIMIT $3
-    FOR UPDATE SKIP LOCKED
+    FOR UPDATE OF d SKIP LOCKED
 )
 UPDATE webhook_deliveries d
 SET attempts = d.attempts + 1, tries = d.tries + 1, next_attempt_at = $1::timestamptz + $2::interval
@@ -248,65 +254,138 @@ func (s *Store) Claim(ctx context.Context, now time.Time, lease time.Duration, l
 	return due, nil
 }
 
-// Record stores an attempt and the delivery's new state, unless another
-// sender has claimed the delivery since (its lease ran out): then only
-// the attempt is kept. A failed attempt marks the endpoint failing (since
-// the first failure after a success), and an endpoint failing for
-// disableAfter is disabled, its pending deliveries failed; a delivered
-// one clears the failure.
-func (s *Store) Record(ctx context.Context, r webhooks.Result, disableAfter time.Duration) error {
-	d := r.Due
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var status *int
-		if r.StatusCode != 0 {
-			status = &r.StatusCode
-		}
-		if _, err := tx.Exec(ctx, `
+// recordAttemptsSQL keeps the attempts ($1…: their columns as arrays) of
+// deliveries not deleted meanwhile.
+const recordAttemptsSQL = `
 INSERT INTO webhook_attempts (tenant, endpoint_id, message_id, attempt, started_at, duration, status_code, error)
-SELECT $1, $2, $3, $4, $5, $6, $7, $8
-WHERE EXISTS (SELECT 1 FROM webhook_deliveries WHERE tenant = $1 AND endpoint_id = $2 AND message_id = $3) -- not deleted meanwhile
-ON CONFLICT DO NOTHING`,
-			d.Tenant, d.EndpointID, d.MessageID, d.Attempt, r.StartedAt, r.Duration, status, nullString(r.Err)); err != nil {
+SELECT r.tenant, r.endpoint_id, r.message_id, r.attempt, r.started_at, r.secs * interval '1 second', r.status_code, r.error
+FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::timestamptz[], $6::float8[], $7::int[], $8::text[])
+    AS r(tenant, endpoint_id, message_id, attempt, started_at, secs, status_code, error)
+WHERE EXISTS (SELECT 1 FROM webhook_deliveries d
+              WHERE d.tenant = r.tenant AND d.endpoint_id = r.endpoint_id AND d.message_id = r.message_id)
+ON CONFLICT DO NOTHING`
+
+// recordDeliveriesSQL sets each delivery's new state, unless another
+// sender has claimed it since (attempts moved on).
+const recordDeliveriesSQL = `
+UPDATE webhook_deliveries d
+SET state = r.state, next_attempt_at = coalesce(r.next, d.next_attempt_at), last_attempt_at = r.started_at, last_error = r.error
+FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::timestamptz[], $7::timestamptz[], $8::text[])
+    AS r(tenant, endpoint_id, message_id, attempt, state, next, started_at, error)
+WHERE d.tenant = r.tenant AND d.endpoint_id = r.endpoint_id AND d.message_id = r.message_id AND d.attempts = r.attempt`
+
+// Record stores attempts and their deliveries' new states, in one
+// transaction; a delivery another sender has claimed since (its lease ran
+// out) keeps that sender's state, and only the attempt is kept. Then each
+// endpoint's health: a delivery clears its failure; a failed attempt after
+// the endpoint's last success marks it failing since the first such, and
+// an endpoint failing for disableAfter is disabled, its pending deliveries
+// failed.
+func (s *Store) Record(ctx context.Context, rs []webhooks.Result, disableAfter time.Duration) error {
+	n := len(rs)
+	tenants, endpoints, messages := make([]string, n), make([]string, n), make([]string, n)
+	attempts, codes := make([]int32, n), make([]*int32, n)
+	started, secs := make([]time.Time, n), make([]float64, n)
+	states, errs, next := make([]string, n), make([]*string, n), make([]*time.Time, n)
+	health := map[[2]string]*endpointHealth{}
+	for i, r := range rs {
+		d := r.Due
+		tenants[i], endpoints[i], messages[i], attempts[i] = d.Tenant, d.EndpointID, d.MessageID, int32(d.Attempt) //nolint:gosec // attempts are few
+		if r.StatusCode != 0 {
+			c := int32(r.StatusCode) //nolint:gosec // an HTTP status
+			codes[i] = &c
+		}
+		started[i], secs[i], states[i], errs[i], next[i] = r.StartedAt, r.Duration.Seconds(), r.State, nullString(r.Err), nullTime(r.Next)
+		k := [2]string{d.Tenant, d.EndpointID}
+		if health[k] == nil {
+			health[k] = &endpointHealth{}
+		}
+		health[k].add(r)
+	}
+	keys := slices.SortedFunc(maps.Keys(health), func(a, b [2]string) int { // one order: no deadlock between senders
+		return cmp.Or(strings.Compare(a[0], b[0]), strings.Compare(a[1], b[1]))
+	})
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, recordAttemptsSQL, tenants, endpoints, messages, attempts, started, secs, codes, errs); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `
-UPDATE webhook_deliveries SET state = $5, next_attempt_at = coalesce($6, next_attempt_at), last_attempt_at = $7, last_error = $8
-WHERE tenant = $1 AND endpoint_id = $2 AND message_id = $3 AND attempts = $4`,
-			d.Tenant, d.EndpointID, d.MessageID, d.Attempt, r.State, nullTime(r.Next), r.StartedAt, nullString(r.Err)); err != nil {
+		if _, err := tx.Exec(ctx, recordDeliveriesSQL, tenants, endpoints, messages, attempts, states, next, started, errs); err != nil {
 			return err
 		}
-		if r.Err == "" {
-			_, err := tx.Exec(ctx, `UPDATE webhook_endpoints SET failing_since = NULL WHERE tenant = $1 AND endpoint_id = $2 AND failing_since IS NOT NULL`,
-				d.Tenant, d.EndpointID)
-			return err
+		for _, k := range keys {
+			if err := health[k].record(ctx, tx, k[0], k[1], disableAfter); err != nil {
+				return err
+			}
 		}
-		var failingSince time.Time
-		var disabled bool
-		err := tx.QueryRow(ctx, `
-UPDATE webhook_endpoints SET failing_since = LEAST(coalesce(failing_since, $3), $3)
-WHERE tenant = $1 AND endpoint_id = $2
-RETURNING failing_since, disabled_at IS NOT NULL`, d.Tenant, d.EndpointID, r.StartedAt).Scan(&failingSince, &disabled)
-		if errors.Is(err, pgx.ErrNoRows) {
-			return nil // deleted meanwhile
-		}
-		if err != nil || disabled || r.StartedAt.Sub(failingSince) < disableAfter {
-			return err
-		}
-		reason := fmt.Sprintf("every delivery failed from %s to %s; the last: %s",
-			failingSince.UTC().Format(time.RFC3339), r.StartedAt.UTC().Format(time.RFC3339), r.Err)
-		if _, err := tx.Exec(ctx, `UPDATE webhook_endpoints SET disabled_at = $3, disabled_reason = $4 WHERE tenant = $1 AND endpoint_id = $2`,
-			d.Tenant, d.EndpointID, r.StartedAt, reason); err != nil {
-			return err
-		}
-		_, err = tx.Exec(ctx, `
-UPDATE webhook_deliveries SET state = 'failed', last_error = 'the endpoint is disabled'
-WHERE tenant = $1 AND endpoint_id = $2 AND state = 'pending'`, d.Tenant, d.EndpointID)
-		return err
+		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("record a webhook attempt: %w", classify(err))
+		return fmt.Errorf("record %d webhook attempts: %w", n, classify(err))
 	}
 	return nil
+}
+
+// endpointHealth is what a batch of attempts says of one endpoint: its
+// latest success, and the failures after it.
+type endpointHealth struct {
+	succeeded            time.Time // the latest success's start; zero: none
+	firstFail, lastFail  time.Time // of the failures after it
+	lastErr              string
+}
+
+func (h *endpointHealth) add(r webhooks.Result) {
+	if r.Err == "" {
+		if r.StartedAt.After(h.succeeded) {
+			h.succeeded = r.StartedAt
+			if !h.firstFail.After(h.succeeded) {
+				h.firstFail, h.lastFail, h.lastErr = time.Time{}, time.Time{}, ""
+			}
+		}
+		return
+	}
+	if !h.succeeded.IsZero() && !r.StartedAt.After(h.succeeded) {
+		return // before the success: no longer news
+	}
+	if h.firstFail.IsZero() || r.StartedAt.Before(h.firstFail) {
+		h.firstFail = r.StartedAt
+	}
+	if !r.StartedAt.Before(h.lastFail) {
+		h.lastFail, h.lastErr = r.StartedAt, r.Err
+	}
+}
+
+func (h *endpointHealth) record(ctx context.Context, tx pgx.Tx, tenant, id string, disableAfter time.Duration) error {
+	if !h.succeeded.IsZero() {
+		if _, err := tx.Exec(ctx, `UPDATE webhook_endpoints SET failing_since = NULL WHERE tenant = $1 AND endpoint_id = $2 AND failing_since IS NOT NULL`,
+			tenant, id); err != nil {
+			return err
+		}
+	}
+	if h.firstFail.IsZero() {
+		return nil
+	}
+	var failingSince time.Time
+	var disabled bool
+	err := tx.QueryRow(ctx, `
+UPDATE webhook_endpoints SET failing_since = LEAST(coalesce(failing_since, $3), $3)
+WHERE tenant = $1 AND endpoint_id = $2
+RETURNING failing_since, disabled_at IS NOT NULL`, tenant, id, h.firstFail).Scan(&failingSince, &disabled)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil // deleted meanwhile
+	}
+	if err != nil || disabled || h.lastFail.Sub(failingSince) < disableAfter {
+		return err
+	}
+	reason := fmt.Sprintf("every delivery failed from %s to %s; the last: %s",
+		failingSince.UTC().Format(time.RFC3339), h.lastFail.UTC().Format(time.RFC3339), h.lastErr)
+	if _, err := tx.Exec(ctx, `UPDATE webhook_endpoints SET disabled_at = $3, disabled_reason = $4 WHERE tenant = $1 AND endpoint_id = $2`,
+		tenant, id, h.lastFail, reason); err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, `
+UPDATE webhook_deliveries SET state = 'failed', last_error = 'the endpoint is disabled'
+WHERE tenant = $1 AND endpoint_id = $2 AND state = 'pending'`, tenant, id)
+	return err
 }
 
 // Backlog returns how many deliveries are pending, when the oldest of
@@ -318,8 +397,9 @@ func (s *Store) Backlog(ctx context.Context, now time.Time) (webhooks.Backlog, e
 		oldest, due *time.Time
 	)
 	if err := s.pool.QueryRow(ctx, `
-SELECT count(*), min(occurred_at), min(next_attempt_at) FILTER (WHERE next_attempt_at <= $1)
-FROM webhook_deliveries WHERE state = 'pending'`, now).Scan(&b.Pending, &oldest, &due); err != nil {
+SELECT count(*), min(d.occurred_at), min(d.next_attempt_at) FILTER (WHERE d.next_attempt_at <= $1)
+FROM webhook_deliveries d JOIN webhook_endpoints e USING (tenant, endpoint_id)
+WHERE d.state = 'pending' AND e.deleted_at IS NULL`, now).Scan(&b.Pending, &oldest, &due); err != nil {
 		return webhooks.Backlog{}, fmt.Errorf("webhook backlog: %w", classify(err))
 	}
 	b.Oldest, b.OldestDue = utcOrZero(oldest), utcOrZero(due)
@@ -339,13 +419,36 @@ WHERE (m.tenant, m.message_id) IN (
     LIMIT $2
     FOR UPDATE SKIP LOCKED)`
 
-// Prune deletes up to limit messages of outcomes before cutoff that have
-// nothing left to send, with their deliveries and attempts, and returns
-// how many.
+// purgeDeletedSQL deletes up to $1 deliveries of deleted endpoints, with
+// their attempts.
+const purgeDeletedSQL = `
+DELETE FROM webhook_deliveries d
+WHERE (d.tenant, d.endpoint_id, d.message_id) IN (
+    SELECT o.tenant, o.endpoint_id, o.message_id
+    FROM webhook_deliveries o JOIN webhook_endpoints e USING (tenant, endpoint_id)
+    WHERE e.deleted_at IS NOT NULL
+    LIMIT $1
+    FOR UPDATE OF o SKIP LOCKED)`
+
+// Prune deletes, up to limit rows of each kind, the deliveries of deleted
+// endpoints (with their attempts), the deleted endpoints left without
+// any, and the messages of outcomes before cutoff that have nothing left
+// to send (with their deliveries and attempts). It returns the larger of
+// the deliveries and messages it deleted: limit means there may be more.
 func (s *Store) Prune(ctx context.Context, cutoff time.Time, limit int) (int, error) {
-	tag, err := s.pool.Exec(ctx, pruneSQL, cutoff, limit)
+	deliveries, err := s.pool.Exec(ctx, purgeDeletedSQL, limit)
+	if err != nil {
+		return 0, fmt.Errorf("prune deleted webhook endpoints: %w", classify(err))
+	}
+	if _, err := s.pool.Exec(ctx, `
+DELETE FROM webhook_endpoints e
+WHERE e.deleted_at IS NOT NULL
+  AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.tenant = e.tenant AND d.endpoint_id = e.endpoint_id)`); err != nil {
+		return 0, fmt.Errorf("prune deleted webhook endpoints: %w", classify(err))
+	}
+	messages, err := s.pool.Exec(ctx, pruneSQL, cutoff, limit)
 	if err != nil {
 		return 0, fmt.Errorf("prune webhook messages: %w", classify(err))
 	}
-	return int(tag.RowsAffected()), nil
+	return int(max(deliveries.RowsAffected(), messages.RowsAffected())), nil
 }

@@ -233,12 +233,12 @@ func TestClaimLeasesRecordRetriesAndReplay(t *testing.T) {
 	if err != nil || len(again) != 1 || again[0].Attempt != 2 {
 		t.Fatalf("after the lease: claimed %+v (%v), want attempt 2", again, err)
 	}
-	if err := s.Record(ctx, webhooks.Result{Due: again[0], StartedAt: later, Duration: 2 * time.Second, StatusCode: 503, Err: "answered 503", State: webhooks.StateFailed}, 5*24*time.Hour); err != nil {
+	if err := s.Record(ctx, []webhooks.Result{{Due: again[0], StartedAt: later, Duration: 2 * time.Second, StatusCode: 503, Err: "answered 503", State: webhooks.StateFailed}}, 5*24*time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	// The first sender's late record comes after the second's, and keeps
 	// only its attempt: the delivery's state is the second's.
-	if err := s.Record(ctx, webhooks.Result{Due: d, StartedAt: now, Duration: time.Second, StatusCode: 500, Err: "answered 500", State: webhooks.StatePending, Next: now.Add(time.Hour)}, 5*24*time.Hour); err != nil {
+	if err := s.Record(ctx, []webhooks.Result{{Due: d, StartedAt: now, Duration: time.Second, StatusCode: 500, Err: "answered 500", State: webhooks.StatePending, Next: now.Add(time.Hour)}}, 5*24*time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	as, err := s.Attempts(ctx, "acme", e.ID, 10)
@@ -274,7 +274,7 @@ func TestClaimLeasesRecordRetriesAndReplay(t *testing.T) {
 	if err != nil || len(third) != 1 || third[0].Attempt != 3 || third[0].Try != 1 || third[0].MessageID != d.MessageID {
 		t.Fatalf("after the replay: claimed %+v (%v), want attempt 3, the schedule's first try, same webhook id", third, err)
 	}
-	if err := s.Record(ctx, webhooks.Result{Due: third[0], StartedAt: later, Duration: time.Millisecond, StatusCode: 204, State: webhooks.StateDelivered}, 5*24*time.Hour); err != nil {
+	if err := s.Record(ctx, []webhooks.Result{{Due: third[0], StartedAt: later, Duration: time.Millisecond, StatusCode: 204, State: webhooks.StateDelivered}}, 5*24*time.Hour); err != nil {
 		t.Fatal(err)
 	}
 	if ep, _ := s.Endpoint(ctx, "acme", e.ID); !ep.FailingSince.IsZero() {
@@ -328,7 +328,7 @@ func TestAnEndpointFailingLongEnoughIsDisabled(t *testing.T) {
 	}
 	fail := func(d webhooks.Due, at time.Time) {
 		t.Helper()
-		if err := s.Record(ctx, webhooks.Result{Due: d, StartedAt: at, Err: "connection refused", State: webhooks.StatePending, Next: at.Add(time.Hour)}, disableAfter); err != nil {
+		if err := s.Record(ctx, []webhooks.Result{{Due: d, StartedAt: at, Err: "connection refused", State: webhooks.StatePending, Next: at.Add(time.Hour)}}, disableAfter); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -373,5 +373,23 @@ func TestAnEndpointFailingLongEnoughIsDisabled(t *testing.T) {
 	}
 	if n, err := s.Prune(ctx, now.Add(100*disableAfter), 10); err != nil || n != 0 {
 		t.Errorf("Prune of messages still to send = %d, %v; want 0", n, err)
+	}
+	// Deleted: at once nothing is claimed or counted, and the prune
+	// deletes the deliveries, then the endpoint.
+	if err := s.DeleteEndpoint(ctx, "acme", e.ID); err != nil {
+		t.Fatal(err)
+	}
+	if due, err := s.Claim(ctx, now.Add(100*disableAfter), time.Minute, 10); err != nil || len(due) != 0 {
+		t.Errorf("claimed %d of a deleted endpoint (%v), want none", len(due), err)
+	}
+	if b, err := s.Backlog(ctx, now.Add(100*disableAfter)); err != nil || b.Pending != 0 {
+		t.Errorf("Backlog of a deleted endpoint = %+v (%v), want none", b, err)
+	}
+	if n, err := s.Prune(ctx, received, 10); err != nil || n != 4 {
+		t.Errorf("Prune after the delete = %d, %v; want its 4 deliveries", n, err)
+	}
+	var rows int
+	if err := pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM webhook_endpoints) + (SELECT count(*) FROM webhook_deliveries)`).Scan(&rows); err != nil || rows != 0 {
+		t.Errorf("%d endpoint and delivery rows after the prune (%v), want none", rows, err)
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/VictoriaMetrics/metrics"
 
+	"github.com/txpersister/txpersister/libs/batch"
 	"github.com/txpersister/txpersister/libs/telemetry"
 )
 
@@ -54,10 +55,11 @@ type Queue interface {
 	// Claim leases up to limit deliveries due at now, until now+lease,
 	// and counts an attempt for each.
 	Claim(ctx context.Context, now time.Time, lease time.Duration, limit int) ([]Due, error)
-	// Record stores the attempt and the delivery's new state. An endpoint
-	// failing since disableAfter or longer is disabled, and its pending
-	// deliveries fail; a delivered one clears the endpoint's failure.
-	Record(ctx context.Context, r Result, disableAfter time.Duration) error
+	// Record stores attempts and their deliveries' new states, in one
+	// transaction. An endpoint failing since disableAfter or longer is
+	// disabled, and its pending deliveries fail; a delivered one clears
+	// the endpoint's failure.
+	Record(ctx context.Context, rs []Result, disableAfter time.Duration) error
 	// Backlog returns the pending deliveries as they are at now.
 	Backlog(ctx context.Context, now time.Time) (Backlog, error)
 	// Prune deletes up to limit messages of outcomes before cutoff that
@@ -113,6 +115,9 @@ type Sender struct {
 	log    *slog.Logger
 	now    func() time.Time
 	wake   chan struct{}
+	// records groups the attempts finished at about the same time into
+	// one transaction: one commit for many, not one each.
+	records *batch.Batcher[Result, struct{}]
 
 	delivered, retried, failed, errors, pruned *metrics.Counter
 	duration                           *metrics.PrometheusHistogram
@@ -154,6 +159,9 @@ func NewSender(q Queue, cfg SenderConfig, log *slog.Logger, m *telemetry.Metrics
 		pruned:    m.Counter("webhook_messages_pruned_total"),
 		duration:  m.Histogram("webhook_delivery_duration_seconds", telemetry.LatencyBuckets()),
 	}
+	s.records = batch.New(func(ctx context.Context, rs []Result) ([]struct{}, error) {
+		return make([]struct{}, len(rs)), q.Record(ctx, rs, cfg.DisableAfter)
+	}, batch.Config{Flushers: 2, MaxSize: 4 * cfg.Concurrency, Timeout: 10 * time.Second})
 	m.Gauge("webhook_backlog", func() float64 { return float64(s.pending.Load()) })
 	m.Gauge("webhook_oldest_undelivered_seconds", func() float64 { return s.age(&s.oldest) })
 	m.Gauge("webhook_oldest_due_seconds", func() float64 { return s.age(&s.oldestDue) })
@@ -186,10 +194,13 @@ func (s *Sender) Run(ctx context.Context) {
 	freed := make(chan struct{}, s.cfg.Concurrency)
 	tick := time.NewTicker(s.cfg.PollPeriod)
 	defer tick.Stop()
+	// After a slot frees, the loop claims again only once a quarter of
+	// them are free: one claim for many deliveries, not one each.
+	minClaim, woken := max(s.cfg.Concurrency/4, 1), true
 	for {
 		free := s.cfg.Concurrency - len(slots)
 		claimed := 0
-		if free > 0 {
+		if free >= minClaim || (woken && free > 0) {
 			due, err := s.q.Claim(ctx, s.now(), s.cfg.lease(), free)
 			if err != nil && ctx.Err() == nil {
 				s.errors.Inc()
@@ -211,6 +222,7 @@ func (s *Sender) Run(ctx context.Context) {
 			}
 		}
 		if claimed == free && free > 0 {
+			woken = false
 			continue // there may be more due
 		}
 		select {
@@ -218,10 +230,14 @@ func (s *Sender) Run(ctx context.Context) {
 			for range cap(slots) { // wait for the attempts in flight
 				slots <- struct{}{}
 			}
+			s.records.Close()
 			return
 		case <-s.wake:
+			woken = true
 		case <-freed:
+			woken = false
 		case <-tick.C:
+			woken = true
 		}
 	}
 }
@@ -273,7 +289,7 @@ func (s *Sender) Prune(ctx context.Context, period time.Duration) {
 				s.log.WarnContext(ctx, "webhook sender: pruning old messages failed; trying again", "err", err, "retry_in", period)
 			}
 			s.pruned.Add(n)
-			if n < pruneLimit {
+			if n < pruneLimit || err != nil {
 				break
 			}
 		}
@@ -307,7 +323,7 @@ func (s *Sender) deliver(ctx context.Context, d Due) {
 	// down, or its lease runs out and it is made again.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := s.q.Record(rctx, r, s.cfg.DisableAfter); err != nil {
+	if _, err := s.records.Do(rctx, r); err != nil {
 		s.errors.Inc()
 		s.log.WarnContext(ctx, "webhook sender: recording an attempt failed; the delivery is tried again when its lease ends",
 			"tenant", d.Tenant, "endpoint_id", d.EndpointID, "webhook_id", d.MessageID, "err", err)

@@ -34,12 +34,14 @@ func (q *memQueue) Claim(_ context.Context, _ time.Time, _ time.Duration, limit 
 	return out, nil
 }
 
-func (q *memQueue) Record(_ context.Context, r Result, _ time.Duration) error {
+func (q *memQueue) Record(_ context.Context, rs []Result, _ time.Duration) error {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	q.recorded = append(q.recorded, r)
-	if len(q.recorded) == q.want {
-		close(q.done)
+	for _, r := range rs {
+		q.recorded = append(q.recorded, r)
+		if len(q.recorded) == q.want {
+			close(q.done)
+		}
 	}
 	return nil
 }

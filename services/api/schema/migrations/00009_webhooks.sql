@@ -27,6 +27,10 @@ CREATE TABLE webhook_endpoints (
     failing_since   timestamptz,
     disabled_at     timestamptz,
     disabled_reason text,
+    -- DELETE marks it; the senders' pruner then deletes its deliveries in
+    -- rounds, and it, so that a DELETE answers at once however many
+    -- deliveries it had.
+    deleted_at      timestamptz,
     PRIMARY KEY (tenant, endpoint_id)
 );
 
