@@ -211,18 +211,20 @@ WHERE tenant = $1 AND endpoint_id = $2 AND occurred_at >= $3 AND occurred_at < $
 // its own.
 const claimSQL = `
 WITH due AS (
-    SELECT d.tenant, d.endpoint_id, d.message_id
-    FROM webhook_deliveries d JOIN webhook_endpoints e USING (tenant, endpoint_id)
-    WHERE d.state = 'pending' AND d.next_attempt_at <= $1 AND e.deleted_at IS NULL
-    ORDER BY d.next_attempt_at
+    -- One table, in the order of its partial index: a claim reads what it
+    -- takes, however many are pending (a join here let the planner sort
+    -- every pending delivery of an endpoint for each claim).
+    SELECT tenant, endpoint_id, message_id FROM webhook_deliveries
+    WHERE state = 'pending' AND next_attempt_at <= $1
+    ORDER BY next_attempt_at
     LIMIT $3
-    FOR UPDATE OF d SKIP LOCKED
+    FOR UPDATE SKIP LOCKED
 )
 UPDATE webhook_deliveries d
 SET attempts = d.attempts + 1, tries = d.tries + 1, next_attempt_at = $1::timestamptz + $2::interval
 FROM due, webhook_endpoints e, webhook_messages m
 WHERE d.tenant = due.tenant AND d.endpoint_id = due.endpoint_id AND d.message_id = due.message_id
-  AND e.tenant = d.tenant AND e.endpoint_id = d.endpoint_id
+  AND e.tenant = d.tenant AND e.endpoint_id = d.endpoint_id AND e.deleted_at IS NULL -- a deleted one's wait for the pruner
   AND m.tenant = d.tenant AND m.message_id = d.message_id
 RETURNING d.tenant, d.endpoint_id, d.message_id, e.url, e.secret, e.previous_secret, e.previous_secret_until,
     m.body, d.attempts, d.tries, d.occurred_at`
