@@ -16,7 +16,7 @@ require (
 	github.com/txpersister/txpersister/libs/pgkit v0.4.0
 	github.com/txpersister/txpersister/libs/service v0.5.0
 	github.com/txpersister/txpersister/libs/txmodel v0.6.0
-	github.com/txpersister/txpersister/services/api/schema v0.4.0
+	github.com/txpersister/txpersister/services/api/schema v0.5.0
 	github.com/txpersister/txpersister/services/converter/schema v0.3.0
 	go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp v0.72.0
 	go.opentelemetry.io/otel v1.47.0

@@ -10,7 +10,7 @@ require (
 	github.com/shopspring/decimal v1.6.0
 	github.com/txpersister/txpersister/libs/amqpx v0.4.0
 	github.com/txpersister/txpersister/libs/testkit v0.2.0
-	github.com/txpersister/txpersister/libs/txclient v0.3.1
+	github.com/txpersister/txpersister/libs/txclient v0.4.0
 	github.com/txpersister/txpersister/libs/txmodel v0.5.0
 )
 
