@@ -330,9 +330,9 @@ func (s *Store) Record(ctx context.Context, rs []webhooks.Result, disableAfter t
 // endpointHealth is what a batch of attempts says of one endpoint: its
 // latest success, and the failures after it.
 type endpointHealth struct {
-	succeeded            time.Time // the latest success's start; zero: none
-	firstFail, lastFail  time.Time // of the failures after it
-	lastErr              string
+	succeeded           time.Time // the latest success's start; zero: none
+	firstFail, lastFail time.Time // of the failures after it
+	lastErr             string
 }
 
 func (h *endpointHealth) add(r webhooks.Result) {

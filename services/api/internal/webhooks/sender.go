@@ -120,7 +120,7 @@ type Sender struct {
 	records *batch.Batcher[Result, struct{}]
 
 	delivered, retried, failed, errors, pruned *metrics.Counter
-	duration                           *metrics.PrometheusHistogram
+	duration                                   *metrics.PrometheusHistogram
 	// pending, oldest and oldestDue (Unix nanoseconds, 0: none) are the
 	// backlog as last read, for the gauges.
 	pending, oldest, oldestDue atomic.Int64
