@@ -67,28 +67,13 @@ type webhookEndpoint struct {
 func newWebhookEndpoint(e webhooks.Endpoint) webhookEndpoint {
 	return webhookEndpoint{
 		ID: e.ID, URL: e.URL, Events: e.Events, CreatedAt: wire.FormatTime(e.CreatedAt),
-		Disabled: !e.DisabledAt.IsZero(), DisabledAt: timeOrNull(e.DisabledAt), DisabledReason: orNull(e.DisabledReason),
-		FailingSince: timeOrNull(e.FailingSince),
+		Disabled: !e.DisabledAt.IsZero(), DisabledAt: wire.TimeOrNull(e.DisabledAt), DisabledReason: wire.OrNull(e.DisabledReason),
+		FailingSince: wire.TimeOrNull(e.FailingSince),
 	}
 }
 
-func timeOrNull(t time.Time) *string {
-	if t.IsZero() {
-		return nil
-	}
-	s := wire.FormatTime(t)
-	return &s
-}
-
-func orNull(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
-}
-
-// errWebhookNotFound is the problem of an id that is no endpoint of the
-// tenant's.
+// errWebhookPathID is the problem of an id that is not a valid path
+// segment.
 var errWebhookPathID = &requestError{problem: problem{Status: http.StatusNotFound, Type: txmodel.ProblemNotFound, Title: "Webhook not found", Detail: "the id is not a valid path segment"}}
 
 // readObject reads a JSON object body of at most limit bytes into fields,
@@ -225,7 +210,7 @@ func (h *Handler) rotateWebhookSecret(w http.ResponseWriter, r *http.Request) {
 			return err
 		}
 		out := newWebhookEndpoint(e)
-		out.Secret, out.PreviousSecretExpiresAt = e.Secret, timeOrNull(e.PreviousSecretUntil)
+		out.Secret, out.PreviousSecretExpiresAt = e.Secret, wire.TimeOrNull(e.PreviousSecretUntil)
 		w.Header().Set("Cache-Control", "no-store")
 		writeJSON(w, http.StatusOK, out)
 		return nil
@@ -268,7 +253,7 @@ func (h *Handler) webhookDeliveries(w http.ResponseWriter, r *http.Request) {
 			out.Items[i] = webhookAttempt{
 				WebhookID: a.MessageID, EventType: a.EventType, TransactionID: a.TransactionID, Attempt: a.Attempt,
 				StartedAt: wire.FormatTime(a.StartedAt), DurationMS: float64(a.Duration.Microseconds()) / 1000,
-				Error: orNull(a.Error), State: a.State,
+				Error: wire.OrNull(a.Error), State: a.State,
 			}
 			if a.StatusCode != 0 {
 				out.Items[i].StatusCode = &a.StatusCode

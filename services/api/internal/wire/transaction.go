@@ -67,9 +67,9 @@ func NewTransaction(r transactions.Record) Transaction {
 		res.ExchangeRate = ptr(c.Rate.Value.String())
 		res.RateDate = ptr(c.Rate.Date.Format(time.DateOnly))
 		src := c.Rate.Source
-		res.RateRule = orNull(string(src.Rule))
-		res.RateProvider = orNull(src.Provider)
-		res.RateQuoteBase = orNull(src.Base)
+		res.RateRule = OrNull(string(src.Rule))
+		res.RateProvider = OrNull(src.Provider)
+		res.RateQuoteBase = OrNull(src.Base)
 		res.RateQuotes = src.Quotes
 	}
 	return res
@@ -81,9 +81,19 @@ func FormatTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
 func ptr[T any](v T) *T { return &v }
 
-func orNull(s string) *string {
+// OrNull is s, or null when it is empty: how the api writes an optional
+// string.
+func OrNull(s string) *string {
 	if s == "" {
 		return nil
 	}
 	return &s
+}
+
+// TimeOrNull is t as FormatTime writes it, or null when it is zero.
+func TimeOrNull(t time.Time) *string {
+	if t.IsZero() {
+		return nil
+	}
+	return ptr(FormatTime(t))
 }
