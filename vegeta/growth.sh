@@ -37,24 +37,8 @@ psql "$admin" -qc "DROP DATABASE IF EXISTS txpersister_growth WITH (FORCE)" -qc 
 bin/api migrate >/dev/null 2>&1
 bin/converter migrate >/dev/null 2>&1
 
-run=''
-stop_services() {
-	[ -n "$run" ] || return 0
-	kill -TERM -- "-$run" 2>/dev/null || true
-	wait "$run" 2>/dev/null || true
-	run=''
-}
+. vegeta/local-services.sh
 trap stop_services EXIT
-start_services() {
-	LOG_LEVEL=warn setsid scripts/run-local.sh >>"$RESULTS/run.log" 2>&1 &
-	run=$!
-	for _ in $(seq 1 60); do
-		curl -sf localhost:8081/readyz >/dev/null && curl -sf localhost:8082/readyz >/dev/null && return 0
-		sleep 1
-	done
-	echo "growth.sh: the services did not become ready; see $RESULTS/run.log" >&2
-	exit 2
-}
 value() { sed -n "s/^$2=//p" "$1"; }
 
 # reads SIZE: one vegeta attack per kind of read, its p99 in the table.
@@ -98,7 +82,7 @@ for size in $SIZES; do
 	# As a database of that history would be: vacuumed (the visibility map
 	# set for index-only scans) and analyzed.
 	psql "$DATABASE_URL" -qc "VACUUM (ANALYZE)"
-	start_services
+	start_services "$RESULTS/run.log"
 	RATE=$RATE DURATION=$DURATION DRAIN=60s RESULTS="$RESULTS/$size-ingest" vegeta/load.sh >"$RESULTS/$size-ingest.log" 2>&1 || true
 	a=$RESULTS/$size-ingest/attack.env d=$RESULTS/$size-ingest/drain.env
 	# The reads are planned on statistics of the tables as they are now,

@@ -35,13 +35,7 @@ psql "$admin" -Atc "SELECT 1 FROM pg_database WHERE datname = '$FULL'" | grep -q
 	{ echo "ingest-ab.sh: no database $FULL; seed it first (see the top of this script)" >&2; exit 2; }
 stored=$(psql "$base/$FULL?sslmode=disable" -Atc "SELECT count(*) FROM transactions")
 
-run=''
-stop_services() {
-	[ -n "$run" ] || return 0
-	kill -TERM -- "-$run" 2>/dev/null || true
-	wait "$run" 2>/dev/null || true
-	run=''
-}
+. vegeta/local-services.sh
 trap stop_services EXIT
 value() { sed -n "s/^$2=//p" "$1"; }
 
@@ -49,14 +43,7 @@ value() { sed -n "s/^$2=//p" "$1"; }
 once() {
 	local name=$1 db=$2 out=$RESULTS/$1
 	export DATABASE_URL=$base/$db?sslmode=disable
-	LOG_LEVEL=warn setsid scripts/run-local.sh >>"$RESULTS/run.log" 2>&1 &
-	run=$!
-	local ready=''
-	for _ in $(seq 1 600); do # the first start on FULL may migrate it
-		if curl -sf localhost:8081/readyz >/dev/null && curl -sf localhost:8082/readyz >/dev/null; then ready=1; break; fi
-		sleep 1
-	done
-	[ -n "$ready" ] || { echo "ingest-ab.sh: the services did not become ready; see $RESULTS/run.log" >&2; exit 2; }
+	start_services "$RESULTS/run.log" 600 # the first start on FULL may migrate it
 	local wal0 wal1
 	wal0=$(psql "$admin" -Atc "SELECT wal_fpi || ' ' || wal_bytes FROM pg_stat_wal")
 	RATE=$RATE DURATION=$DURATION DRAIN=60s RESULTS="$out" vegeta/load.sh >"$out.log" 2>&1 || true
