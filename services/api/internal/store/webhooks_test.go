@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -126,6 +125,22 @@ func sweepAll(t *testing.T, s *Store) (messages int) {
 	}
 }
 
+// processed stores acme's transactions ids, processed, and sweeps: the
+// news of each outcome recorded. It returns how many messages the sweep
+// recorded.
+func processed(t *testing.T, s *Store, pool *pgxpool.Pool, ids ...string) int {
+	t.Helper()
+	items, outcomes := make([]transactions.Entry, len(ids)), map[string]string{}
+	for i, id := range ids {
+		items[i], outcomes[id] = newTx(t, id, "1", "USD"), "processed"
+	}
+	if _, err := s.Insert(context.Background(), items); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, pool, "acme", outcomes)
+	return sweepAll(t, s)
+}
+
 func TestSweepRecordsTheNewsOfEachOutcomeForItsSubscribers(t *testing.T) {
 	t.Parallel()
 	s, pool := newStore(t)
@@ -208,11 +223,7 @@ func TestClaimLeasesRecordRetriesAndReplay(t *testing.T) {
 	if err := s.CreateEndpoint(ctx, e, 10); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Insert(ctx, []transactions.Entry{newTx(t, "p1", "1", "USD")}); err != nil {
-		t.Fatal(err)
-	}
-	settle(t, pool, "acme", map[string]string{"p1": "processed"})
-	sweepAll(t, s)
+	processed(t, s, pool, "p1")
 
 	now := time.Now()
 	const lease = time.Minute
@@ -304,15 +315,7 @@ func TestAnEndpointFailingLongEnoughIsDisabled(t *testing.T) {
 	if err := s.CreateEndpoint(ctx, e, 10); err != nil {
 		t.Fatal(err)
 	}
-	var items []transactions.Entry
-	for i := range 3 {
-		items = append(items, newTx(t, fmt.Sprintf("p%d", i), "1", "USD"))
-	}
-	if _, err := s.Insert(ctx, items); err != nil {
-		t.Fatal(err)
-	}
-	settle(t, pool, "acme", map[string]string{"p0": "processed", "p1": "processed", "p2": "processed"})
-	sweepAll(t, s)
+	processed(t, s, pool, "p0", "p1", "p2")
 	before := time.Now()
 	if b, err := s.Backlog(ctx, before.Add(-time.Hour)); err != nil || b.Pending != 3 || !b.Oldest.Equal(time.Date(2024, 9, 11, 12, 0, 5, 0, time.UTC)) || !b.OldestDue.IsZero() {
 		t.Errorf("Backlog an hour before they are due = %+v, %v; want 3 since the outcomes' time, none due", b, err)
@@ -357,11 +360,7 @@ func TestAnEndpointFailingLongEnoughIsDisabled(t *testing.T) {
 		t.Errorf("Backlog of a disabled endpoint = %+v (%v), want none: its deliveries failed", b, err)
 	}
 	// News while disabled is kept, failed, for a replay.
-	if _, err := s.Insert(ctx, []transactions.Entry{newTx(t, "p9", "1", "USD")}); err != nil {
-		t.Fatal(err)
-	}
-	settle(t, pool, "acme", map[string]string{"p9": "processed"})
-	if n := sweepAll(t, s); n != 1 {
+	if n := processed(t, s, pool, "p9"); n != 1 {
 		t.Errorf("recorded %d messages while disabled, want 1", n)
 	}
 	n, err := s.Replay(ctx, "acme", e.ID, received, now.Add(10*disableAfter), now.Add(disableAfter))
