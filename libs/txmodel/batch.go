@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strconv"
+	"unicode/utf8"
 )
 
 // BatchMessageType is the AMQP type of a batch message: many queue
@@ -39,21 +42,112 @@ type batch struct {
 }
 
 // EncodeBatch returns the batch message of items, in their order. Each
-// item's Body must be one JSON object (a Message).
+// item's Body must be one JSON object (a Message); it is written as it is,
+// not compacted. The envelope is written directly rather than through
+// json.Marshal, which would scan and copy every body twice more (it
+// validates and compacts a json.RawMessage): on the relay's path that was
+// about 40 % of its CPU. Header keys are written in sorted order, so that
+// the same items give the same bytes.
 func EncodeBatch(items []BatchItem) ([]byte, error) {
 	if len(items) == 0 || len(items) > MaxBatchItems {
 		return nil, fmt.Errorf("encode batch: %d items, want 1 to %d", len(items), MaxBatchItems)
 	}
+	size := 32
 	for i, it := range items {
-		if !json.Valid(it.Body) || !bytes.HasPrefix(bytes.TrimSpace(it.Body), []byte("{")) {
+		body := bytes.TrimSpace(it.Body)
+		if len(body) == 0 || body[0] != '{' || !json.Valid(body) {
 			return nil, fmt.Errorf("encode batch: item %d (%s): the message is not a JSON object", i, it.MessageID)
 		}
+		size += len(body) + len(it.MessageID) + 48
+		for k, v := range it.Headers {
+			size += len(k) + len(v) + 6
+		}
 	}
-	b, err := json.Marshal(batch{Version: BatchVersion, Items: items})
-	if err != nil {
-		return nil, fmt.Errorf("encode batch: %w", err)
+	b := make([]byte, 0, size)
+	b = append(b, `{"version":`...)
+	b = strconv.AppendInt(b, BatchVersion, 10)
+	b = append(b, `,"items":[`...)
+	var keys []string
+	for i, it := range items {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"message_id":`...)
+		b = appendJSONString(b, it.MessageID)
+		if len(it.Headers) > 0 {
+			keys = keys[:0]
+			for k := range it.Headers {
+				keys = append(keys, k)
+			}
+			slices.Sort(keys)
+			b = append(b, `,"headers":{`...)
+			for j, k := range keys {
+				if j > 0 {
+					b = append(b, ',')
+				}
+				b = appendJSONString(b, k)
+				b = append(b, ':')
+				b = appendJSONString(b, it.Headers[k])
+			}
+			b = append(b, '}')
+		}
+		b = append(b, `,"message":`...)
+		b = append(b, bytes.TrimSpace(it.Body)...)
+		b = append(b, '}')
 	}
+	b = append(b, "]}"...)
 	return b, nil
+}
+
+// appendJSONString appends s to b as a JSON string. Like encoding/json, it
+// writes invalid UTF-8 as U+FFFD and escapes the control characters, the
+// quote and the backslash, and also U+2028 and U+2029 (for JavaScript
+// readers); it leaves <, > and & as they are.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			b = append(b, s[start:i]...)
+			b = append(b, `\ufffd`...)
+		case r == '\u2028' || r == '\u2029':
+			b = append(b, s[start:i]...)
+			b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xf])
+		default:
+			i += n
+			continue
+		}
+		i += n
+		start = i
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }
 
 // DecodeBatch reads the items of a batch message; it does not read the

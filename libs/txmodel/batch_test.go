@@ -1,8 +1,10 @@
 package txmodel_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -72,5 +74,102 @@ func TestDecodeBatchRejects(t *testing.T) {
 	}
 	if _, err := txmodel.EncodeBatch(nil); err == nil {
 		t.Error("EncodeBatch accepted no items")
+	}
+}
+
+// marshalBatch is the batch EncodeBatch wrote before it wrote the envelope
+// itself: the reference its output must mean the same as.
+func marshalBatch(t testing.TB, items []txmodel.BatchItem) []byte {
+	t.Helper()
+	b, err := json.Marshal(map[string]any{"version": txmodel.BatchVersion, "items": items})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestEncodeBatchMeansWhatMarshalWrites(t *testing.T) {
+	odd := []string{
+		"plain", `quote " and backslash \`, "new\nline\r\ttab", "\x00\x01\x1f\x7f",
+		"<html> & more", "ünïcödé €", "\u2028 and \u2029", "invalid \xff\xfe utf-8", "half \xe2\x82",
+		"emoji 😀",
+	}
+	var items []txmodel.BatchItem
+	for i, s := range odd {
+		q, _ := json.Marshal(s)
+		items = append(items, txmodel.BatchItem{
+			MessageID: s,
+			Headers:   map[string]string{"traceparent": s, s + "k": "v", "z": s},
+			Body:      json.RawMessage(fmt.Sprintf(" {\"version\": 2, \"n\": %d, \"s\": %s}\n", i, q)),
+		})
+	}
+	items = append(items, txmodel.BatchItem{MessageID: "no headers", Body: json.RawMessage(`{}`)})
+	got, err := txmodel.EncodeBatch(items)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !json.Valid(got) {
+		t.Fatalf("EncodeBatch wrote invalid JSON: %s", got)
+	}
+	var gotV, wantV any
+	if err := json.Unmarshal(got, &gotV); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(marshalBatch(t, items), &wantV); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(wantV, gotV); diff != "" {
+		t.Errorf("EncodeBatch differs from json.Marshal (-want +got):\n%s", diff)
+	}
+	again, _ := txmodel.EncodeBatch(items)
+	if !bytes.Equal(got, again) {
+		t.Error("the same items encoded to different bytes")
+	}
+	if _, err := txmodel.DecodeBatch(got); err != nil {
+		t.Errorf("DecodeBatch refused EncodeBatch's output: %v", err)
+	}
+}
+
+func benchItems(b *testing.B) []txmodel.BatchItem {
+	items := make([]txmodel.BatchItem, 100)
+	for i := range items {
+		id := fmt.Sprintf("bench-%08d", i)
+		tx, err := txmodel.ParseTransaction([]byte(body(map[string]string{"transaction_id": `"` + id + `"`})), now)
+		if err != nil {
+			b.Fatal(err)
+		}
+		m, err := txmodel.EncodeMessage(txmodel.Envelope{Tenant: "acme", Transaction: tx, ReceivedAt: now})
+		if err != nil {
+			b.Fatal(err)
+		}
+		items[i] = txmodel.BatchItem{MessageID: id, Headers: map[string]string{"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}, Body: m}
+	}
+	return items
+}
+
+// BenchmarkEncodeBatch encodes a batch of 100 messages, as the relay does.
+func BenchmarkEncodeBatch(b *testing.B) {
+	items := benchItems(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := txmodel.EncodeBatch(items); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkEncodeBatchMarshal is the same batch the way EncodeBatch wrote
+// it before (each body validated, then json.Marshal), for the comparison
+// in docs/PERFORMANCE.md.
+func BenchmarkEncodeBatchMarshal(b *testing.B) {
+	items := benchItems(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, it := range items {
+			if !json.Valid(it.Body) {
+				b.Fatal("invalid")
+			}
+		}
+		marshalBatch(b, items)
 	}
 }
