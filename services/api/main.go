@@ -101,6 +101,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 			Failures:  auth.NewFailureLimiter(cfg.FailureLimit, cfg.FailureBurst),
 		}),
 		httpapi.WithIncomingBaggage(cfg.TrustBaggage),
+		httpapi.WithInflightLimit(int64(cfg.InflightBytes), cfg.QueueWait),
 		httpapi.WithWebhooks(webhooks.NewService(st, policy, time.Now, wh.SecretOverlap)),
 		httpapi.WithOpenAPI(openAPISpec))
 	public := &http.Server{

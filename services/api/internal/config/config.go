@@ -37,6 +37,9 @@ type Config struct {
 	BatchMax      int           // INGEST_BATCH_MAX: transactions per insert at most
 	BatchWindow   time.Duration // INGEST_BATCH_WINDOW: how long an insert waits for company (0: never)
 
+	InflightBytes int           // INGEST_INFLIGHT_BYTES: ingest request bodies held at once, in bytes
+	QueueWait     time.Duration // INGEST_QUEUE_WAIT: how long a request beyond it waits for room before a 503 (0: none)
+
 	Keys         []auth.Key // API_KEYS and API_KEYS_FILE: tenant:name:sha256-hex entries
 	AuthDisabled bool       // AUTH_DISABLED: let every request in, on purpose, as the tenant "default"
 	RateLimit    float64    // RATE_LIMIT: requests a second per key (0: none)
@@ -92,6 +95,8 @@ func Load(getenv func(string) string) (Config, error) {
 		BatchFlushers:   e.Int("INGEST_BATCH_FLUSHERS", 4, 1, 256),
 		BatchMax:        e.Int("INGEST_BATCH_MAX", 500, 1, 10000),
 		BatchWindow:     e.DurationOrZero("INGEST_BATCH_WINDOW", 0),
+		InflightBytes:   e.Int("INGEST_INFLIGHT_BYTES", 8<<20, 1<<20, 1<<34),
+		QueueWait:       e.DurationOrZero("INGEST_QUEUE_WAIT", time.Second),
 		AuthDisabled:    e.Bool("AUTH_DISABLED", false),
 		RateLimit:       e.Float("RATE_LIMIT", 10000, 0, 1e9),
 		RateBurst:       e.Int("RATE_BURST", 20000, 1, 1e9),
@@ -150,6 +155,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("INGEST_BATCH_FLUSHERS", c.BatchFlushers),
 		slog.Int("INGEST_BATCH_MAX", c.BatchMax),
 		slog.Duration("INGEST_BATCH_WINDOW", c.BatchWindow),
+		slog.Int("INGEST_INFLIGHT_BYTES", c.InflightBytes),
+		slog.Duration("INGEST_QUEUE_WAIT", c.QueueWait),
 		slog.Any("API_KEYS", keyNames(c.Keys)),
 		slog.Bool("AUTH_DISABLED", c.AuthDisabled),
 		slog.Float64("RATE_LIMIT", c.RateLimit),

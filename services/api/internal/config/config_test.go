@@ -21,7 +21,8 @@ func TestLoadDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.DatabaseURL != DefaultDatabaseURL || c.AMQPURL != DefaultAMQPURL || c.HTTPAddr != ":8080" || c.AdminAddr != ":8081" || c.RequestTimeout != 5*time.Second {
+	if c.DatabaseURL != DefaultDatabaseURL || c.AMQPURL != DefaultAMQPURL || c.HTTPAddr != ":8080" || c.AdminAddr != ":8081" || c.RequestTimeout != 5*time.Second ||
+		c.InflightBytes != 8<<20 || c.QueueWait != time.Second {
 		t.Errorf("defaults = %+v", c)
 	}
 }
@@ -44,16 +45,17 @@ func TestLoadRefusesToRunOpenByAccident(t *testing.T) {
 
 func TestLoadNamesEveryBadVariable(t *testing.T) {
 	_, err := Load(getenv(map[string]string{
-		"DATABASE_URL":      "mysql://x",
-		"DB_MAX_CONNS":      "many",
-		"REQUEST_TIMEOUT":   "-1s",
-		"LOG_LEVEL":         "loud",
-		"OUTBOX_BATCH_SIZE": "0",
+		"DATABASE_URL":          "mysql://x",
+		"DB_MAX_CONNS":          "many",
+		"REQUEST_TIMEOUT":       "-1s",
+		"LOG_LEVEL":             "loud",
+		"OUTBOX_BATCH_SIZE":     "0",
+		"INGEST_INFLIGHT_BYTES": "65536",
 	}))
 	if err == nil {
 		t.Fatal("Load accepted bad values")
 	}
-	for _, name := range []string{"DATABASE_URL", "DB_MAX_CONNS", "REQUEST_TIMEOUT", "LOG_LEVEL", "OUTBOX_BATCH_SIZE"} {
+	for _, name := range []string{"DATABASE_URL", "DB_MAX_CONNS", "REQUEST_TIMEOUT", "LOG_LEVEL", "OUTBOX_BATCH_SIZE", "INGEST_INFLIGHT_BYTES"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error %q does not name %s", err, name)
 		}

@@ -78,6 +78,11 @@ type Handler struct {
 	traced http.Handler
 	// hooks serves /v1/webhooks (nil: not served).
 	hooks Webhooks
+	// inflight bounds the ingest bodies held at once (nil: no bound);
+	// WithInflightLimit sets its size and wait.
+	inflight     *inflight
+	inflightSize int64
+	inflightWait time.Duration
 }
 
 // New returns the API's handler. timeout bounds the work of one request
@@ -89,6 +94,9 @@ func New(txs Transactions, log *slog.Logger, m *telemetry.Metrics, now func() ti
 		o(h)
 	}
 	h.metrics = newHandlerMetrics(m, h.access.tenants())
+	if h.inflightSize > 0 {
+		h.inflight = newInflight(h.inflightSize, h.inflightWait, m)
+	}
 	r := h.router
 	r.HandleFunc("/v1/transactions", h.create).Methods(http.MethodPost)
 	r.HandleFunc("/v1/transactions/batch", h.createBatch).Methods(http.MethodPost)
