@@ -7,8 +7,9 @@
 # Build each with `make build` and copy bin/api away. Each run prints the
 # drain report of `make load MODE=batch BATCH=100 RATE=20000 DURATION=30s
 # DRAIN=120s` (override with RATE, DURATION, DRAIN), then the api's CPU
-# seconds (utime + stime, /proc) and peak resident (VmHWM). bin/api is left
-# as it was.
+# seconds (utime + stime, /proc), peak resident (VmHWM; the converter's too) and, for a build
+# with the in-flight bound, the ingest requests it refused
+# (txpersister_ingest_shed_total). bin/api is left as it was.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ $# -eq 2 ] || { echo "usage: $0 API_A API_B" >&2; exit 2; }
@@ -23,11 +24,14 @@ for round in $(seq 1 "${ROUNDS:-2}"); do
 		psql "$admin" -qc 'DROP DATABASE IF EXISTS txpersister WITH (FORCE)'
 		cp "$build" bin/api
 		start_services vegeta/results/api-ab-services.log
-		pid=$(pgrep -f '^bin/api' | head -1)
+		pid=$(pgrep -f '^bin/api' | head -1) cpid=$(pgrep -f '^bin/converter' | head -1)
 		echo "=== round $round, $build, $(date -u +%T), api pid $pid"
 		make --no-print-directory load MODE=batch BATCH=100 RATE="${RATE:-20000}" DURATION="${DURATION:-30s}" DRAIN="${DRAIN:-120s}" 2>&1 | sed -n '/== pipeline/,$p'
 		awk '{print "api CPU seconds (utime+stime):", ($14+$15)/100}' "/proc/$pid/stat"
 		grep VmHWM "/proc/$pid/status"
+		echo "converter $(grep VmHWM "/proc/$cpid/status")"
+		# The ingest requests refused for want of room (api 0.6 on).
+		curl -fsS localhost:8081/metrics | grep -E '^txpersister_ingest_shed_total' || true
 		stop_services
 	done
 done

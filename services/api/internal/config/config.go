@@ -95,7 +95,7 @@ func Load(getenv func(string) string) (Config, error) {
 		BatchFlushers:   e.Int("INGEST_BATCH_FLUSHERS", 4, 1, 256),
 		BatchMax:        e.Int("INGEST_BATCH_MAX", 500, 1, 10000),
 		BatchWindow:     e.DurationOrZero("INGEST_BATCH_WINDOW", 0),
-		InflightBytes:   e.Int("INGEST_INFLIGHT_BYTES", 8<<20, 1<<20, 1<<34),
+		InflightBytes:   e.Int("INGEST_INFLIGHT_BYTES", 2<<20, 1<<20, 1<<34),
 		QueueWait:       e.DurationOrZero("INGEST_QUEUE_WAIT", time.Second),
 		AuthDisabled:    e.Bool("AUTH_DISABLED", false),
 		RateLimit:       e.Float("RATE_LIMIT", 10000, 0, 1e9),

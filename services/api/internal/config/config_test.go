@@ -22,7 +22,7 @@ func TestLoadDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.DatabaseURL != DefaultDatabaseURL || c.AMQPURL != DefaultAMQPURL || c.HTTPAddr != ":8080" || c.AdminAddr != ":8081" || c.RequestTimeout != 5*time.Second ||
-		c.InflightBytes != 8<<20 || c.QueueWait != time.Second {
+		c.InflightBytes != 2<<20 || c.QueueWait != time.Second {
 		t.Errorf("defaults = %+v", c)
 	}
 }
