@@ -78,11 +78,8 @@ type Handler struct {
 	traced http.Handler
 	// hooks serves /v1/webhooks (nil: not served).
 	hooks Webhooks
-	// inflight bounds the ingest bodies held at once (nil: no bound);
-	// WithInflightLimit sets its size and wait.
-	inflight     *inflight
-	inflightSize int64
-	inflightWait time.Duration
+	// inflight bounds the ingest bodies held at once (nil: no bound).
+	inflight *inflight
 }
 
 // New returns the API's handler. timeout bounds the work of one request
@@ -94,9 +91,7 @@ func New(txs Transactions, log *slog.Logger, m *telemetry.Metrics, now func() ti
 		o(h)
 	}
 	h.metrics = newHandlerMetrics(m, h.access.tenants())
-	if h.inflightSize > 0 {
-		h.inflight = newInflight(h.inflightSize, h.inflightWait, m)
-	}
+	h.inflight.register(m)
 	r := h.router
 	r.HandleFunc("/v1/transactions", h.create).Methods(http.MethodPost)
 	r.HandleFunc("/v1/transactions/batch", h.createBatch).Methods(http.MethodPost)

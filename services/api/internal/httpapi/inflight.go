@@ -30,14 +30,14 @@ type inflight struct {
 	shed *vm.Counter
 }
 
-func newInflight(size int64, wait time.Duration, m *telemetry.Metrics) *inflight {
-	l := &inflight{
-		sem: semaphore.NewWeighted(size), size: size, wait: wait,
-		shed: m.Counter("ingest_shed_total"),
+// register makes the bound's series in m; nothing without a bound.
+func (l *inflight) register(m *telemetry.Metrics) {
+	if l == nil {
+		return
 	}
+	l.shed = m.Counter("ingest_shed_total")
 	m.Gauge("ingest_inflight_bytes", func() float64 { return float64(l.held.Load()) })
-	m.Gauge("ingest_inflight_limit_bytes", func() float64 { return float64(size) })
-	return l
+	m.Gauge("ingest_inflight_limit_bytes", func() float64 { return float64(l.size) })
 }
 
 // errOverloaded is the 503 of a request refused for want of room.
@@ -85,7 +85,8 @@ func (l *inflight) admit(w http.ResponseWriter, r *http.Request, limit int64) (f
 // an ingest route reads is raised to it, so that every request can be
 // admitted. Without it nothing is bounded.
 func WithInflightLimit(size int64, wait time.Duration) Option {
+	size = max(size, MaxBatchBodyBytes)
 	return func(h *Handler) {
-		h.inflightSize, h.inflightWait = max(size, MaxBatchBodyBytes), wait
+		h.inflight = &inflight{sem: semaphore.NewWeighted(size), size: size, wait: wait}
 	}
 }
