@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // BatchMessageType is the AMQP type of a batch message: many queue
@@ -154,17 +156,33 @@ func appendJSONString(b []byte, s string) []byte {
 // items' messages (DecodeMessage does, one by one, so that one bad item
 // fails alone). It returns an error wrapping ErrMalformed for a body that
 // is not a batch of 1 to MaxBatchItems items each with a message id and
-// a JSON object for message, or whose version is not BatchVersion
+// a JSON object for message, that names a field it does not know, names
+// one twice or in another case, or whose version is not BatchVersion
 // (ErrUnsupportedVersion).
 func DecodeBatch(body []byte) ([]BatchItem, error) {
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
+	malformed := func(err error) error { return fmt.Errorf("%w: batch: %s", ErrMalformed, jsonErrorText(err)) }
+	dec := messageDecoders.Get().(*jsontext.Decoder)
+	defer messageDecoders.Put(dec)
+	dec.Reset(bytes.NewBuffer(body), batchDecoding...)
 	var b batch
-	if err := dec.Decode(&b); err != nil {
-		return nil, fmt.Errorf("%w: batch: %s", ErrMalformed, jsonErrorText(err))
+	err := readObject(dec, func(name string) error {
+		switch name {
+		case "version":
+			return readInt(dec, name, &b.Version)
+		case "items":
+			return readItems(dec, &b.Items)
+		default:
+			return unknownField(dec, name)
+		}
+	})
+	if err != nil {
+		return nil, malformed(err)
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+	switch _, err := dec.ReadValue(); {
+	case err == nil:
 		return nil, fmt.Errorf("%w: batch: more than one JSON value", ErrMalformed)
+	case !errors.Is(err, io.EOF):
+		return nil, malformed(err)
 	}
 	if b.Version != BatchVersion {
 		return nil, fmt.Errorf("%w: batch version %d (this reader knows %d)", ErrUnsupportedVersion, b.Version, BatchVersion)
@@ -176,9 +194,156 @@ func DecodeBatch(body []byte) ([]BatchItem, error) {
 		if it.MessageID == "" {
 			return nil, fmt.Errorf("%w: batch item %d has no message_id", ErrMalformed, i)
 		}
-		if !bytes.HasPrefix(bytes.TrimSpace(it.Body), []byte("{")) {
+		if len(it.Body) == 0 || it.Body[0] != '{' {
 			return nil, fmt.Errorf("%w: batch item %d (%s): message is not a JSON object", ErrMalformed, i, truncate(it.MessageID, 64))
 		}
 	}
 	return b.Items, nil
+}
+
+// batchDecoding is how DecodeBatch reads JSON: a name given twice is
+// refused, and invalid UTF-8 in a string reads as U+FFFD.
+var batchDecoding = []jsontext.Options{jsontext.AllowDuplicateNames(false), jsontext.AllowInvalidUTF8(true)}
+
+// readItems reads the array of a batch's items into items; null is none.
+// It stops at MaxBatchItems + 1, which DecodeBatch refuses.
+func readItems(dec *jsontext.Decoder, items *[]BatchItem) error {
+	switch k := dec.PeekKind(); k {
+	case 'n':
+		_, err := dec.ReadToken()
+		return err
+	case '[':
+	default:
+		return wrongKind(dec, "items", "an array", k)
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return err
+	}
+	for dec.PeekKind() != ']' && len(*items) <= MaxBatchItems {
+		var it BatchItem
+		err := readObject(dec, func(name string) error {
+			switch name {
+			case "message_id":
+				return readString(dec, name, &it.MessageID)
+			case "headers":
+				return readHeaders(dec, &it.Headers)
+			case "message":
+				v, err := dec.ReadValue()
+				if err != nil {
+					return err
+				}
+				it.Body = json.RawMessage(slices.Clone(v))
+				return nil
+			default:
+				return unknownField(dec, name)
+			}
+		})
+		if err != nil {
+			return fmt.Errorf("item %d: %w", len(*items), err)
+		}
+		*items = append(*items, it)
+	}
+	if len(*items) > MaxBatchItems {
+		return nil
+	}
+	_, err := dec.ReadToken() // the closing bracket, or what stands in its place
+	return err
+}
+
+// readHeaders reads an object of string values into h; null is none.
+func readHeaders(dec *jsontext.Decoder, h *map[string]string) error {
+	if dec.PeekKind() == 'n' {
+		_, err := dec.ReadToken()
+		return err
+	}
+	return readObject(dec, func(name string) error {
+		var v string
+		if err := readString(dec, "headers."+name, &v); err != nil {
+			return err
+		}
+		if *h == nil {
+			*h = make(map[string]string, 2)
+		}
+		(*h)[name] = v
+		return nil
+	})
+}
+
+// readObject reads a JSON object from dec, calling field with each name;
+// field must read the name's value.
+func readObject(dec *jsontext.Decoder, field func(name string) error) error {
+	if k := dec.PeekKind(); k != '{' {
+		return wrongKind(dec, "value", "an object", k)
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return err
+	}
+	for dec.PeekKind() == '"' {
+		tok, err := dec.ReadToken()
+		if err != nil {
+			return err
+		}
+		if err := field(tok.String()); err != nil {
+			return err
+		}
+	}
+	_, err := dec.ReadToken() // the closing brace, or what stands in its place
+	return err
+}
+
+// readString reads a JSON string into s; null leaves s as it is.
+func readString(dec *jsontext.Decoder, name string, s *string) error {
+	switch k := dec.PeekKind(); k {
+	case '"':
+		tok, err := dec.ReadToken()
+		if err != nil {
+			return err
+		}
+		*s = tok.String()
+		return nil
+	case 'n':
+		_, err := dec.ReadToken()
+		return err
+	default:
+		return wrongKind(dec, name, "a string", k)
+	}
+}
+
+// readInt reads a JSON number that is an integer into n; null leaves n as
+// it is.
+func readInt(dec *jsontext.Decoder, name string, n *int) error {
+	v, err := dec.ReadValue()
+	if err != nil {
+		return err
+	}
+	switch v.Kind() {
+	case 'n':
+		return nil
+	case '0':
+		i, err := strconv.ParseInt(string(v), 10, 0)
+		if err != nil {
+			return fmt.Errorf("field %s: %s is not an integer of this machine's int", name, truncate(string(v), 64))
+		}
+		*n = int(i)
+		return nil
+	default:
+		return fmt.Errorf("field %s: want a number, not %s", name, kindName(v.Kind()))
+	}
+}
+
+// wrongKind reads the value of kind k that stands where want was, and
+// says so; a syntax error in it is the error.
+func wrongKind(dec *jsontext.Decoder, name, want string, k jsontext.Kind) error {
+	if _, err := dec.ReadValue(); err != nil {
+		return err
+	}
+	return fmt.Errorf("field %s: want %s, not %s", name, want, kindName(k))
+}
+
+// unknownField refuses a field; a syntax error before it is the error.
+func unknownField(dec *jsontext.Decoder, name string) error {
+	if err := dec.SkipValue(); err != nil {
+		return err
+	}
+	return fmt.Errorf("unknown field %q", truncate(name, 64))
 }

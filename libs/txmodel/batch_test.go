@@ -51,17 +51,24 @@ func TestDecodeBatchRejects(t *testing.T) {
 		body string
 		want error
 	}{
-		"not JSON":            {`nope`, txmodel.ErrMalformed},
-		"no items":            {`{"version": 1, "items": []}`, txmodel.ErrMalformed},
-		"another version":     {`{"version": 2, "items": [` + item + `]}`, txmodel.ErrUnsupportedVersion},
-		"an unknown field":    {`{"version": 1, "items": [` + item + `], "x": 1}`, txmodel.ErrMalformed},
-		"no message id":       {`{"version": 1, "items": [{"message": {}}]}`, txmodel.ErrMalformed},
-		"a message not JSON":  {`{"version": 1, "items": [{"message_id": "a", "message": "x"}]}`, txmodel.ErrMalformed},
-		"two values":          {`{"version": 1, "items": [` + item + `]} {}`, txmodel.ErrMalformed},
-		"too many items":      {`{"version": 1, "items": [` + strings.Repeat(item+",", txmodel.MaxBatchItems) + item + `]}`, txmodel.ErrMalformed},
-		"a single message":    {`{"version": 2, "tenant": "a", "transaction_id": "t"}`, txmodel.ErrMalformed},
-		"items not an array":  {`{"version": 1, "items": {}}`, txmodel.ErrMalformed},
-		"an item not objects": {`{"version": 1, "items": [1]}`, txmodel.ErrMalformed},
+		"not JSON":                 {`nope`, txmodel.ErrMalformed},
+		"no items":                 {`{"version": 1, "items": []}`, txmodel.ErrMalformed},
+		"another version":          {`{"version": 2, "items": [` + item + `]}`, txmodel.ErrUnsupportedVersion},
+		"an unknown field":         {`{"version": 1, "items": [` + item + `], "x": 1}`, txmodel.ErrMalformed},
+		"no message id":            {`{"version": 1, "items": [{"message": {}}]}`, txmodel.ErrMalformed},
+		"a message not JSON":       {`{"version": 1, "items": [{"message_id": "a", "message": "x"}]}`, txmodel.ErrMalformed},
+		"two values":               {`{"version": 1, "items": [` + item + `]} {}`, txmodel.ErrMalformed},
+		"too many items":           {`{"version": 1, "items": [` + strings.Repeat(item+",", txmodel.MaxBatchItems) + item + `]}`, txmodel.ErrMalformed},
+		"a single message":         {`{"version": 2, "tenant": "a", "transaction_id": "t"}`, txmodel.ErrMalformed},
+		"items not an array":       {`{"version": 1, "items": {}}`, txmodel.ErrMalformed},
+		"an item not objects":      {`{"version": 1, "items": [1]}`, txmodel.ErrMalformed},
+		"a field twice":            {`{"version": 1, "version": 1, "items": [` + item + `]}`, txmodel.ErrMalformed},
+		"an item's field twice":    {`{"version": 1, "items": [{"message_id": "a", "message_id": "b", "message": {}}]}`, txmodel.ErrMalformed},
+		"a field in another case":  {`{"version": 1, "Items": [` + item + `]}`, txmodel.ErrMalformed},
+		"a header not a string":    {`{"version": 1, "items": [{"message_id": "a", "headers": {"h": 1}, "message": {}}]}`, txmodel.ErrMalformed},
+		"a version not an integer": {`{"version": 1.0, "items": [` + item + `]}`, txmodel.ErrMalformed},
+		"cut short":                {`{"version": 1, "items": [` + item, txmodel.ErrMalformed},
+		"garbage after the items":  {`{"version": 1, "items": [` + item + `] x}`, txmodel.ErrMalformed},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if _, err := txmodel.DecodeBatch([]byte(tt.body)); !errors.Is(err, tt.want) {
@@ -171,5 +178,26 @@ func BenchmarkEncodeBatchMarshal(b *testing.B) {
 			}
 		}
 		marshalBatch(b, items)
+	}
+}
+
+// BenchmarkDecodeBatch reads a batch of 100 messages and each message in
+// it, as the converter does.
+func BenchmarkDecodeBatch(b *testing.B) {
+	body, err := txmodel.EncodeBatch(benchItems(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		items, err := txmodel.DecodeBatch(body)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, it := range items {
+			if _, err := txmodel.DecodeMessage(it.Body); err != nil {
+				b.Fatal(err)
+			}
+		}
 	}
 }

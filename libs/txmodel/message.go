@@ -7,7 +7,10 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // MessageVersion is the version of the queue message this code writes.
@@ -143,7 +146,7 @@ func (m Message) transaction() (Transaction, error) {
 }
 
 // messageFields are the JSON names of Message's fields.
-var messageFields = []string{"version", "tenant", FieldTransactionID, FieldUserID, FieldAmount, FieldCurrency, FieldTimestamp, "received_at"}
+var messageFields = [...]string{"version", "tenant", FieldTransactionID, FieldUserID, FieldAmount, FieldCurrency, FieldTimestamp, "received_at"}
 
 // decodeMessage reads a Message from body in one pass, as json.Unmarshal
 // would, but refuses with ErrMalformed a body that is not one JSON object,
@@ -152,40 +155,47 @@ var messageFields = []string{"version", "tenant", FieldTransactionID, FieldUserI
 // quietly let the last copy win and match names regardless of case; a
 // message this code did not write must not be read one way here and
 // another way elsewhere. Fields it does not know are skipped.
+//
+// It reads with jsontext, not encoding/json's Decoder: that one allocates
+// an error it then drops for every value it reads (golang/go#56299),
+// which made three quarters of the converter's decoding allocations.
 func decodeMessage(body []byte) (Message, error) {
 	var m Message
 	malformed := func(err error) error { return fmt.Errorf("%w: message: %s", ErrMalformed, jsonErrorText(err)) }
-	dec := json.NewDecoder(bytes.NewReader(body))
-	tok, err := dec.Token()
-	if err != nil {
-		return Message{}, malformed(err)
-	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
+	dec := messageDecoders.Get().(*jsontext.Decoder)
+	defer messageDecoders.Put(dec)
+	dec.Reset(bytes.NewBuffer(body), messageDecoding...) // read in place: a bytes.Buffer is not copied
+	if dec.PeekKind() != '{' {
+		if _, err := dec.ReadValue(); err != nil {
+			return Message{}, malformed(err)
+		}
 		return Message{}, fmt.Errorf("%w: message: want a JSON object", ErrMalformed)
 	}
-	targets := [...]any{&m.Version, &m.Tenant, &m.TransactionID, &m.UserID, &m.Amount, &m.Currency, &m.Timestamp, &m.ReceivedAt}
-	var seen [len(targets)]bool
+	if _, err := dec.ReadToken(); err != nil {
+		return Message{}, malformed(err)
+	}
+	var seen [len(messageFields)]bool
 	var seenOther map[string]bool // fields it does not know, made on the first
-	for dec.More() {
-		tok, err := dec.Token()
+	for dec.PeekKind() == '"' {
+		tok, err := dec.ReadToken()
 		if err != nil {
 			return Message{}, malformed(err)
 		}
-		key, _ := tok.(string) // inside an object the decoder yields only string keys here
-		var target any
+		key := tok.String()
+		field := -1
 		for i, f := range messageFields {
 			if key == f {
 				if seen[i] {
 					return Message{}, fmt.Errorf("%w: message: field %q given more than once", ErrMalformed, key)
 				}
-				seen[i], target = true, targets[i]
+				seen[i], field = true, i
 				break
 			}
 			if strings.EqualFold(key, f) {
 				return Message{}, fmt.Errorf("%w: message: field %q is not %q", ErrMalformed, truncate(key, 64), f)
 			}
 		}
-		if target == nil {
+		if field < 0 {
 			if seenOther[key] {
 				return Message{}, fmt.Errorf("%w: message: field %q given more than once", ErrMalformed, truncate(key, 64))
 			}
@@ -193,20 +203,83 @@ func decodeMessage(body []byte) (Message, error) {
 				seenOther = map[string]bool{}
 			}
 			seenOther[key] = true
-			target = new(json.RawMessage)
+			if err := dec.SkipValue(); err != nil {
+				return Message{}, malformed(err)
+			}
+			continue
 		}
-		if err := dec.Decode(target); err != nil {
+		if err := m.read(dec, field); err != nil {
 			return Message{}, malformed(err)
 		}
 	}
-	if _, err := dec.Token(); err != nil { // the closing brace
+	if _, err := dec.ReadToken(); err != nil { // the closing brace, or what stands in its place
 		return Message{}, malformed(err)
 	}
-	switch _, err := dec.Token(); {
+	switch _, err := dec.ReadValue(); {
 	case err == nil:
 		return Message{}, fmt.Errorf("%w: message: more than one JSON value", ErrMalformed)
 	case !errors.Is(err, io.EOF):
 		return Message{}, malformed(err)
 	}
 	return m, nil
+}
+
+// messageDecoding is how decodeMessage reads JSON: duplicate names are
+// its own to refuse (it says which), and invalid UTF-8 in a string reads
+// as U+FFFD, as encoding/json reads it.
+var messageDecoding = []jsontext.Options{jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)}
+
+// messageDecoders keeps decoders, and so their buffers, for reuse.
+var messageDecoders = sync.Pool{New: func() any { return new(jsontext.Decoder) }}
+
+// read decodes the next value from dec into the field of m numbered as in
+// messageFields, as encoding/json decodes into Message: a null leaves the
+// field as it is; a number or a string where the other is wanted is an
+// error; times are read by time.Time's UnmarshalJSON.
+func (m *Message) read(dec *jsontext.Decoder, field int) error {
+	name := messageFields[field]
+	switch field {
+	case 0:
+		return readInt(dec, name, &m.Version)
+	case 1:
+		return readString(dec, name, &m.Tenant)
+	case 2:
+		return readString(dec, name, &m.TransactionID)
+	case 3:
+		return readString(dec, name, &m.UserID)
+	case 4:
+		return readString(dec, name, &m.Amount)
+	case 5:
+		return readString(dec, name, &m.Currency)
+	}
+	v, err := dec.ReadValue()
+	if err != nil {
+		return err
+	}
+	t := &m.Timestamp
+	if field == 7 {
+		t = &m.ReceivedAt
+	}
+	if err := t.UnmarshalJSON(v); err != nil {
+		return fmt.Errorf("field %s: %w", name, err)
+	}
+	return nil
+}
+
+// kindName names a JSON kind in an error.
+func kindName(k jsontext.Kind) string {
+	switch k {
+	case '0':
+		return "a number"
+	case 't', 'f':
+		return "a boolean"
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	case '"':
+		return "a string"
+	default:
+		return "invalid JSON"
+	}
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // The JSON fields of a transaction, in the order of the contract.
@@ -62,31 +64,36 @@ func ParseTransaction(data []byte, now time.Time) (Transaction, error) {
 }
 
 // decodeObject splits a JSON object into its raw field values. Unknown and
-// duplicate fields come back as field errors, not values.
+// duplicate fields come back as field errors, not values. It reads with
+// jsontext, for the reason decodeMessage does.
 func decodeObject(data []byte) (map[string]json.RawMessage, []FieldError, error) {
 	if !utf8.Valid(data) {
 		return nil, nil, fmt.Errorf("%w: not valid UTF-8", ErrMalformed)
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	tok, err := dec.Token()
-	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %s", ErrMalformed, jsonErrorText(err))
-	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
+	malformed := func(err error) error { return fmt.Errorf("%w: %s", ErrMalformed, jsonErrorText(err)) }
+	dec := messageDecoders.Get().(*jsontext.Decoder)
+	defer messageDecoders.Put(dec)
+	dec.Reset(bytes.NewBuffer(data), messageDecoding...) // duplicates are field errors here
+	if dec.PeekKind() != '{' {
+		if _, err := dec.ReadValue(); err != nil {
+			return nil, nil, malformed(err)
+		}
 		return nil, nil, fmt.Errorf("%w: want a JSON object", ErrMalformed)
+	}
+	if _, err := dec.ReadToken(); err != nil {
+		return nil, nil, malformed(err)
 	}
 	fields := make(map[string]json.RawMessage, len(contractFields))
 	var errs []FieldError
-	for dec.More() {
-		tok, err := dec.Token()
+	for dec.PeekKind() == '"' {
+		tok, err := dec.ReadToken()
 		if err != nil {
-			return nil, nil, fmt.Errorf("%w: %s", ErrMalformed, jsonErrorText(err))
+			return nil, nil, malformed(err)
 		}
-		key := tok.(string) // inside an object the decoder yields only string keys here
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return nil, nil, fmt.Errorf("%w: %s", ErrMalformed, jsonErrorText(err))
+		key := tok.String()
+		v, err := dec.ReadValue()
+		if err != nil {
+			return nil, nil, malformed(err)
 		}
 		if _, seen := fields[key]; seen {
 			errs = append(errs, FieldError{Field: key, Code: CodeDuplicateField, Message: "given more than once"})
@@ -96,12 +103,12 @@ func decodeObject(data []byte) (map[string]json.RawMessage, []FieldError, error)
 			errs = append(errs, FieldError{Field: key, Code: CodeUnknownField, Message: "unknown field"})
 			// Remember it all the same, so a second copy reads as a duplicate.
 		}
-		fields[key] = raw
+		fields[key] = json.RawMessage(slices.Clone(v))
 	}
-	if _, err := dec.Token(); err != nil { // the closing brace
-		return nil, nil, fmt.Errorf("%w: %s", ErrMalformed, jsonErrorText(err))
+	if _, err := dec.ReadToken(); err != nil { // the closing brace, or what stands in its place
+		return nil, nil, malformed(err)
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+	if _, err := dec.ReadValue(); !errors.Is(err, io.EOF) {
 		return nil, nil, fmt.Errorf("%w: data after the JSON object", ErrMalformed)
 	}
 	// Duplicates of a contract field are reported once and the field itself
@@ -112,6 +119,18 @@ func decodeObject(data []byte) (map[string]json.RawMessage, []FieldError, error)
 		}
 	}
 	return fields, errs, nil
+}
+
+// unquote returns the text of raw, a JSON string decodeObject read (so
+// valid JSON), as encoding/json decodes it; without an escape it is the
+// bytes between the quotes.
+func unquote(raw json.RawMessage) (string, error) {
+	if len(raw) >= 2 && bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw[1 : len(raw)-1]), nil
+	}
+	var s string
+	err := json.Unmarshal(raw, &s)
+	return s, err
 }
 
 func isContractField(key string) bool {
@@ -127,7 +146,7 @@ func jsonErrorText(err error) string {
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return "unexpected end of JSON"
 	}
-	return err.Error()
+	return strings.TrimPrefix(err.Error(), "jsontext: ")
 }
 
 // validator collects field errors while it builds a Transaction.
@@ -189,7 +208,12 @@ func (v *validator) stringField(fields map[string]json.RawMessage, field string,
 	if raw == nil {
 		return "", false
 	}
-	if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
+	if len(raw) == 0 || raw[0] != '"' {
+		v.fail(field, CodeInvalidType, "must be a string")
+		return "", false
+	}
+	s, err := unquote(raw)
+	if err != nil {
 		v.fail(field, CodeInvalidType, "must be a string")
 		return "", false
 	}
@@ -228,8 +252,8 @@ func (v *validator) amountText(fields map[string]json.RawMessage) (string, bool)
 	}
 	switch c := raw[0]; {
 	case c == '"':
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
+		s, err := unquote(raw)
+		if err != nil {
 			v.fail(FieldAmount, CodeInvalidType, "must be a number or a string holding a decimal number")
 			return "", false
 		}

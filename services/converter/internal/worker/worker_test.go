@@ -169,7 +169,7 @@ func TestHandleSettles(t *testing.T) {
 		{
 			name: "undecodable, the failure refused too: dead-lettered, saying so", body: []byte(`garbage`),
 			conv:      fakeConverter{failErr: fmt.Errorf("save: %w", store.ErrRefused)},
-			wantAcked: true, wantDLQ: "invalid message: malformed input: message: invalid character 'g' looking for beginning of value (the failure could not be recorded",
+			wantAcked: true, wantDLQ: "invalid message: malformed input: message: invalid character 'g' at start of value (the failure could not be recorded",
 		},
 		{
 			name:      "a message of year 0 (before 0.2.0 refused it): failed and dead-lettered",
