@@ -66,8 +66,7 @@ once() {
 	RATE=$RATE DURATION=$DURATION DRAIN=60s RESULTS="$out" vegeta/load.sh >"$out.log" 2>&1 &
 	local load=$!
 	# The blocks read are taken when the attack's results are written,
-	# before load.sh's drain report, whose queries read the whole table of
-	# a full database and are not the ingest's.
+	# before load.sh's drain report, whose reads are not the ingest's.
 	while [ ! -s "$out/attack.env" ] && kill -0 "$load" 2>/dev/null; do sleep 0.2; done
 	io1=$(statio "$db" 2>"$out.statio1")
 	wait "$load" || true
