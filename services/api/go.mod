@@ -15,9 +15,9 @@ require (
 	github.com/txpersister/txpersister/libs/batch v0.1.0
 	github.com/txpersister/txpersister/libs/pgkit v0.4.0
 	github.com/txpersister/txpersister/libs/service v0.5.0
-	github.com/txpersister/txpersister/libs/txmodel v0.6.0
+	github.com/txpersister/txpersister/libs/txmodel v0.7.0
 	github.com/txpersister/txpersister/services/api/schema v0.5.0
-	github.com/txpersister/txpersister/services/converter/schema v0.3.0
+	github.com/txpersister/txpersister/services/converter/schema v0.4.0
 	go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp v0.72.0
 	go.opentelemetry.io/otel v1.47.0
 	go.opentelemetry.io/otel/trace v1.47.0
@@ -27,6 +27,7 @@ require (
 require (
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/felixge/httpsnoop v1.1.0 // indirect
+	github.com/go-json-experiment/json v1.27.2 // indirect
 	github.com/go-logr/logr v1.4.4 // indirect
 	github.com/go-logr/stdr v1.2.2 // indirect
 	github.com/go-openapi/jsonpointer v1.0.0 // indirect

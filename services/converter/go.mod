@@ -16,8 +16,8 @@ require (
 	github.com/txpersister/txpersister/libs/service v0.5.0
 	github.com/txpersister/txpersister/libs/telemetry v0.3.0
 	github.com/txpersister/txpersister/libs/testkit v0.2.0
-	github.com/txpersister/txpersister/libs/txmodel v0.6.0
-	github.com/txpersister/txpersister/services/converter/schema v0.3.0
+	github.com/txpersister/txpersister/libs/txmodel v0.7.0
+	github.com/txpersister/txpersister/services/converter/schema v0.4.0
 	go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp v0.72.0
 	go.opentelemetry.io/otel v1.47.0
 	go.opentelemetry.io/otel/trace v1.47.0
@@ -26,6 +26,7 @@ require (
 require (
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/felixge/httpsnoop v1.1.0 // indirect
+	github.com/go-json-experiment/json v1.27.2 // indirect
 	github.com/go-logr/logr v1.4.4 // indirect
 	github.com/go-logr/stdr v1.2.2 // indirect
 	github.com/google/uuid v1.6.0 // indirect
