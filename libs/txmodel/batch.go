@@ -206,7 +206,7 @@ func DecodeBatch(body []byte) ([]BatchItem, error) {
 var batchDecoding = []jsontext.Options{jsontext.AllowDuplicateNames(false), jsontext.AllowInvalidUTF8(true)}
 
 // readItems reads the array of a batch's items into items; null is none.
-// It stops at MaxBatchItems + 1, which DecodeBatch refuses.
+// It refuses more than MaxBatchItems without reading past them.
 func readItems(dec *jsontext.Decoder, items *[]BatchItem) error {
 	switch k := dec.PeekKind(); k {
 	case 'n':
@@ -219,7 +219,10 @@ func readItems(dec *jsontext.Decoder, items *[]BatchItem) error {
 	if _, err := dec.ReadToken(); err != nil {
 		return err
 	}
-	for dec.PeekKind() != ']' && len(*items) <= MaxBatchItems {
+	for dec.PeekKind() != ']' {
+		if len(*items) == MaxBatchItems {
+			return fmt.Errorf("more than %d items", MaxBatchItems)
+		}
 		var it BatchItem
 		err := readObject(dec, func(name string) error {
 			switch name {
@@ -242,9 +245,6 @@ func readItems(dec *jsontext.Decoder, items *[]BatchItem) error {
 			return fmt.Errorf("item %d: %w", len(*items), err)
 		}
 		*items = append(*items, it)
-	}
-	if len(*items) > MaxBatchItems {
-		return nil
 	}
 	_, err := dec.ReadToken() // the closing bracket, or what stands in its place
 	return err

@@ -76,6 +76,10 @@ func TestDecodeBatchRejects(t *testing.T) {
 			}
 		})
 	}
+	tooMany := `{"version": 1, "items": [` + strings.Repeat(item+",", txmodel.MaxBatchItems) + item + `]}`
+	if _, err := txmodel.DecodeBatch([]byte(tooMany)); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("more than %d items", txmodel.MaxBatchItems)) {
+		t.Errorf("a batch of %d items: err = %v, want one that says more than %d", txmodel.MaxBatchItems+1, err, txmodel.MaxBatchItems)
+	}
 	if _, err := txmodel.EncodeBatch([]txmodel.BatchItem{{MessageID: "a", Body: json.RawMessage(`[1]`)}}); err == nil {
 		t.Error("EncodeBatch accepted an item whose message is not an object")
 	}
