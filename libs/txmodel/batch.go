@@ -161,9 +161,8 @@ func appendJSONString(b []byte, s string) []byte {
 // (ErrUnsupportedVersion).
 func DecodeBatch(body []byte) ([]BatchItem, error) {
 	malformed := func(err error) error { return fmt.Errorf("%w: batch: %s", ErrMalformed, jsonErrorText(err)) }
-	dec := messageDecoders.Get().(*jsontext.Decoder)
+	dec := getDecoder(body, batchDecoding)
 	defer messageDecoders.Put(dec)
-	dec.Reset(bytes.NewBuffer(body), batchDecoding...)
 	var b batch
 	err := readObject(dec, func(name string) error {
 		switch name {
@@ -270,10 +269,14 @@ func readHeaders(dec *jsontext.Decoder, h *map[string]string) error {
 }
 
 // readObject reads a JSON object from dec, calling field with each name;
-// field must read the name's value.
+// field must read the name's value. A value that is not an object is a
+// notObjectError, once its syntax is checked.
 func readObject(dec *jsontext.Decoder, field func(name string) error) error {
 	if k := dec.PeekKind(); k != '{' {
-		return wrongKind(dec, "value", "an object", k)
+		if _, err := dec.ReadValue(); err != nil {
+			return err
+		}
+		return notObjectError{k}
 	}
 	if _, err := dec.ReadToken(); err != nil {
 		return err
@@ -290,6 +293,17 @@ func readObject(dec *jsontext.Decoder, field func(name string) error) error {
 	_, err := dec.ReadToken() // the closing brace, or what stands in its place
 	return err
 }
+
+// notObjectError is readObject's error for a value of another kind; it
+// is errNotObject, which a caller tests for without the allocation an
+// errors.As target would cost.
+type notObjectError struct{ kind jsontext.Kind }
+
+var errNotObject = errors.New("not a JSON object")
+
+func (e notObjectError) Error() string { return "field value: want an object, not " + kindName(e.kind) }
+
+func (e notObjectError) Is(target error) bool { return target == errNotObject }
 
 // readString reads a JSON string into s; null leaves s as it is.
 func readString(dec *jsontext.Decoder, name string, s *string) error {

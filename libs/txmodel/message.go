@@ -161,65 +161,45 @@ var messageFields = [...]string{"version", "tenant", FieldTransactionID, FieldUs
 // which made three quarters of the converter's decoding allocations.
 func decodeMessage(body []byte) (Message, error) {
 	var m Message
-	malformed := func(err error) error { return fmt.Errorf("%w: message: %s", ErrMalformed, jsonErrorText(err)) }
-	dec := messageDecoders.Get().(*jsontext.Decoder)
+	dec := getDecoder(body, messageDecoding)
 	defer messageDecoders.Put(dec)
-	dec.Reset(bytes.NewBuffer(body), messageDecoding...) // read in place: a bytes.Buffer is not copied
-	if dec.PeekKind() != '{' {
-		if _, err := dec.ReadValue(); err != nil {
-			return Message{}, malformed(err)
-		}
-		return Message{}, fmt.Errorf("%w: message: want a JSON object", ErrMalformed)
-	}
-	if _, err := dec.ReadToken(); err != nil {
-		return Message{}, malformed(err)
-	}
 	var seen [len(messageFields)]bool
 	var seenOther map[string]bool // fields it does not know, made on the first
-	for dec.PeekKind() == '"' {
-		tok, err := dec.ReadToken()
-		if err != nil {
-			return Message{}, malformed(err)
-		}
-		key := tok.String()
-		field := -1
+	err := readObject(dec, func(key string) error {
 		for i, f := range messageFields {
 			if key == f {
 				if seen[i] {
-					return Message{}, fmt.Errorf("%w: message: field %q given more than once", ErrMalformed, key)
+					return fmt.Errorf("%w: message: field %q given more than once", ErrMalformed, key)
 				}
-				seen[i], field = true, i
-				break
+				seen[i] = true
+				return m.read(dec, i)
 			}
 			if strings.EqualFold(key, f) {
-				return Message{}, fmt.Errorf("%w: message: field %q is not %q", ErrMalformed, truncate(key, 64), f)
+				return fmt.Errorf("%w: message: field %q is not %q", ErrMalformed, truncate(key, 64), f)
 			}
 		}
-		if field < 0 {
-			if seenOther[key] {
-				return Message{}, fmt.Errorf("%w: message: field %q given more than once", ErrMalformed, truncate(key, 64))
-			}
-			if seenOther == nil {
-				seenOther = map[string]bool{}
-			}
-			seenOther[key] = true
-			if err := dec.SkipValue(); err != nil {
-				return Message{}, malformed(err)
-			}
-			continue
+		if seenOther[key] {
+			return fmt.Errorf("%w: message: field %q given more than once", ErrMalformed, truncate(key, 64))
 		}
-		if err := m.read(dec, field); err != nil {
-			return Message{}, malformed(err)
+		if seenOther == nil {
+			seenOther = map[string]bool{}
 		}
-	}
-	if _, err := dec.ReadToken(); err != nil { // the closing brace, or what stands in its place
-		return Message{}, malformed(err)
+		seenOther[key] = true
+		return dec.SkipValue()
+	})
+	switch {
+	case errors.Is(err, errNotObject):
+		return Message{}, fmt.Errorf("%w: message: want a JSON object", ErrMalformed)
+	case errors.Is(err, ErrMalformed):
+		return Message{}, err
+	case err != nil:
+		return Message{}, fmt.Errorf("%w: message: %s", ErrMalformed, jsonErrorText(err))
 	}
 	switch _, err := dec.ReadValue(); {
 	case err == nil:
 		return Message{}, fmt.Errorf("%w: message: more than one JSON value", ErrMalformed)
 	case !errors.Is(err, io.EOF):
-		return Message{}, malformed(err)
+		return Message{}, fmt.Errorf("%w: message: %s", ErrMalformed, jsonErrorText(err))
 	}
 	return m, nil
 }
@@ -229,8 +209,17 @@ func decodeMessage(body []byte) (Message, error) {
 // as U+FFFD, as encoding/json reads it.
 var messageDecoding = []jsontext.Options{jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true)}
 
-// messageDecoders keeps decoders, and so their buffers, for reuse.
+// messageDecoders keeps decoders for reuse; getDecoder takes one, and
+// its caller puts it back.
 var messageDecoders = sync.Pool{New: func() any { return new(jsontext.Decoder) }}
+
+// getDecoder returns a decoder from messageDecoders reading body in
+// place (a bytes.Buffer is not copied) with opts.
+func getDecoder(body []byte, opts []jsontext.Options) *jsontext.Decoder {
+	dec := messageDecoders.Get().(*jsontext.Decoder)
+	dec.Reset(bytes.NewBuffer(body), opts...)
+	return dec
+}
 
 // read decodes the next value from dec into the field of m numbered as in
 // messageFields, as encoding/json decodes into Message: a null leaves the

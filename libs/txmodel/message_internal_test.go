@@ -53,6 +53,26 @@ func decodeMessageTwoPass(body []byte) (Message, error) {
 	return m, nil
 }
 
+// addCorpus adds the seed corpus of the fuzz target named target
+// (testdata/fuzz/<target>) to f.
+func addCorpus(f *testing.F, target string) {
+	f.Helper()
+	files, _ := filepath.Glob(filepath.Join("testdata", "fuzz", target, "*"))
+	for _, file := range files {
+		b, err := os.ReadFile(file)
+		if err != nil {
+			f.Fatal(err)
+		}
+		// A corpus file holds `[]byte("...")` after its header line.
+		if _, lit, ok := strings.Cut(string(b), "[]byte("); ok {
+			var s string
+			if _, err := fmt.Sscanf(strings.TrimSuffix(strings.TrimSpace(lit), ")"), "%q", &s); err == nil {
+				f.Add([]byte(s))
+			}
+		}
+	}
+}
+
 // FuzzDecodeMessageAgrees checks that the one-pass decoder accepts exactly
 // what the two-pass reference accepts, and reads the same message from it.
 // Its error texts may differ; its error kind may not.
@@ -79,20 +99,7 @@ func FuzzDecodeMessageAgrees(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	// The seed corpus of the public decoder's fuzz target too.
-	files, _ := filepath.Glob("testdata/fuzz/FuzzDecodeMessage/*")
-	for _, file := range files {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			f.Fatal(err)
-		}
-		// A corpus file holds `[]byte("...")` after its header line.
-		if _, lit, ok := strings.Cut(string(b), "[]byte("); ok {
-			var s string
-			if _, err := fmt.Sscanf(strings.TrimSuffix(strings.TrimSpace(lit), ")"), "%q", &s); err == nil {
-				f.Add([]byte(s))
-			}
-		}
-	}
+	addCorpus(f, "FuzzDecodeMessage")
 	f.Fuzz(func(t *testing.T, body []byte) {
 		got, gotErr := decodeMessage(body)
 		want, wantErr := decodeMessageTwoPass(body)

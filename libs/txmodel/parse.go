@@ -12,8 +12,6 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
-
-	"github.com/go-json-experiment/json/jsontext"
 )
 
 // The JSON fields of a transaction, in the order of the contract.
@@ -70,43 +68,31 @@ func decodeObject(data []byte) (map[string]json.RawMessage, []FieldError, error)
 	if !utf8.Valid(data) {
 		return nil, nil, fmt.Errorf("%w: not valid UTF-8", ErrMalformed)
 	}
-	malformed := func(err error) error { return fmt.Errorf("%w: %s", ErrMalformed, jsonErrorText(err)) }
-	dec := messageDecoders.Get().(*jsontext.Decoder)
+	dec := getDecoder(data, messageDecoding) // duplicates are field errors here
 	defer messageDecoders.Put(dec)
-	dec.Reset(bytes.NewBuffer(data), messageDecoding...) // duplicates are field errors here
-	if dec.PeekKind() != '{' {
-		if _, err := dec.ReadValue(); err != nil {
-			return nil, nil, malformed(err)
-		}
-		return nil, nil, fmt.Errorf("%w: want a JSON object", ErrMalformed)
-	}
-	if _, err := dec.ReadToken(); err != nil {
-		return nil, nil, malformed(err)
-	}
 	fields := make(map[string]json.RawMessage, len(contractFields))
 	var errs []FieldError
-	for dec.PeekKind() == '"' {
-		tok, err := dec.ReadToken()
-		if err != nil {
-			return nil, nil, malformed(err)
-		}
-		key := tok.String()
+	err := readObject(dec, func(key string) error {
 		v, err := dec.ReadValue()
 		if err != nil {
-			return nil, nil, malformed(err)
+			return err
 		}
 		if _, seen := fields[key]; seen {
 			errs = append(errs, FieldError{Field: key, Code: CodeDuplicateField, Message: "given more than once"})
-			continue
+			return nil
 		}
 		if !isContractField(key) {
 			errs = append(errs, FieldError{Field: key, Code: CodeUnknownField, Message: "unknown field"})
 			// Remember it all the same, so a second copy reads as a duplicate.
 		}
 		fields[key] = json.RawMessage(slices.Clone(v))
-	}
-	if _, err := dec.ReadToken(); err != nil { // the closing brace, or what stands in its place
-		return nil, nil, malformed(err)
+		return nil
+	})
+	switch {
+	case errors.Is(err, errNotObject):
+		return nil, nil, fmt.Errorf("%w: want a JSON object", ErrMalformed)
+	case err != nil:
+		return nil, nil, fmt.Errorf("%w: %s", ErrMalformed, jsonErrorText(err))
 	}
 	if _, err := dec.ReadValue(); !errors.Is(err, io.EOF) {
 		return nil, nil, fmt.Errorf("%w: data after the JSON object", ErrMalformed)

@@ -6,9 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 	"unicode/utf8"
 
@@ -78,19 +75,7 @@ func FuzzDecodeObjectAgrees(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	files, _ := filepath.Glob("testdata/fuzz/FuzzParseTransaction/*")
-	for _, file := range files {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			f.Fatal(err)
-		}
-		if _, lit, ok := strings.Cut(string(b), "[]byte("); ok {
-			var s string
-			if _, err := fmt.Sscanf(strings.TrimSuffix(strings.TrimSpace(lit), ")"), "%q", &s); err == nil {
-				f.Add([]byte(s))
-			}
-		}
-	}
+	addCorpus(f, "FuzzParseTransaction")
 	f.Fuzz(func(t *testing.T, body []byte) {
 		got, gotErrs, gotErr := decodeObject(body)
 		want, wantErrs, wantErr := decodeObjectV1(body)
